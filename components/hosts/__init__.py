@@ -1,0 +1,43 @@
+"""The IM server's host, one module per target; no SSH in here.
+
+Every target returns the same small description (`ImHost`), so the remote steps compose onto
+any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class ImHost:
+    """What the remote steps and the stack outputs need to know about the IM server's host."""
+
+    private_ip: pulumi.Output[str]
+    """The static private IP: pbx01 reaches the IM host here, and im.sh gets it as `-a`."""
+    public_ip: pulumi.Output[str]
+    """The static public IP clients use (im.sh `-A`)."""
+    ssh_host: pulumi.Output[str]
+    """Where SSH reaches the host (the private IP, through pbx01 as jump host by default)."""
+    admin_user: str
+    """The account the operator's key logs in as to prepare the host."""
+    host_id: pulumi.Output[str]
+    """The provider's id of the machine (instance id, server id, or `existing:<ip>`)."""
+    data_disk_device: Optional[pulumi.Output[str]]
+    """A stable path of the block device for IM data, when there is a separate one."""
+    data_volume_id: Optional[pulumi.Output[str]]
+    """The provider's id of the data volume, when the program manages one."""
+
+
+def stack_labels(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Tags/labels put on every resource, so an operator can tell which stack owns it."""
+    labels = {
+        "managed-by": "pulumi",
+        "portsip-im-project": pulumi.get_project(),
+        "portsip-im-stack": pulumi.get_stack(),
+    }
+    labels.update(extra or {})
+    return labels

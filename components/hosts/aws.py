@@ -1,0 +1,282 @@
+"""The IM server on AWS, as PortSIP's AWS twin of the guide lays it out.
+
+One EC2 instance in the PBX nodes' subnet, with its primary private IP fixed on a network interface,
+an Elastic IP associated with that interface, membership of the PBX nodes' security group, and a
+separate gp3 volume for the IM data that outlives the instance.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
+from ..spec import HostFacts, describe_shortfall
+from . import ImHost, stack_labels
+
+CANONICAL_OWNER = "099720109477"
+UBUNTU_NOBLE_AMD64 = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+IM_PORT = 8887
+# The device name AWS is asked for; Nitro instances expose it as NVMe, so the remote steps find the
+# disk through its stable by-id link (the volume id without its dash) instead.
+DATA_DEVICE_NAME = "/dev/sdf"
+ROOT_DISK_GB = 40
+
+
+@dataclass(frozen=True)
+class AwsPlan:
+    """Everything looked up from AWS before a resource is registered."""
+
+    ami: str
+    instance_type: str
+    vpc_id: str
+    availability_zone: str
+    public_ip: Optional[str]
+    """The reused Elastic IP's address, when `publicIpId` is set."""
+
+
+def plan(settings: Settings) -> AwsPlan:
+    """Look up and check the instance type, subnet, AMI and reused Elastic IP (preview time)."""
+    c = settings.config
+    size = settings.size
+    assert size is not None and c.subnet_id is not None
+    try:
+        itype = aws.ec2.get_instance_type(instance_type=size)
+    except Exception as exc:  # the provider's error text says why (unknown type, no region…)
+        raise ConfigError(f"{NAMESPACE}:size: AWS has no instance type {size!r} ({exc})") from None
+    facts = HostFacts(vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=c.data_disk_gb)
+    problem = describe_shortfall(f"{NAMESPACE}:size", f"instance type {size}", facts)
+    if problem:
+        raise ConfigError(problem)
+
+    try:
+        subnet = aws.ec2.get_subnet(id=c.subnet_id)
+    except Exception as exc:
+        raise ConfigError(f"{NAMESPACE}:subnetId: no subnet {c.subnet_id!r} ({exc})") from None
+    check_ip_in_network(c.private_ip, subnet.cidr_block, f"subnet {c.subnet_id}")
+
+    ami = c.ami
+    if ami is None:
+        image = aws.ec2.get_ami(
+            most_recent=True,
+            owners=[CANONICAL_OWNER],
+            filters=[
+                aws.ec2.GetAmiFilterArgs(name="name", values=[UBUNTU_NOBLE_AMD64]),
+                aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+                aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+            ],
+        )
+        ami = image.id
+
+    public_ip = None
+    if c.public_ip_id:
+        try:
+            public_ip = aws.ec2.get_elastic_ip(id=c.public_ip_id).public_ip
+        except Exception as exc:
+            raise ConfigError(
+                f"{NAMESPACE}:publicIpId: no Elastic IP allocation {c.public_ip_id!r} ({exc})"
+            ) from None
+
+    return AwsPlan(
+        ami=ami,
+        instance_type=size,
+        vpc_id=subnet.vpc_id,
+        availability_zone=subnet.availability_zone,
+        public_ip=public_ip,
+    )
+
+
+def _cidr_name(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """A stable resource-name part per CIDR, so reordering the list replaces no rule."""
+    if cidr.prefixlen == 0:
+        return f"anywhere-v{cidr.version}"
+    return str(cidr).replace("/", "_").replace(":", "-")
+
+
+class AwsImHost(pulumi.ComponentResource):
+    """portsip:im:AwsHost — the EC2 instance, its addresses, firewall and data volume."""
+
+    host: ImHost
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        aws_plan: AwsPlan,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("portsip:im:AwsHost", name, None, opts)
+        c = settings.config
+        assert c.pbx_security_group_id is not None and c.subnet_id is not None
+        child = pulumi.ResourceOptions(parent=self)
+        tags = stack_labels()
+
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=aws_plan.vpc_id,
+            description="PortSIP IM server: clients on TCP 8887, SSH from pbx01 and admins",
+            tags={**tags, "Name": f"{name}-sg"},
+            opts=child,
+        )
+        rule_opts = pulumi.ResourceOptions(parent=sg)
+        for cidr in c.client_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-im-from-{_cidr_name(cidr)}",
+                security_group_id=sg.id,
+                ip_protocol="tcp",
+                from_port=IM_PORT,
+                to_port=IM_PORT,
+                description="PortSIP IM clients",
+                tags=tags,
+                **_cidr_arg(cidr),
+                opts=rule_opts,
+            )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-ssh-from-pbx01",
+            security_group_id=sg.id,
+            ip_protocol="tcp",
+            from_port=22,
+            to_port=22,
+            cidr_ipv4=settings.pbx01_source_cidr,
+            description="pbx01 deploys and manages the IM server (im.sh)",
+            tags=tags,
+            opts=rule_opts,
+        )
+        for cidr in c.admin_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-ssh-from-{_cidr_name(cidr)}",
+                security_group_id=sg.id,
+                ip_protocol="tcp",
+                from_port=22,
+                to_port=22,
+                description="operator SSH",
+                tags=tags,
+                **_cidr_arg(cidr),
+                opts=rule_opts,
+            )
+        for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-egress-{family}",
+                security_group_id=sg.id,
+                ip_protocol="-1",
+                description="updates, container images, the PBX",
+                tags=tags,
+                **{f"cidr_{family}": cidr},
+                opts=rule_opts,
+            )
+
+        eni = aws.ec2.NetworkInterface(
+            f"{name}-eni",
+            subnet_id=c.subnet_id,
+            private_ips=[str(c.private_ip)],
+            security_groups=[sg.id, c.pbx_security_group_id],
+            description="PortSIP IM server: fixed private IP",
+            tags={**tags, "Name": f"{name}-eni"},
+            opts=child,
+        )
+
+        if c.public_ip_id:
+            allocation_id: pulumi.Input[str] = c.public_ip_id
+            assert aws_plan.public_ip is not None
+            public_ip = pulumi.Output.from_input(aws_plan.public_ip)
+        else:
+            eip = aws.ec2.Eip(
+                f"{name}-eip",
+                domain="vpc",
+                tags={**tags, "Name": f"{name}-eip"},
+                opts=child,
+            )
+            allocation_id, public_ip = eip.allocation_id, eip.public_ip
+        aws.ec2.EipAssociation(
+            f"{name}-eip-association",
+            allocation_id=allocation_id,
+            network_interface_id=eni.id,
+            private_ip_address=str(c.private_ip),
+            opts=child,
+        )
+
+        key = aws.ec2.KeyPair(
+            f"{name}-key",
+            public_key=c.ssh_public_key,
+            tags=tags,
+            opts=child,
+        )
+        instance = aws.ec2.Instance(
+            f"{name}-vm",
+            ami=aws_plan.ami,
+            instance_type=aws_plan.instance_type,
+            key_name=key.key_name,
+            primary_network_interface=aws.ec2.InstancePrimaryNetworkInterfaceArgs(
+                network_interface_id=eni.id,
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3",
+                volume_size=ROOT_DISK_GB,
+                encrypted=True,
+                delete_on_termination=True,
+            ),
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_tokens="required",
+                http_endpoint="enabled",
+            ),
+            tags={**tags, "Name": f"{name}-vm"},
+            volume_tags={**tags, "Name": f"{name}-root"},
+            # The network interface holds the fixed IP and can be attached to one instance at a time.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+
+        data = aws.ebs.Volume(
+            f"{name}-data",
+            availability_zone=aws_plan.availability_zone,
+            size=c.data_disk_gb,
+            type="gp3",
+            encrypted=True,
+            tags={**tags, "Name": f"{name}-data", "portsip-im-role": "im-data"},
+            # Chat history and files live here: no VM replacement or slip of the hand deletes them.
+            opts=pulumi.ResourceOptions(parent=self, protect=c.protect_data),
+        )
+        aws.ec2.VolumeAttachment(
+            f"{name}-data-attachment",
+            device_name=DATA_DEVICE_NAME,
+            volume_id=data.id,
+            instance_id=instance.id,
+            stop_instance_before_detaching=True,
+            opts=child,
+        )
+
+        # PortSIP's AWS guide: the PBX nodes' group admits the IM server's Elastic IP. This one rule
+        # belongs to this stack; the group and its other rules are never touched.
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-pbx-from-im",
+            security_group_id=c.pbx_security_group_id,
+            ip_protocol="-1",
+            cidr_ipv4=public_ip.apply(lambda ip: f"{ip}/32"),
+            description=f"PortSIP IM server ({pulumi.get_stack()})",
+            tags=tags,
+            opts=child,
+        )
+
+        private_ip = pulumi.Output.from_input(str(c.private_ip))
+        self.host = ImHost(
+            private_ip=private_ip,
+            public_ip=public_ip,
+            ssh_host=private_ip,
+            admin_user=settings.admin_user,
+            host_id=instance.id,
+            data_disk_device=data.id.apply(
+                lambda vid: f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{vid.replace('-', '')}"
+            ),
+            data_volume_id=data.id,
+        )
+        self.register_outputs(
+            {"instanceId": instance.id, "publicIp": public_ip, "dataVolumeId": data.id}
+        )
+
+
+def _cidr_arg(cidr: object) -> dict[str, str]:
+    text = str(cidr)
+    return {"cidr_ipv6": text} if ":" in text else {"cidr_ipv4": text}

@@ -1,0 +1,165 @@
+"""The IM server on Hetzner Cloud: a server on the PBX network with a fixed private IP, a Primary IP
+that outlives the server, a firewall, and a separate volume for the IM data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_hcloud as hcloud
+
+from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
+from ..spec import HostFacts, describe_shortfall
+from . import ImHost, stack_labels
+
+IM_PORT = "8887"
+
+
+@dataclass(frozen=True)
+class HcloudPlan:
+    """Everything looked up from Hetzner before a resource is registered."""
+
+    server_type: str
+    public_ip: Optional[str]
+    """The reused Primary IP's address, when `publicIpId` is set."""
+
+
+def plan(settings: Settings) -> HcloudPlan:
+    """Look up and check the server type, the network and a reused Primary IP (preview time)."""
+    c = settings.config
+    size = settings.size
+    assert size is not None and c.network_id is not None
+    try:
+        stype = hcloud.get_server_type(name=size)
+    except Exception as exc:
+        raise ConfigError(f"{NAMESPACE}:size: Hetzner has no server type {size!r} ({exc})") from None
+    facts = HostFacts(
+        vcpus=int(stype.cores), memory_mib=int(float(stype.memory) * 1024), disk_gb=c.data_disk_gb
+    )
+    problem = describe_shortfall(f"{NAMESPACE}:size", f"server type {size}", facts)
+    if problem:
+        raise ConfigError(problem)
+
+    try:
+        network = hcloud.get_network(id=c.network_id)
+    except Exception as exc:
+        raise ConfigError(f"{NAMESPACE}:networkId: no network {c.network_id} ({exc})") from None
+    check_ip_in_network(c.private_ip, network.ip_range, f"network {c.network_id}")
+
+    public_ip = None
+    if c.public_ip_id:
+        try:
+            public_ip = hcloud.get_primary_ip(id=int(c.public_ip_id)).ip_address
+        except Exception as exc:
+            raise ConfigError(
+                f"{NAMESPACE}:publicIpId: no Primary IP {c.public_ip_id!r} ({exc})"
+            ) from None
+    return HcloudPlan(server_type=size, public_ip=public_ip)
+
+
+class HcloudImHost(pulumi.ComponentResource):
+    """portsip:im:HcloudHost — the server, its Primary IP, firewall and data volume."""
+
+    host: ImHost
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        hcloud_plan: HcloudPlan,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("portsip:im:HcloudHost", name, None, opts)
+        c = settings.config
+        assert c.network_id is not None and c.ssh_public_key is not None
+        child = pulumi.ResourceOptions(parent=self)
+        labels = stack_labels()
+
+        key = hcloud.SshKey(f"{name}-key", public_key=c.ssh_public_key, labels=labels, opts=child)
+
+        if c.public_ip_id:
+            primary_ip_id: pulumi.Input[int] = int(c.public_ip_id)
+            assert hcloud_plan.public_ip is not None
+            public_ip = pulumi.Output.from_input(hcloud_plan.public_ip)
+        else:
+            primary_ip = hcloud.PrimaryIp(
+                f"{name}-ip",
+                type="ipv4",
+                assignee_type="server",
+                location=c.location,
+                # The clients' address must survive a server replacement.
+                auto_delete=False,
+                labels=labels,
+                opts=child,
+            )
+            primary_ip_id, public_ip = primary_ip.id.apply(int), primary_ip.ip_address
+
+        firewall = hcloud.Firewall(
+            f"{name}-fw",
+            labels=labels,
+            rules=[
+                hcloud.FirewallRuleArgs(
+                    direction="in",
+                    protocol="tcp",
+                    port=IM_PORT,
+                    source_ips=[str(cidr) for cidr in c.client_cidrs],
+                    description="PortSIP IM clients",
+                ),
+                hcloud.FirewallRuleArgs(
+                    direction="in",
+                    protocol="tcp",
+                    port="22",
+                    source_ips=pulumi.Output.all(
+                        settings.pbx01_source_cidr, *[str(cidr) for cidr in c.admin_cidrs]
+                    ),
+                    description="SSH from pbx01 and the operator's admin networks",
+                ),
+            ],
+            opts=child,
+        )
+
+        server = hcloud.Server(
+            f"{name}-vm",
+            server_type=hcloud_plan.server_type,
+            image=c.image,
+            location=c.location,
+            ssh_keys=[key.id],
+            firewall_ids=[firewall.id.apply(int)],
+            public_nets=[
+                hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv4=primary_ip_id, ipv6_enabled=False)
+            ],
+            networks=[hcloud.ServerNetworkArgs(network_id=c.network_id, ip=str(c.private_ip))],
+            labels=labels,
+            # The Primary IP and the private IP can belong to one server at a time.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+
+        data = hcloud.Volume(
+            f"{name}-data",
+            size=c.data_disk_gb,
+            location=c.location,
+            labels={**labels, "portsip-im-role": "im-data"},
+            # Chat history and files live here: no server replacement deletes them.
+            opts=pulumi.ResourceOptions(parent=self, protect=c.protect_data),
+        )
+        hcloud.VolumeAttachment(
+            f"{name}-data-attachment",
+            server_id=server.id.apply(int),
+            volume_id=data.id.apply(int),
+            # Formatting and mounting are the prepare step's job, and only on a blank disk.
+            automount=False,
+            opts=child,
+        )
+
+        private_ip = pulumi.Output.from_input(str(c.private_ip))
+        self.host = ImHost(
+            private_ip=private_ip,
+            public_ip=public_ip,
+            ssh_host=private_ip,
+            admin_user=settings.admin_user,
+            host_id=server.id,
+            data_disk_device=data.id.apply(lambda vid: f"/dev/disk/by-id/scsi-0HC_Volume_{vid}"),
+            data_volume_id=data.id,
+        )
+        self.register_outputs({"serverId": server.id, "publicIp": public_ip, "dataVolumeId": data.id})

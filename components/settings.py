@@ -1,0 +1,372 @@
+"""The only reader of Pulumi config: keys, defaults, validation, error messages.
+
+Every config key of the `portsip-im` namespace is a field of `ImConfig` below (camelCase in Pulumi,
+snake_case here). The field descriptions are the config reference: `Pulumi.yaml` and the README
+table are generated from them (`scripts/config-reference`), and a test fails when they drift.
+
+Bad input never reaches a resource: `parse_config` turns every problem into one `ConfigError`
+that names each key and what is wrong, before the program registers anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "portsip-im"
+
+Target = Literal["aws", "hcloud", "existing"]
+
+# Defaults that meet the guide's large profile (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and
+# 48 GiB; Hetzner ccx53 has 32 dedicated vCPU and 128 GB.
+DEFAULT_SIZE = {"aws": "c7i.6xlarge", "hcloud": "ccx53"}
+# Who the operator's key logs in as on a fresh VM (the image's default account).
+DEFAULT_ADMIN_USER = {"aws": "ubuntu", "hcloud": "root", "existing": "root"}
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. A RunError, so Pulumi prints the message and no stack trace."""
+
+
+class ImConfig(BaseModel):
+    """Plain (non-secret) configuration of one portsip-im stack."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    target: Target = Field(
+        description="Where the IM server runs: `aws`, `hcloud` (Hetzner Cloud) or `existing` "
+        "(an on-prem server you already have)."
+    )
+    private_ip: ipaddress.IPv4Address = Field(
+        description="The IM server's static private IP (the guide's 192.168.1.25). On aws/hcloud it "
+        "must lie inside `subnetId` / `networkId`."
+    )
+    public_ip: Optional[ipaddress.IPv4Address] = Field(
+        None,
+        description="The IM server's static public IP. Required for `existing`; on aws/hcloud the "
+        "program allocates one (Elastic IP / Primary IP) unless `publicIpId` is set.",
+    )
+    public_ip_id: Optional[str] = Field(
+        None,
+        description="aws/hcloud: an existing Elastic IP allocation id (`eipalloc-…`) or Hetzner "
+        "Primary IP id to reuse instead of allocating one.",
+    )
+    size: Optional[str] = Field(
+        None,
+        description="AWS instance type or Hetzner server type. Default: `c7i.6xlarge` (aws), "
+        "`ccx53` (hcloud). Checked against the guide's minimum of 20 vCPU and 16 GiB.",
+    )
+    subnet_id: Optional[str] = Field(
+        None, description="aws (required): the subnet the PBX HA nodes live in."
+    )
+    pbx_security_group_id: Optional[str] = Field(
+        None,
+        description="aws (required): the PBX HA nodes' security group. The IM instance joins it, "
+        "and it gets one ingress rule from the IM server's Elastic IP, owned by this stack.",
+    )
+    ami: Optional[str] = Field(
+        None,
+        description="aws: an AMI id to use instead of the latest Canonical Ubuntu 24.04 amd64.",
+    )
+    network_id: Optional[int] = Field(
+        None, description="hcloud (required): id of the Hetzner network the PBX nodes are on."
+    )
+    location: str = Field("fsn1", description="hcloud: the location of the server and its volume.")
+    image: str = Field("ubuntu-24.04", description="hcloud: the server image.")
+    data_disk_gb: int = Field(
+        256, description="Size in GB of the separate data volume for IM data (aws/hcloud), >= 256."
+    )
+    data_disk_device: Optional[str] = Field(
+        None,
+        description="existing: the block device that holds IM data (e.g. `/dev/sdb`), if any.",
+    )
+    storage_path: Optional[str] = Field(
+        None,
+        description="Absolute path for IM files (the guide's `im.sh run -f`), e.g. `/data/im`.",
+    )
+    client_cidrs: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [
+            ipaddress.IPv4Network("0.0.0.0/0"),
+            ipaddress.IPv6Network("::/0"),
+        ],
+        description="Who may reach the IM service on TCP 8887 (JSON list). Default: everyone.",
+    )
+    admin_cidrs: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Who besides pbx01 may reach SSH on the IM server (JSON list). Default: none.",
+    )
+    admin_user: Optional[str] = Field(
+        None,
+        description="The account the operator's key logs in as on the IM host. Default: `ubuntu` "
+        "(aws), `root` (hcloud, existing).",
+    )
+    ssh_public_key: Optional[str] = Field(
+        None,
+        description="aws/hcloud (required): the operator's public key, installed on the new VM.",
+    )
+    pbx01_host: Optional[str] = Field(
+        None,
+        description="Address the operator reaches pbx01 at over SSH (from `pbxStack` if unset).",
+    )
+    pbx01_private_ip: Optional[ipaddress.IPv4Address] = Field(
+        None,
+        description="pbx01's private IP, the source of SSH to the IM server. Default: `pbx01Host` "
+        "when that is an IP.",
+    )
+    pbx01_user: str = Field("pbx", description="The PBX nodes' Linux user (the guide's `pbx`).")
+    pbx_virtual_ip: Optional[ipaddress.IPv4Address] = Field(
+        None, description="The PBX HA virtual IP (from `pbxStack` if unset)."
+    )
+    pbx_public_ip: Optional[ipaddress.IPv4Address] = Field(
+        None, description="The PBX cluster's static public IP (from `pbxStack` if unset)."
+    )
+    pbx_stack: Optional[str] = Field(
+        None,
+        description="A stack (`org/project/stack`) whose outputs `pbx01Host`, `pbxVirtualIp`, "
+        "`pbxPublicIp` fill those keys when they are not set.",
+    )
+    protect_data: bool = Field(
+        True,
+        description="Protect the data volume from deletion (`pulumi destroy` then stops at it "
+        "until you `pulumi state unprotect` it).",
+    )
+
+    @field_validator("storage_path", "data_disk_device")
+    @classmethod
+    def _absolute(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not posixpath.isabs(value):
+            raise ValueError("must be an absolute path")
+        return value and posixpath.normpath(value)
+
+    @field_validator("data_disk_gb")
+    @classmethod
+    def _disk(cls, value: int) -> int:
+        if value < 256:
+            raise ValueError("must be at least 256 (GB), the guide's minimum disk for the IM server")
+        return value
+
+    @field_validator("client_cidrs", "admin_cidrs", mode="before")
+    @classmethod
+    def _cidr_list(cls, value: Any) -> Any:
+        # Pulumi hands structured config over as a JSON string; a comma list is accepted as well.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a valid JSON list ({exc.msg})") from None
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    key: str
+    description: str
+
+
+SECRETS = [
+    SecretSpec(
+        "sshPrivateKey",
+        "The operator's SSH private key for pbx01 and the IM host (required, secret).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated config plus the secrets (as Pulumi secret Outputs) and the PBX addresses."""
+
+    config: ImConfig
+    ssh_private_key: pulumi.Output[str]
+    pbx01_host: pulumi.Input[str]
+    pbx_virtual_ip: Optional[pulumi.Input[str]]
+    pbx_public_ip: Optional[pulumi.Input[str]]
+
+    @property
+    def target(self) -> str:
+        return self.config.target
+
+    @property
+    def size(self) -> Optional[str]:
+        return self.config.size or DEFAULT_SIZE.get(self.config.target)
+
+    @property
+    def admin_user(self) -> str:
+        return self.config.admin_user or DEFAULT_ADMIN_USER[self.config.target]
+
+    @property
+    def pbx01_source_cidr(self) -> pulumi.Input[str]:
+        """Where SSH to the IM host comes from: pbx01's private address, as a /32."""
+        if self.config.pbx01_private_ip is not None:
+            return f"{self.config.pbx01_private_ip}/32"
+        return pulumi.Output.from_input(self.pbx01_host).apply(_host_cidr)
+
+
+def _host_cidr(host: str) -> str:
+    try:
+        return f"{ipaddress.IPv4Address(host)}/32"
+    except ValueError:
+        raise ConfigError(
+            f"{NAMESPACE}:pbx01PrivateIp: not set, and pbx01Host ({host!r}) is not an IPv4 "
+            "address; set pbx01PrivateIp to pbx01's private IP (the SSH rule's source)"
+        ) from None
+
+
+def key_of(field_name: str) -> str:
+    """The config key (camelCase, as the operator types it) of an ImConfig field."""
+    info = ImConfig.model_fields[field_name]
+    return info.alias or field_name
+
+
+def config_keys() -> list[str]:
+    return [key_of(name) for name in ImConfig.model_fields] + [s.key for s in SECRETS]
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error["loc"]
+    key = str(loc[0]) if loc else "?"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{NAMESPACE}:{key}: required, not set"
+    if error["type"] == "extra_forbidden":
+        return f"{NAMESPACE}:{key}: unknown config key (known keys: see README)"
+    if error["type"] == "literal_error":
+        return f"{NAMESPACE}:{key}: {error['input']!r} is not one of aws, hcloud, existing"
+    where = f"[{loc[1]}]" if len(loc) > 1 else ""
+    return f"{NAMESPACE}:{key}{where}: {error['input']!r}: {message}"
+
+
+def parse_config(
+    raw: dict[str, str], secret_keys: set[str] | frozenset[str] = frozenset()
+) -> ImConfig:
+    """Validate raw config strings (key → value, no namespace) into an ImConfig.
+
+    `secret_keys` are the keys the operator set with `--secret`; every key in SECRETS must be there
+    (a secret given as plain text would sit unencrypted in Pulumi.<stack>.yaml).
+    Raises ConfigError naming every bad key.
+    """
+    problems: list[str] = []
+    # Pulumi.yaml declares optional keys with an empty default; empty means "not set".
+    raw = {k: v for k, v in raw.items() if v != ""}
+    plain = {k: v for k, v in raw.items() if k not in {s.key for s in SECRETS}}
+    try:
+        config = ImConfig.model_validate(plain)
+    except ValidationError as exc:
+        problems.extend(_describe(e) for e in exc.errors())
+        config = None
+
+    for secret in SECRETS:
+        if secret.key not in raw:
+            problems.append(
+                f"{NAMESPACE}:{secret.key}: required, not set "
+                f"(pulumi config set --secret {secret.key} ...)"
+            )
+        elif secret.key not in secret_keys:
+            problems.append(
+                f"{NAMESPACE}:{secret.key}: set as plain text; it must be a secret "
+                f"(pulumi config set --secret {secret.key} ...)"
+            )
+
+    if config is not None:
+        problems.extend(_cross_checks(config))
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    assert config is not None
+    return config
+
+
+def _cross_checks(c: ImConfig) -> list[str]:
+    out: list[str] = []
+
+    def need(field: str, why: str) -> None:
+        if getattr(c, field) in (None, ""):
+            out.append(f"{NAMESPACE}:{key_of(field)}: required when {why}, not set")
+
+    if c.target == "existing":
+        need("public_ip", "target is existing")
+    if c.target == "aws":
+        need("subnet_id", "target is aws")
+        need("pbx_security_group_id", "target is aws")
+    if c.target == "hcloud":
+        need("network_id", "target is hcloud")
+    if c.target in ("aws", "hcloud"):
+        need("ssh_public_key", f"target is {c.target} (the new VM's login key)")
+        if c.public_ip is not None and c.public_ip_id is None:
+            out.append(
+                f"{NAMESPACE}:publicIp: only for target existing; on {c.target} the program "
+                "allocates the public IP, or set publicIpId to reuse an allocation"
+            )
+    if c.pbx_stack is None:
+        need("pbx01_host", "pbxStack is not set")
+    for field in ("private_ip", "public_ip"):
+        ip = getattr(c, field)
+        if ip is not None and (ip.is_unspecified or ip.is_multicast or ip.is_loopback):
+            out.append(f"{NAMESPACE}:{key_of(field)}: {ip} is not a usable host address")
+    if c.public_ip is not None and c.public_ip == c.private_ip:
+        # Allowed: an on-prem host whose clients are on the private network only.
+        pass
+    return out
+
+
+def check_ip_in_network(private_ip: ipaddress.IPv4Address, network: str, where: str) -> None:
+    """Raise a ConfigError when the IM server's private IP is outside its subnet/network."""
+    net = ipaddress.ip_network(network, strict=False)
+    if private_ip not in net:
+        raise ConfigError(
+            f"{NAMESPACE}:privateIp: {private_ip} is not inside {where} ({net})"
+        )
+    if private_ip in (net.network_address, net.broadcast_address):
+        raise ConfigError(
+            f"{NAMESPACE}:privateIp: {private_ip} is the network or broadcast address of {net}"
+        )
+
+
+def load_settings() -> Settings:
+    """Read the stack's config (and the PBX stack's outputs, when `pbxStack` is set)."""
+    from pulumi.runtime.config import get_config, is_config_secret
+
+    raw: dict[str, str] = {}
+    for key in config_keys():
+        value = get_config(f"{NAMESPACE}:{key}")
+        if value is not None:
+            raw[key] = value
+    secret_keys = {k for k in raw if is_config_secret(f"{NAMESPACE}:{k}")}
+    config = parse_config(raw, secret_keys)
+
+    cfg = pulumi.Config(NAMESPACE)
+    ssh_private_key = cfg.require_secret("sshPrivateKey")
+
+    pbx01_host: pulumi.Input[str]
+    pbx_vip: Optional[pulumi.Input[str]] = _str(config.pbx_virtual_ip)
+    pbx_public: Optional[pulumi.Input[str]] = _str(config.pbx_public_ip)
+    if config.pbx_stack:
+        ref = pulumi.StackReference(config.pbx_stack)
+        pbx01_host = config.pbx01_host or ref.require_output("pbx01Host")
+        pbx_vip = pbx_vip or ref.get_output("pbxVirtualIp")
+        pbx_public = pbx_public or ref.get_output("pbxPublicIp")
+    else:
+        assert config.pbx01_host is not None  # enforced by _cross_checks
+        pbx01_host = config.pbx01_host
+
+    return Settings(
+        config=config,
+        ssh_private_key=ssh_private_key,
+        pbx01_host=pbx01_host,
+        pbx_virtual_ip=pbx_vip,
+        pbx_public_ip=pbx_public,
+    )
+
+
+def _str(value: object) -> Optional[str]:
+    return None if value is None else str(value)

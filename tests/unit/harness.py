@@ -1,0 +1,249 @@
+"""Run the real `__main__.py` under Pulumi's mocks and record what it registers.
+
+Cloud lookups (instance types, subnets, AMIs, networks) answer from the fixtures below, so each test
+states the cloud it runs against. Nothing here talks to a cloud.
+"""
+
+from __future__ import annotations
+
+import copy
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from unittest import mock
+
+import pulumi
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "__main__.py"
+NS = "portsip-im"
+
+# The guide's example addresses.
+IM_PRIVATE = "192.168.1.25"
+IM_PUBLIC = "104.18.36.110"
+PBX01 = "192.168.1.11"
+PBX_VIP = "192.168.1.130"
+PBX_PUBLIC = "104.18.36.119"
+EIP = "203.0.113.25"
+HCLOUD_IP = "203.0.113.26"
+
+INSTANCE_TYPES = {  # default_vcpus, memory_size (MiB): AWS's published figures
+    "c7i.6xlarge": (24, 49152),
+    "c7i.4xlarge": (16, 32768),
+    "r7i.xlarge": (4, 32768),
+    "c7i.12xlarge": (48, 98304),
+    "m7i.large": (2, 8192),
+}
+SERVER_TYPES = {  # cores, memory (GB), disk (GB): Hetzner's published figures
+    "ccx53": (32, 128.0, 600),
+    "ccx43": (16, 64.0, 360),
+    "cpx51": (16, 32.0, 360),
+}
+
+
+def aws_invokes() -> dict[str, Callable[[dict], dict]]:
+    def instance_type(args: dict) -> dict:
+        name = args["instanceType"]
+        if name not in INSTANCE_TYPES:
+            raise LookupError(f"no EC2 Instance Type found matching criteria: {name}")
+        vcpus, mem = INSTANCE_TYPES[name]
+        return {"instanceType": name, "defaultVcpus": vcpus, "memorySize": mem, "id": name}
+
+    def subnet(args: dict) -> dict:
+        # The fixtures' subnet and the one Pulumi.dev.yaml names: the PBX nodes' 192.168.1.0/24.
+        if args["id"] not in ("subnet-0pbx", "subnet-0a1b2c3d4e5f60718"):
+            raise LookupError("no matching EC2 Subnet found")
+        return {
+            "id": args["id"],
+            "cidrBlock": "192.168.1.0/24",
+            "vpcId": "vpc-0pbx",
+            "availabilityZone": "eu-central-1a",
+        }
+
+    def ami(args: dict) -> dict:
+        return {"id": "ami-0noble", "name": "ubuntu-noble-24.04-amd64-server-20261101"}
+
+    def eip(args: dict) -> dict:
+        return {"id": args["id"], "publicIp": "203.0.113.99"}
+
+    return {
+        "aws:ec2/getInstanceType:getInstanceType": instance_type,
+        "aws:ec2/getSubnet:getSubnet": subnet,
+        "aws:ec2/getAmi:getAmi": ami,
+        "aws:ec2/getElasticIp:getElasticIp": eip,
+    }
+
+
+def hcloud_invokes() -> dict[str, Callable[[dict], dict]]:
+    def server_type(args: dict) -> dict:
+        name = args["name"]
+        if name not in SERVER_TYPES:
+            raise LookupError(f"no server type found for name {name}")
+        cores, mem, disk = SERVER_TYPES[name]
+        return {"id": 1, "name": name, "cores": cores, "memory": mem, "disk": disk}
+
+    def network(args: dict) -> dict:
+        if int(args["id"]) != 4242:
+            raise LookupError("network not found")
+        return {"id": 4242, "name": "pbx", "ipRange": "192.168.0.0/16"}
+
+    def primary_ip(args: dict) -> dict:
+        return {"id": int(args["id"]), "ipAddress": "203.0.113.98"}
+
+    return {
+        "hcloud:index/getServerType:getServerType": server_type,
+        "hcloud:index/getNetwork:getNetwork": network,
+        "hcloud:index/getPrimaryIp:getPrimaryIp": primary_ip,
+    }
+
+
+# Outputs the providers compute, by resource type.
+COMPUTED: dict[str, dict[str, Any]] = {
+    "aws:ec2/eip:Eip": {"publicIp": EIP, "allocationId": "eipalloc-0im"},
+    "aws:ec2/keyPair:KeyPair": {"keyName": "im-host-key-1234"},
+    "hcloud:index/primaryIp:PrimaryIp": {"ipAddress": HCLOUD_IP},
+}
+NUMERIC_IDS = {"hcloud:"}
+
+
+@dataclass
+class Registered:
+    typ: str
+    name: str
+    inputs: dict
+    id: str = ""
+
+
+@dataclass
+class Recorder(pulumi.runtime.Mocks):
+    invokes: dict[str, Callable[[dict], dict]]
+    resources: list[Registered] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    _next_id: int = 100
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        outputs.update(COMPUTED.get(args.typ, {}))
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs["outputs"] = {
+                "pbx01Host": PBX01,
+                "pbxVirtualIp": PBX_VIP,
+                "pbxPublicIp": PBX_PUBLIC,
+            }
+        self._next_id += 1
+        if args.typ.startswith("hcloud:"):
+            rid = str(self._next_id)
+        else:
+            rid = f"{args.name}-id"
+        if args.typ == "aws:ebs/volume:Volume":
+            rid = "vol-0123456789abcdef0"
+        self.resources.append(Registered(args.typ, args.name, copy.deepcopy(args.inputs), rid))
+        return [rid, outputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append(args.token)
+        if args.token not in self.invokes:
+            raise Exception(f"unexpected invoke {args.token}")
+        try:
+            return self.invokes[args.token](args.args)
+        except LookupError as exc:
+            # How a provider reports a failed lookup: the SDK raises it from the invoke.
+            return {}, [("", str(exc))]
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str) -> Registered:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, got {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Registered:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, got {len(found)}"
+        return found[0]
+
+
+@dataclass
+class Result:
+    mocks: Recorder
+    exports: dict[str, Any]
+    secret_exports: set[str]
+
+    @property
+    def resources(self) -> list[Registered]:
+        return self.mocks.resources
+
+
+def base_config(target: str) -> dict[str, str]:
+    common = {
+        "target": target,
+        "privateIp": IM_PRIVATE,
+        "pbx01Host": PBX01,
+        "pbxVirtualIp": PBX_VIP,
+        "pbxPublicIp": PBX_PUBLIC,
+        "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-only\n-----END OPENSSH PRIVATE KEY-----",
+        "storagePath": "/data/im",
+    }
+    if target == "aws":
+        common.update(
+            subnetId="subnet-0pbx",
+            pbxSecurityGroupId="sg-0pbxnodes",
+            sshPublicKey="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItestkey operator",
+            adminCidrs='["198.51.100.0/24"]',
+        )
+    elif target == "hcloud":
+        common.update(
+            networkId="4242",
+            location="fsn1",
+            sshPublicKey="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItestkey operator",
+            adminCidrs='["198.51.100.0/24"]',
+        )
+    else:
+        common.update(publicIp=IM_PUBLIC, dataDiskDevice="/dev/sdb")
+    return common
+
+
+SECRET_KEYS = ("sshPrivateKey",)
+
+
+def run(
+    config: dict[str, str],
+    secret_keys: tuple[str, ...] = SECRET_KEYS,
+    preview: bool = False,
+    stack: str = "dev",
+) -> Result:
+    """Run __main__.py with `config` under mocks; raises what the program raises."""
+    target = config.get("target")
+    invokes = {**aws_invokes(), **hcloud_invokes()} if target else {}
+    mocks = Recorder(invokes=invokes)
+    pulumi.runtime.set_all_config(
+        {f"{NS}:{k}": v for k, v in config.items()},
+        [f"{NS}:{k}" for k in secret_keys if k in config],
+    )
+    pulumi.runtime.settings.reset_options(project="portsip-im", stack=stack)
+    pulumi.runtime.set_mocks(mocks, project="portsip-im", stack=stack, preview=preview)
+
+    exports: dict[str, pulumi.Output] = {}
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
+
+    def record(name: str, value: Any) -> None:
+        exports[name] = pulumi.Output.from_input(value)
+
+    @pulumi.runtime.test
+    def program():
+        with mock.patch.object(pulumi, "export", record):
+            runpy.run_path(str(MAIN), run_name="__main__")
+
+        async def collect():
+            for name, out in exports.items():
+                values[name] = await out.future()
+                if await out.is_secret():
+                    secret.add(name)
+
+        return pulumi.Output.from_input(collect())
+
+    program()
+    return Result(mocks=mocks, exports=values, secret_exports=secret)

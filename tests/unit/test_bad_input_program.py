@@ -1,0 +1,104 @@
+"""Bad input, run through the real program in preview: one clear error naming the key, and not a
+single resource registered (not even the ImServer component)."""
+
+import pytest
+
+from components.settings import ConfigError
+from tests.unit import harness as h
+
+
+def preview_error(config, secret_keys=h.SECRET_KEYS):
+    with pytest.raises(ConfigError) as exc:
+        h.run(config, secret_keys=secret_keys, preview=True)
+    return str(exc.value)
+
+
+def nothing_created(config, secret_keys=h.SECRET_KEYS):
+    mocks = h.Recorder(invokes={**h.aws_invokes(), **h.hcloud_invokes()})
+    # Rerun to look at what was registered before the error.
+    import pulumi
+
+    pulumi.runtime.set_all_config(
+        {f"portsip-im:{k}": v for k, v in config.items()},
+        [f"portsip-im:{k}" for k in secret_keys if k in config],
+    )
+    pulumi.runtime.set_mocks(mocks, project="portsip-im", stack="dev", preview=True)
+    return mocks
+
+
+CASES = [
+    ("unknown target", {**h.base_config("existing"), "target": "azure"}, "portsip-im:target: 'azure'"),
+    ("private ip not an ip", {**h.base_config("aws"), "privateIp": "192.168.1"}, "portsip-im:privateIp"),
+    (
+        "private ip outside the subnet",
+        {**h.base_config("aws"), "privateIp": "10.20.30.40"},
+        "portsip-im:privateIp: 10.20.30.40 is not inside subnet subnet-0pbx (192.168.1.0/24)",
+    ),
+    (
+        "private ip outside the network",
+        {**h.base_config("hcloud"), "privateIp": "172.16.0.9"},
+        "portsip-im:privateIp: 172.16.0.9 is not inside network 4242 (192.168.0.0/16)",
+    ),
+    (
+        "public ip missing for existing",
+        {k: v for k, v in h.base_config("existing").items() if k != "publicIp"},
+        "portsip-im:publicIp: required when target is existing",
+    ),
+    (
+        "aws size below spec",
+        {**h.base_config("aws"), "size": "c7i.4xlarge"},
+        "portsip-im:size: instance type c7i.4xlarge has 16 vCPU (minimum 20)",
+    ),
+    (
+        "aws memory below spec",
+        {**h.base_config("aws"), "size": "m7i.large"},
+        "2 vCPU (minimum 20), 8 GiB RAM (minimum 16 GiB)",
+    ),
+    (
+        "hcloud size below spec",
+        {**h.base_config("hcloud"), "size": "cpx51"},
+        "portsip-im:size: server type cpx51 has 16 vCPU (minimum 20)",
+    ),
+    ("unknown aws size", {**h.base_config("aws"), "size": "t9.huge"}, "portsip-im:size: AWS has no instance type 't9.huge'"),
+    ("unknown subnet", {**h.base_config("aws"), "subnetId": "subnet-0nope"}, "portsip-im:subnetId: no subnet 'subnet-0nope'"),
+    ("data disk too small", {**h.base_config("hcloud"), "dataDiskGb": "200"}, "portsip-im:dataDiskGb: '200': must be at least 256"),
+    ("malformed cidr", {**h.base_config("aws"), "clientCidrs": '["0.0.0.0/40"]'}, "portsip-im:clientCidrs[0]: '0.0.0.0/40'"),
+    ("storage path not absolute", {**h.base_config("existing"), "storagePath": "im"}, "portsip-im:storagePath: 'im': must be an absolute path"),
+    (
+        "ssh key missing",
+        {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},
+        "portsip-im:sshPrivateKey: required, not set",
+    ),
+]
+
+
+@pytest.mark.parametrize("config, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_clear_error_and_nothing_created(config, expected, monkeypatch):
+    registered = []
+    original = h.Recorder.new_resource
+
+    def spy(self, args):
+        registered.append(args.typ)
+        return original(self, args)
+
+    monkeypatch.setattr(h.Recorder, "new_resource", spy)
+    msg = preview_error(config)
+    assert expected in msg
+    assert msg.count("portsip-im:") == 1, msg  # one problem, one line naming it
+    assert "Traceback" not in msg
+    assert registered == []
+
+
+def test_secret_as_plain_text_creates_nothing(monkeypatch):
+    registered = []
+    monkeypatch.setattr(h.Recorder, "new_resource", lambda self, a: registered.append(a.typ))
+    msg = preview_error(h.base_config("aws"), secret_keys=())
+    assert "portsip-im:sshPrivateKey: set as plain text; it must be a secret" in msg
+    assert registered == []
+
+
+def test_config_error_is_a_clean_run_error():
+    import pulumi
+
+    # RunError is what Pulumi prints as a message alone, without the program's stack trace.
+    assert issubclass(ConfigError, pulumi.RunError)

@@ -1,0 +1,16 @@
+"""target=existing under Pulumi's mocks: nothing provisioned, the host described."""
+
+from tests.unit import harness as h
+
+
+def test_nothing_is_provisioned_and_outputs_describe_the_host():
+    r = h.run(h.base_config("existing"))
+    assert sorted(x.typ for x in r.resources) == ["portsip:im:ExistingHost", "portsip:im:ImServer"]
+    assert r.mocks.calls == []
+    assert r.exports == {
+        "target": "existing",
+        "imPrivateIp": h.IM_PRIVATE,
+        "imPublicIp": h.IM_PUBLIC,
+        "imEndpoint": f"{h.IM_PUBLIC}:8887",
+        "hostId": f"existing:{h.IM_PRIVATE}",
+    }

@@ -1,0 +1,121 @@
+"""Config parsing and validation, without Pulumi's runtime: every bad input gets one clear error."""
+
+import ipaddress
+
+import pytest
+
+from components.settings import ConfigError, ImConfig, check_ip_in_network, config_keys, parse_config
+from tests.unit.harness import base_config
+
+SECRETS = {"sshPrivateKey"}
+
+
+def parse(target: str, /, **overrides: str | None):
+    raw = base_config(target)
+    for key, value in overrides.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return parse_config(raw, SECRETS & raw.keys())
+
+
+def error_of(target: str, /, **overrides: str | None) -> str:
+    with pytest.raises(ConfigError) as exc:
+        parse(target, **overrides)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("target", ["aws", "hcloud", "existing"])
+def test_guide_example_is_valid(target):
+    c = parse(target)
+    assert c.target == target
+    assert c.private_ip == ipaddress.IPv4Address("192.168.1.25")
+    assert c.data_disk_gb == 256
+    assert c.storage_path == "/data/im"
+    assert [str(n) for n in c.admin_cidrs] == ([] if target == "existing" else ["198.51.100.0/24"])
+
+
+def test_defaults():
+    c = parse("existing")
+    assert [str(n) for n in c.client_cidrs] == ["0.0.0.0/0", "::/0"]
+    assert c.pbx01_user == "pbx"
+    assert c.protect_data is True
+    assert c.location == "fsn1" and c.image == "ubuntu-24.04"
+
+
+def test_cidr_lists_accept_json_or_commas():
+    c = parse("existing", clientCidrs="10.0.0.0/8, 2001:db8::/32")
+    assert [str(n) for n in c.client_cidrs] == ["10.0.0.0/8", "2001:db8::/32"]
+    c = parse("existing", clientCidrs='["10.0.0.0/8"]')
+    assert [str(n) for n in c.client_cidrs] == ["10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    "target, overrides, expected",
+    [
+        ("existing", {"target": "gcp"}, "portsip-im:target: 'gcp' is not one of aws, hcloud, existing"),
+        ("existing", {"target": None}, "portsip-im:target: required, not set"),
+        ("existing", {"privateIp": "192.168.1.300"}, "portsip-im:privateIp: '192.168.1.300'"),
+        ("existing", {"privateIp": "im.example"}, "not a valid IPv4 address"),
+        ("existing", {"privateIp": None}, "portsip-im:privateIp: required, not set"),
+        ("existing", {"privateIp": "0.0.0.0"}, "portsip-im:privateIp: 0.0.0.0 is not a usable"),
+        ("existing", {"publicIp": None}, "portsip-im:publicIp: required when target is existing"),
+        ("aws", {"subnetId": None}, "portsip-im:subnetId: required when target is aws"),
+        ("aws", {"pbxSecurityGroupId": None}, "portsip-im:pbxSecurityGroupId: required when"),
+        ("aws", {"sshPublicKey": None}, "portsip-im:sshPublicKey: required when target is aws"),
+        ("aws", {"publicIp": "104.18.36.110"}, "portsip-im:publicIp: only for target existing"),
+        ("hcloud", {"networkId": None}, "portsip-im:networkId: required when target is hcloud"),
+        ("hcloud", {"networkId": "pbx-net"}, "portsip-im:networkId: 'pbx-net'"),
+        ("existing", {"dataDiskGb": "128"}, "portsip-im:dataDiskGb: '128': must be at least 256"),
+        ("existing", {"dataDiskGb": "lots"}, "portsip-im:dataDiskGb: 'lots'"),
+        ("existing", {"clientCidrs": '["10.0.0.0/33"]'}, "portsip-im:clientCidrs[0]: '10.0.0.0/33'"),
+        ("existing", {"adminCidrs": "10.1.2.3/8"}, "portsip-im:adminCidrs[0]: '10.1.2.3/8'"),
+        ("existing", {"storagePath": "data/im"}, "portsip-im:storagePath: 'data/im': must be an absolute path"),
+        ("existing", {"dataDiskDevice": "sdb"}, "portsip-im:dataDiskDevice: 'sdb': must be an absolute"),
+        ("existing", {"pbx01Host": None}, "portsip-im:pbx01Host: required when pbxStack is not set"),
+        ("existing", {"privateIP": "192.168.1.25"}, "portsip-im:privateIP: unknown config key"),
+        ("existing", {"protectData": "maybe"}, "portsip-im:protectData: 'maybe'"),
+    ],
+)
+def test_bad_input_names_the_key(target, overrides, expected):
+    assert expected in error_of(target, **overrides)
+
+
+def test_missing_secret():
+    msg = error_of("existing", sshPrivateKey=None)
+    assert "portsip-im:sshPrivateKey: required, not set (pulumi config set --secret sshPrivateKey" in msg
+
+
+def test_secret_given_as_plain_text_is_refused():
+    raw = base_config("existing")
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, secret_keys=set())
+    assert "portsip-im:sshPrivateKey: set as plain text; it must be a secret" in str(exc.value)
+
+
+def test_every_problem_in_one_error():
+    msg = error_of("existing", privateIp="nope", dataDiskGb="10", storagePath="rel")
+    assert msg.count("portsip-im:") == 3
+
+
+def test_malformed_json_list():
+    assert "portsip-im:clientCidrs: '[\"10.0.0.0/8\"': not a valid JSON list" in error_of("existing", clientCidrs='["10.0.0.0/8"')
+
+
+def test_pbx_stack_replaces_pbx01_host():
+    c = parse("existing", pbx01Host=None, pbxStack="acme/portsip-pbx/prod")
+    assert c.pbx_stack == "acme/portsip-pbx/prod"
+
+
+def test_ip_inside_network():
+    check_ip_in_network(ipaddress.IPv4Address("192.168.1.25"), "192.168.1.0/24", "subnet s")
+    with pytest.raises(ConfigError, match=r"portsip-im:privateIp: 10.0.0.5 is not inside subnet s \(192.168.1.0/24\)"):
+        check_ip_in_network(ipaddress.IPv4Address("10.0.0.5"), "192.168.1.0/24", "subnet s")
+    with pytest.raises(ConfigError, match="network or broadcast"):
+        check_ip_in_network(ipaddress.IPv4Address("192.168.1.255"), "192.168.1.0/24", "subnet s")
+
+
+def test_every_field_has_a_description():
+    assert all(f.description for f in ImConfig.model_fields.values())
+    assert "sshPrivateKey" in config_keys() and "privateIp" in config_keys()

@@ -1,0 +1,60 @@
+"""The committed stack file and the generated config reference stay true."""
+
+import json
+import runpy
+import subprocess
+import sys
+
+import yaml
+
+from tests.unit import harness as h
+
+REFERENCE = h.ROOT / "scripts" / "config-reference"
+
+
+def stack_config(path):
+    raw = yaml.safe_load(path.read_text())["config"]
+    out = {}
+    for key, value in raw.items():
+        ns, _, name = key.partition(":")
+        if ns != "portsip-im":
+            continue
+        out[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return out
+
+
+def test_dev_stack_is_complete_and_valid():
+    config = stack_config(h.ROOT / "Pulumi.dev.yaml")
+    assert "sshPrivateKey" not in config  # secrets are set by command, never written there
+    config["sshPrivateKey"] = "test-only-key"
+    result = h.run(config)
+    assert result.exports["target"] == "aws"
+    assert result.exports["imPrivateIp"] == "192.168.1.25"
+    assert result.mocks.one("aws:ec2/instance:Instance").inputs["instanceType"] == "c7i.6xlarge"
+
+
+def test_config_reference_is_current():
+    done = subprocess.run([sys.executable, str(REFERENCE), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_config_reference_catches_a_stale_table():
+    ref = runpy.run_path(str(REFERENCE))
+    readme = (h.ROOT / "README.md").read_text()
+    assert ref["render_readme"](readme) == readme
+    stale = readme.replace("| `dataDiskGb` | integer | `256` |", "| `dataDiskGb` | integer | `128` |")
+    assert stale != readme
+    assert ref["render_readme"](stale) != stale
+    pulumi_yaml = (h.ROOT / "Pulumi.yaml").read_text()
+    assert ref["render_pulumi_yaml"](pulumi_yaml) == pulumi_yaml
+    stale_yaml = pulumi_yaml.replace("default: 256", "default: 512")
+    assert stale_yaml != pulumi_yaml
+    assert ref["render_pulumi_yaml"](stale_yaml) == pulumi_yaml
+
+
+def test_pulumi_yaml_declares_every_key():
+    from components.settings import config_keys
+
+    declared = yaml.safe_load((h.ROOT / "Pulumi.yaml").read_text())["config"]
+    assert sorted(k.split(":", 1)[1] for k in declared) == sorted(config_keys())
+    assert declared["portsip-im:sshPrivateKey"]["secret"] is True

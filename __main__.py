@@ -13,5 +13,6 @@ pulumi.export("imPrivateIp", im.host.private_ip)
 pulumi.export("imPublicIp", im.host.public_ip)
 pulumi.export("imEndpoint", im.endpoint)
 pulumi.export("hostId", im.host.host_id)
+pulumi.export("imHealth", im.health)
 if im.host.data_volume_id is not None:
     pulumi.export("dataVolumeId", im.host.data_volume_id)

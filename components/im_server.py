@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pulumi
 
 from .hosts import ImHost
+
+if TYPE_CHECKING:
+    from .hosts.aws import AwsImHost
+    from .hosts.existing import ExistingImHost
+    from .hosts.hcloud import HcloudImHost
 from .settings import Settings
+from .steps import add_guide_steps
 
 IM_PORT = 8887
 
@@ -26,6 +32,7 @@ class ImServer(pulumi.ComponentResource):
 
     host: ImHost
     endpoint: pulumi.Output[str]
+    health: pulumi.Output[Any]
 
     def __init__(
         self, name: str, args: ImServerArgs, opts: Optional[pulumi.ResourceOptions] = None
@@ -35,13 +42,17 @@ class ImServer(pulumi.ComponentResource):
         # nothing, not even this component.
         host_plan = _plan_host(settings)
         super().__init__("portsip:im:ImServer", name, None, opts)
-        self.host = _create_host(f"{name}-host", settings, host_plan, self)
+        host_component = _create_host(f"{name}-host", settings, host_plan, self)
+        self.host = host_component.host
+        steps = add_guide_steps(name, settings, self.host, host_component, self)
         self.endpoint = self.host.public_ip.apply(lambda ip: f"{ip}:{IM_PORT}")
+        self.health = steps.im_health
         self.register_outputs(
             {
                 "privateIp": self.host.private_ip,
                 "publicIp": self.host.public_ip,
                 "endpoint": self.endpoint,
+                "health": self.health,
             }
         )
 
@@ -58,16 +69,18 @@ def _plan_host(settings: Settings) -> object:
     return None
 
 
-def _create_host(name: str, settings: Settings, plan: object, parent: pulumi.Resource) -> ImHost:
+def _create_host(
+    name: str, settings: Settings, plan: object, parent: pulumi.Resource
+) -> Union["AwsImHost", "HcloudImHost", "ExistingImHost"]:
     opts = pulumi.ResourceOptions(parent=parent)
     if settings.target == "aws":
         from .hosts.aws import AwsImHost
 
-        return AwsImHost(name, settings, plan, opts).host  # type: ignore[arg-type]
+        return AwsImHost(name, settings, plan, opts)  # type: ignore[arg-type]
     if settings.target == "hcloud":
         from .hosts.hcloud import HcloudImHost
 
-        return HcloudImHost(name, settings, plan, opts).host  # type: ignore[arg-type]
+        return HcloudImHost(name, settings, plan, opts)  # type: ignore[arg-type]
     from .hosts.existing import ExistingImHost
 
-    return ExistingImHost(name, settings, opts).host
+    return ExistingImHost(name, settings, opts)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import posixpath
+import re
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
@@ -23,6 +24,15 @@ from pydantic.alias_generators import to_camel
 NAMESPACE = "portsip-im"
 
 Target = Literal["aws", "hcloud", "existing"]
+
+_SSH_KEY_TYPES = {
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+}
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 # Defaults that meet the guide's large profile (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and
 # 48 GiB; Hetzner ccx53 has 32 dedicated vCPU and 128 GB.
@@ -139,6 +149,78 @@ class ImConfig(BaseModel):
         description="Protect the data volume from deletion (`pulumi destroy` then stops at it "
         "until you `pulumi state unprotect` it).",
     )
+    pbx01_host_key: str = Field(
+        description="pbx01's SSH host key, `TYPE BASE64` as in known_hosts (`ssh-keyscan -t "
+        "ed25519 PBX01`, checked out of band). Every connection to pbx01 pins it."
+    )
+    im_host_key: Optional[str] = Field(
+        None,
+        description="existing (required): the IM host's SSH host key, `TYPE BASE64`. New VMs: "
+        "read once from pbx01 over the private network, then pinned.",
+    )
+    jump_via_pbx01: bool = Field(
+        True,
+        description="Reach the IM host's SSH through pbx01 as jump host, so it need not face "
+        "the Internet. If false, the operator connects to its private IP directly.",
+    )
+    required_os: str = Field(
+        "ubuntu 24.04",
+        description="`ID VERSION_ID` (from /etc/os-release) the IM host and pbx01 must both run.",
+    )
+    allow_undersized_host: bool = Field(
+        False,
+        description="existing: accept a host below 20 vCPU / 16 GiB / 256 GB, with a loud "
+        "warning. For a lab only, never production.",
+    )
+    apply_os_updates: bool = Field(
+        True, description="Install all OS updates (apt dist-upgrade) while preparing the IM host."
+    )
+    guide_dir: str = Field(
+        "/opt/portsip-pbx-ha-guide",
+        description="Where PortSIP's HA helper scripts (im.sh) live on pbx01.",
+    )
+    pbx_api: Literal["rest", "manual"] = Field(
+        "rest",
+        description="How the whitelist and the IM token are done: `rest` through the PBX REST API "
+        "(needs pbxAdminPassword), or `manual` (you whitelist in the portal and give imToken).",
+    )
+    pbx_api_url: Optional[str] = Field(
+        None,
+        description="Base URL of the PBX REST API as pbx01 reaches it. Default: "
+        "`https://<pbxVirtualIp>:8887/api`.",
+    )
+    pbx_api_login_path: str = Field(
+        "/login/oauth/token",
+        description="The PBX API's OAuth login path (PortSIP's REST guide).",
+    )
+    pbx_api_tls_verify: bool = Field(
+        True,
+        description="Verify the PBX API's TLS certificate (turn off only for a self-signed lab PBX).",
+    )
+    pbx_admin_user: str = Field(
+        "admin", description="rest: the PBX system administrator's user name."
+    )
+    whitelist_days: int = Field(
+        3650, description="How long the whitelist entry lasts (the guide: a long expiration)."
+    )
+    whitelist_confirmed: bool = Field(
+        False,
+        description="manual: set true once you have whitelisted the IM server's IPs in the portal.",
+    )
+    im_state: Literal["running", "stopped"] = Field(
+        "running", description="`running` or `stopped`: runs `im.sh start` / `im.sh stop`."
+    )
+    restart_token: Optional[str] = Field(
+        None, description="Any value; changing it runs `im.sh restart` once."
+    )
+    im_release: Optional[str] = Field(
+        None,
+        description="A label for the installed IM release; changing it (with a fresh token) runs "
+        "`im.sh upgrade` after the PBX cluster check.",
+    )
+    skip_cluster_check: bool = Field(
+        False, description="Upgrade without first checking that the PBX cluster is healthy."
+    )
 
     @field_validator("storage_path", "data_disk_device")
     @classmethod
@@ -146,6 +228,22 @@ class ImConfig(BaseModel):
         if value is not None and not posixpath.isabs(value):
             raise ValueError("must be an absolute path")
         return value and posixpath.normpath(value)
+
+    @field_validator("pbx01_host_key", "im_host_key", "ssh_public_key")
+    @classmethod
+    def _ssh_key(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        parts = value.split()
+        if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES or not _BASE64.fullmatch(parts[1]):
+            raise ValueError("must be an SSH public key, `TYPE BASE64` (e.g. ssh-ed25519 AAAA…)")
+        return value.strip()
+
+    @field_validator("pbx01_host_key", "im_host_key")
+    @classmethod
+    def _host_key(cls, value: Optional[str]) -> Optional[str]:
+        # Pinned keys are compared as `TYPE BASE64`; a trailing comment is not part of the key.
+        return None if value is None else " ".join(value.split()[:2])
 
     @field_validator("data_disk_gb")
     @classmethod
@@ -173,12 +271,32 @@ class ImConfig(BaseModel):
 class SecretSpec:
     key: str
     description: str
+    required_when: Callable[[ImConfig], bool] = lambda c: True
+    when: str = ""
+    """Says when it is required, for the docs; empty means always."""
 
 
 SECRETS = [
     SecretSpec(
         "sshPrivateKey",
-        "The operator's SSH private key for pbx01 and the IM host (required, secret).",
+        "The operator's SSH private key, logging in to pbx01 (as pbx01User) and to the IM host "
+        "(as adminUser).",
+    ),
+    SecretSpec(
+        "pbxPassword",
+        "The password of the pbx user on the PBX nodes; the IM host's pbx user gets the same.",
+    ),
+    SecretSpec(
+        "pbxAdminPassword",
+        "The PBX system administrator's password, for the REST API.",
+        lambda c: c.pbx_api == "rest",
+        "pbxApi is rest",
+    ),
+    SecretSpec(
+        "imToken",
+        "The IM server token from the portal (Servers > IM Servers > Generate Token).",
+        lambda c: c.pbx_api == "manual",
+        "pbxApi is manual",
     ),
 ]
 
@@ -189,6 +307,9 @@ class Settings:
 
     config: ImConfig
     ssh_private_key: pulumi.Output[str]
+    pbx_password: pulumi.Output[str]
+    pbx_admin_password: Optional[pulumi.Output[str]]
+    im_token: Optional[pulumi.Output[str]]
     pbx01_host: pulumi.Input[str]
     pbx_virtual_ip: Optional[pulumi.Input[str]]
     pbx_public_ip: Optional[pulumi.Input[str]]
@@ -204,6 +325,16 @@ class Settings:
     @property
     def admin_user(self) -> str:
         return self.config.admin_user or DEFAULT_ADMIN_USER[self.config.target]
+
+    @property
+    def pbx_api_url(self) -> Optional[pulumi.Input[str]]:
+        if self.config.pbx_api_url:
+            return self.config.pbx_api_url.rstrip("/")
+        if self.pbx_virtual_ip is None:
+            return None
+        return pulumi.Output.from_input(self.pbx_virtual_ip).apply(
+            lambda vip: f"https://{vip}:8887/api"
+        )
 
     @property
     def pbx01_source_cidr(self) -> pulumi.Input[str]:
@@ -267,11 +398,14 @@ def parse_config(
         config = None
 
     for secret in SECRETS:
+        needed = secret.required_when(config) if config is not None else not secret.when
         if secret.key not in raw:
-            problems.append(
-                f"{NAMESPACE}:{secret.key}: required, not set "
-                f"(pulumi config set --secret {secret.key} ...)"
-            )
+            if needed:
+                why = f"required when {secret.when}" if secret.when else "required"
+                problems.append(
+                    f"{NAMESPACE}:{secret.key}: {why}, not set "
+                    f"(pulumi config set --secret {secret.key} ...)"
+                )
         elif secret.key not in secret_keys:
             problems.append(
                 f"{NAMESPACE}:{secret.key}: set as plain text; it must be a secret "
@@ -309,6 +443,16 @@ def _cross_checks(c: ImConfig) -> list[str]:
             )
     if c.pbx_stack is None:
         need("pbx01_host", "pbxStack is not set")
+    if c.target == "existing":
+        need("im_host_key", "target is existing (pin the IM host's SSH key)")
+    if c.pbx_api == "rest" and c.pbx_api_url is None and c.pbx_virtual_ip is None and c.pbx_stack is None:
+        out.append(
+            f"{NAMESPACE}:pbxApiUrl: required when pbxApi is rest and pbxVirtualIp is not set"
+        )
+    if c.pbx_api_url is not None and not c.pbx_api_url.startswith(("https://", "http://")):
+        out.append(f"{NAMESPACE}:pbxApiUrl: {c.pbx_api_url!r}: must start with https://")
+    if c.whitelist_days < 1:
+        out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip"):
         ip = getattr(c, field)
         if ip is not None and (ip.is_unspecified or ip.is_multicast or ip.is_loopback):
@@ -346,6 +490,9 @@ def load_settings() -> Settings:
 
     cfg = pulumi.Config(NAMESPACE)
     ssh_private_key = cfg.require_secret("sshPrivateKey")
+    pbx_password = cfg.require_secret("pbxPassword")
+    pbx_admin_password = cfg.get_secret("pbxAdminPassword") if config.pbx_api == "rest" else None
+    im_token = cfg.get_secret("imToken") if config.pbx_api == "manual" else None
 
     pbx01_host: pulumi.Input[str]
     pbx_vip: Optional[pulumi.Input[str]] = _str(config.pbx_virtual_ip)
@@ -362,6 +509,9 @@ def load_settings() -> Settings:
     return Settings(
         config=config,
         ssh_private_key=ssh_private_key,
+        pbx_password=pbx_password,
+        pbx_admin_password=pbx_admin_password,
+        im_token=im_token,
         pbx01_host=pbx01_host,
         pbx_virtual_ip=pbx_vip,
         pbx_public_ip=pbx_public,

@@ -27,6 +27,8 @@ PBX_VIP = "192.168.1.130"
 PBX_PUBLIC = "104.18.36.119"
 EIP = "203.0.113.25"
 HCLOUD_IP = "203.0.113.26"
+PBX01_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPbx01HostKeyForTestsOnly0000000000000000"
+IM_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIImHostKeyForTestsOnly00000000000000000000"
 
 INSTANCE_TYPES = {  # default_vcpus, memory_size (MiB): AWS's published figures
     "c7i.6xlarge": (24, 49152),
@@ -104,7 +106,28 @@ COMPUTED: dict[str, dict[str, Any]] = {
     "aws:ec2/keyPair:KeyPair": {"keyName": "im-host-key-1234"},
     "hcloud:index/primaryIp:PrimaryIp": {"ipAddress": HCLOUD_IP},
 }
-NUMERIC_IDS = {"hcloud:"}
+# What the remote steps print, by the end of their resource name (the real scripts print these).
+STEP_STDOUT = {
+    "host-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIScannedImHostKey000000000000000000000\n",
+    "trust-key": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQPbx01UserKey pbx@pbx01 portsip-im\n",
+    "token": "sha256:0123456789abcdef\n",
+    "health": '{"imPort8887": "open", "expected": "running", "vendorStatus": "unavailable", "checkedFrom": "pbx01"}\n',
+}
+
+
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _holds_secret(value: Any) -> bool:
+    """True when a serialized input is, or contains, a Pulumi secret."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return True
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 @dataclass
@@ -113,6 +136,59 @@ class Registered:
     name: str
     inputs: dict
     id: str = ""
+    parent: str = ""
+    """The parent's resource name."""
+    depends_on: tuple[str, ...] = ()
+    """Names of the resources it was told to wait for (depends_on and input dependencies)."""
+    secret_inputs: frozenset[str] = frozenset()
+    """Top-level inputs that reached the engine as secrets."""
+    options: dict = field(default_factory=dict)
+
+
+def _unwrap(value: Any) -> Any:
+    """Inputs with secrets replaced by their values (whether they were secret is kept apart)."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return _unwrap(value.get("value"))
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """A MockMonitor that also keeps what the real engine would see: parents, dependencies,
+    secretness and resource options."""
+
+    def __init__(self, mocks: "Recorder"):
+        super().__init__(mocks)
+        self.recorder = mocks
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        from google.protobuf import json_format
+
+        raw = json_format.MessageToDict(request.object)
+        secret = frozenset(k for k, v in raw.items() if _holds_secret(v))
+        deps = set(request.dependencies)
+        for pd in request.propertyDependencies.values():
+            deps.update(pd.urns)
+        # Registrations run on several threads: find this one by type and name.
+        last = next(
+            r for r in reversed(self.recorder.resources) if r.name == request.name and r.typ == request.type
+        )
+        last.parent = request.parent.rsplit("::", 1)[-1] if request.parent else ""
+        last.depends_on = tuple(sorted(u.rsplit("::", 1)[-1] for u in deps))
+        last.secret_inputs = secret
+        last.options = {
+            "protect": request.protect,
+            "delete_before_replace": request.deleteBeforeReplace,
+            "ignore_changes": list(request.ignoreChanges),
+            "additional_secret_outputs": list(request.additionalSecretOutputs),
+        }
+        return response
 
 
 @dataclass
@@ -125,6 +201,10 @@ class Recorder(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
         outputs.update(COMPUTED.get(args.typ, {}))
+        if args.typ == "command:remote:Command":
+            suffix = next((k for k in STEP_STDOUT if args.name.endswith(f"-{k}")), None)
+            outputs["stdout"] = STEP_STDOUT.get(suffix, "") if suffix else ""
+            outputs["stderr"] = ""
         if args.typ == "pulumi:pulumi:StackReference":
             outputs["outputs"] = {
                 "pbx01Host": PBX01,
@@ -138,7 +218,7 @@ class Recorder(pulumi.runtime.Mocks):
             rid = f"{args.name}-id"
         if args.typ == "aws:ebs/volume:Volume":
             rid = "vol-0123456789abcdef0"
-        self.resources.append(Registered(args.typ, args.name, copy.deepcopy(args.inputs), rid))
+        self.resources.append(Registered(args.typ, args.name, _unwrap(copy.deepcopy(args.inputs)), rid))
         return [rid, outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -183,7 +263,10 @@ def base_config(target: str) -> dict[str, str]:
         "pbx01Host": PBX01,
         "pbxVirtualIp": PBX_VIP,
         "pbxPublicIp": PBX_PUBLIC,
-        "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-only\n-----END OPENSSH PRIVATE KEY-----",
+        "sshPrivateKey": "test-only-private-key",
+        "pbxPassword": "test-only-pbx-password",
+        "pbxAdminPassword": "test-only-admin-password",
+        "pbx01HostKey": PBX01_HOST_KEY,
         "storagePath": "/data/im",
     }
     if target == "aws":
@@ -201,11 +284,11 @@ def base_config(target: str) -> dict[str, str]:
             adminCidrs='["198.51.100.0/24"]',
         )
     else:
-        common.update(publicIp=IM_PUBLIC, dataDiskDevice="/dev/sdb")
+        common.update(publicIp=IM_PUBLIC, dataDiskDevice="/dev/sdb", imHostKey=IM_HOST_KEY)
     return common
 
 
-SECRET_KEYS = ("sshPrivateKey",)
+SECRET_KEYS = ("sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken")
 
 
 def run(
@@ -223,7 +306,9 @@ def run(
         [f"{NS}:{k}" for k in secret_keys if k in config],
     )
     pulumi.runtime.settings.reset_options(project="portsip-im", stack=stack)
-    pulumi.runtime.set_mocks(mocks, project="portsip-im", stack=stack, preview=preview)
+    pulumi.runtime.set_mocks(
+        mocks, project="portsip-im", stack=stack, preview=preview, monitor=RecordingMonitor(mocks)
+    )
 
     exports: dict[str, pulumi.Output] = {}
     values: dict[str, Any] = {}

@@ -106,6 +106,12 @@ def test_outputs(result):
         "imEndpoint": f"{h.EIP}:8887",
         "hostId": "im-host-vm-id",
         "dataVolumeId": "vol-0123456789abcdef0",
+        "imHealth": {
+            "imPort8887": "open",
+            "expected": "running",
+            "vendorStatus": "unavailable",
+            "checkedFrom": "pbx01",
+        },
     }
     assert result.secret_exports == set()
 

@@ -7,7 +7,7 @@ import pytest
 from components.settings import ConfigError, ImConfig, check_ip_in_network, config_keys, parse_config
 from tests.unit.harness import base_config
 
-SECRETS = {"sshPrivateKey"}
+SECRETS = {"sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken"}
 
 
 def parse(target: str, /, **overrides: str | None):

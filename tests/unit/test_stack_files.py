@@ -26,7 +26,7 @@ def stack_config(path):
 def test_dev_stack_is_complete_and_valid():
     config = stack_config(h.ROOT / "Pulumi.dev.yaml")
     assert "sshPrivateKey" not in config  # secrets are set by command, never written there
-    config["sshPrivateKey"] = "test-only-key"
+    config.update(sshPrivateKey="k", pbxPassword="p", pbxAdminPassword="a")
     result = h.run(config)
     assert result.exports["target"] == "aws"
     assert result.exports["imPrivateIp"] == "192.168.1.25"

@@ -1,0 +1,140 @@
+"""The one place that turns a remote step's `.sh` file plus its inputs into a pulumi-command resource.
+
+A step runs as `bash -c "<lib.sh + libraries + step.sh>" STEP KEY=VALUE …`: the script text and its
+plain parameters are the command (so a changed parameter shows in `pulumi preview`); secrets travel
+on stdin as `NAME<TAB>base64` lines and are Pulumi secrets, so they are encrypted in state and never
+in argv. Connections are built the same way on every run (a drifting connection would re-run steps).
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_command as command
+
+SCRIPTS = Path(__file__).parent / "scripts"
+# Updates that must run nothing of substance still reach the host once: `:` is the shell's no-op.
+NOOP = ":"
+
+
+def script_text(step: str, libraries: Sequence[str] = ()) -> str:
+    """lib.sh, then the named libraries, then `<step>.sh`, as one script."""
+    parts = ["lib.sh", *(f"{lib}.sh" for lib in libraries), f"{step}.sh"]
+    return "\n".join((SCRIPTS / part).read_text() for part in parts)
+
+
+def render(
+    step: str,
+    script: str,
+    params: Mapping[str, str],
+    sudo: bool = False,
+) -> str:
+    """The exact command line a step runs (pure; the lab tests use it too)."""
+    words = ["sudo", "-n"] if sudo else []
+    words += ["bash", "-c", script, step]
+    words += [f"{key}={value}" for key, value in params.items()]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def encode_secrets(secrets: Mapping[str, Optional[str]]) -> str:
+    """stdin for a step: one `NAME<TAB>base64(value)` line per secret (pure)."""
+    return "".join(
+        f"{name}\t{base64.b64encode(value.encode()).decode()}\n"
+        for name, value in secrets.items()
+        if value is not None
+    )
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where a step runs: a pinned SSH connection, and whether the step needs root through sudo."""
+
+    connection: command.remote.ConnectionArgs
+    sudo: bool
+    label: str
+
+
+def connection(
+    host: pulumi.Input[str],
+    user: str,
+    private_key: pulumi.Input[str],
+    host_key: pulumi.Input[str],
+    via: Optional[command.remote.ConnectionArgs] = None,
+    dial_error_limit: int = 10,
+) -> command.remote.ConnectionArgs:
+    """A pinned connection; `via` makes its host the jump host (pinned as well)."""
+    proxy = None
+    if via is not None:
+        proxy = command.remote.ProxyConnectionArgs(
+            host=via.host,
+            user=via.user,
+            private_key=via.private_key,
+            host_key=via.host_key,
+        )
+    return command.remote.ConnectionArgs(
+        host=host,
+        user=user,
+        private_key=private_key,
+        host_key=host_key,
+        proxy=proxy,
+        dial_error_limit=dial_error_limit,
+        per_dial_timeout=15,
+    )
+
+
+def step(
+    name: str,
+    *,
+    on: Host,
+    script: str,
+    params: Mapping[str, pulumi.Input[str]],
+    secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
+    delete_params: Optional[Mapping[str, str]] = None,
+    rerun_on_update: bool = True,
+    triggers: Optional[Sequence[pulumi.Input[object]]] = None,
+    quiet: bool = False,
+    opts: Optional[pulumi.ResourceOptions] = None,
+) -> command.remote.Command:
+    """One remote step of the guide.
+
+    - `script`: the step's file name without `.sh`, optionally prefixed by libraries, e.g.
+      "pbx-api+whitelist".
+    - `delete_params`: parameter overrides for the destroy run (e.g. {"ACTION": "remove"}); without
+      it, destroy runs nothing.
+    - `rerun_on_update`: when False, an update (a changed connection, a new project version of the
+      script) runs only `:`; the step re-runs solely when one of its `triggers` changes.
+    - `quiet`: no command output in Pulumi's logs (steps that run vendor code).
+    """
+    *libraries, step_name = script.split("+")
+    text = script_text(step_name, libraries)
+    resolved = pulumi.Output.all(**dict(params)) if params else pulumi.Output.from_input({})
+
+    create = resolved.apply(lambda p: render(step_name, text, p, on.sudo))
+    delete = None
+    if delete_params is not None:
+        delete = resolved.apply(lambda p: render(step_name, text, {**p, **delete_params}, on.sudo))
+    update = create if rerun_on_update else NOOP
+
+    stdin = None
+    if secrets:
+        stdin = pulumi.Output.secret(
+            pulumi.Output.all(**dict(secrets)).apply(lambda s: encode_secrets(s))
+        )
+
+    return command.remote.Command(
+        name,
+        connection=on.connection,
+        create=create,
+        update=update,
+        delete=delete,
+        stdin=stdin,
+        triggers=list(triggers) if triggers else None,
+        logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
+        add_previous_output_in_env=False,
+        opts=opts,
+    )

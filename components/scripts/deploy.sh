@@ -1,0 +1,35 @@
+# deploy: guide step 5, on pbx01 as the pbx user:
+#   cd /opt/portsip-pbx-ha-guide/ && /bin/bash im.sh run -a PRIVATE_IP -A PUBLIC_IP [-f STORAGE_PATH]
+# then verifies that the IM service answers on TCP 8887 and, with PBX API access, that the PBX lists
+# the IM server's addresses (the guide's deployment verification). ACTION=rm runs `im.sh rm`.
+: "${ACTION:=run}" "${PRIVATE_IP:?}" "${PUBLIC_IP:?}" "${STORAGE_PATH:=}" "${PBX_USER:=pbx}"
+: "${VERIFY_API:=0}"
+IM_IP="$PRIVATE_IP"
+read_secrets
+
+if [ "$ACTION" = rm ]; then
+  im_verb rm
+  say "the IM service is removed from $PRIVATE_IP (data under the storage path is kept)"
+  exit 0
+fi
+
+[ -s "$STATE_DIR/im-token" ] || die "no IM token on pbx01 (the token step stores it)"
+ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 "$PBX_USER@$PRIVATE_IP" true \
+  || die "pbx01 cannot log in to $PBX_USER@$PRIVATE_IP without a password (the trust step sets that up)"
+
+args=(run -a "$PRIVATE_IP" -A "$PUBLIC_IP")
+[ -z "$STORAGE_PATH" ] || args+=(-f "$STORAGE_PATH")
+im_verb "${args[@]}"
+
+im_port_open "$WAIT" || die "the IM service does not accept connections on $PRIVATE_IP:8887 after ${WAIT}s"
+say "verified: $PRIVATE_IP:8887 accepts connections from pbx01"
+
+if [ "$VERIFY_API" = 1 ]; then
+  pbx_login
+  pbx_request GET /im
+  pbx_expect 200 "reading the IM server record"
+  listed="$(printf '%s' "$PBX_BODY" | json_field '(j.get("private_ipv4") or "") + " " + (j.get("public_ipv4") or "")')"
+  [ "$listed" = "$PRIVATE_IP $PUBLIC_IP" ] \
+    || die "the PBX lists the IM server as '$listed', expected '$PRIVATE_IP $PUBLIC_IP' (Servers > IM Servers)"
+  say "verified: the PBX lists the IM server at $PRIVATE_IP / $PUBLIC_IP"
+fi

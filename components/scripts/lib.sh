@@ -1,0 +1,72 @@
+# lib.sh — prepended to every remote step by components/remote.py; not run on its own.
+#
+# A step is invoked as:  bash -c "<lib.sh + step.sh>" STEP KEY=VALUE ...
+# Plain parameters arrive as KEY=VALUE arguments (visible in `ps`, never secret). Secrets arrive on
+# standard input, one per line as NAME<TAB>base64(value), so they are in no argv, no environment of
+# the SSH session and no log.
+set -euo pipefail
+umask 077
+
+STEP="${0##*/}"
+
+say()  { printf '[%s] %s\n' "$STEP" "$*"; }
+warn() { printf '[%s] WARNING: %s\n' "$STEP" "$*" >&2; }
+die()  { printf '[%s] ERROR: %s\n' "$STEP" "$*" >&2; exit 1; }
+
+# Plain parameters: only UPPER_CASE names, so an argument can never set PATH-like variables.
+for kv in "$@"; do
+  name="${kv%%=*}"
+  case "$name" in
+    PATH|IFS|HOME|SHELL|BASH_ENV|ENV|LD_*|PS4) die "parameter $name is not allowed" ;;
+  esac
+  [[ "$name" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "bad parameter: $name"
+  printf -v "$name" '%s' "${kv#*=}"
+done
+
+# Secrets from stdin. An empty stdin is fine: a step without secrets gets none.
+read_secrets() {
+  local name b64
+  if [ -t 0 ]; then return 0; fi
+  while IFS=$'\t' read -r name b64; do
+    [ -n "$name" ] || continue
+    [[ "$name" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "bad secret name on stdin"
+    printf -v "$name" '%s' "$(printf '%s' "$b64" | base64 -d)"
+  done
+}
+
+# Prints its input with every occurrence of the given secret values replaced by [redacted], and
+# any vendor "token : …" line masked, so vendor output can be shown without leaking.
+redact() {
+  local line s
+  while IFS= read -r line || [ -n "$line" ]; do
+    for s in "$@"; do
+      [ -n "$s" ] && line="${line//"$s"/[redacted]}"
+    done
+    if [[ "$line" =~ ^(.*[Tt]oken[[:space:]]*[:=][[:space:]]*).+$ ]]; then
+      line="${BASH_REMATCH[1]}[redacted]"
+    fi
+    printf '%s\n' "$line"
+  done
+}
+
+# True when something accepts a TCP connection at $1:$2 right now (3 s at most).
+tcp_probe() {
+  # shellcheck disable=SC2016  # $0/$1 expand in the child shell, on purpose
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
+}
+
+# True when something accepts TCP connections at $1:$2 within $3 seconds.
+wait_tcp() {
+  local host="$1" port="$2" deadline=$((SECONDS + ${3:-60}))
+  while :; do
+    if tcp_probe "$host" "$port"; then
+      return 0
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 2
+  done
+}
+
+# The project's own state on a host: what it created, so destroy removes only that.
+STATE_DIR="${HOME:-/root}/.portsip-im"
+mkdir -p "$STATE_DIR"

@@ -1,0 +1,175 @@
+# prepare: guide step 1 on the IM host, as root. Checks what must not be there (and changes nothing
+# when it is), then converges what must be: updates, time sync, CPU performance mode, the `pbx` user,
+# the data disk and the storage path. Safe to run again; says what it changed.
+: "${REQUIRED_OS:=ubuntu 24.04}" "${PBX_USER:=pbx}" "${DATA_DISK:=}"
+: "${DATA_MOUNT:=/var/lib/portsip}" "${STORAGE_PATH:=}" "${APPLY_UPDATES:=1}"
+: "${MEASURE_SPEC:=0}" "${ALLOW_UNDERSIZED:=0}" "${MIN_VCPUS:=20}" "${MIN_MEMORY_MIB:=16384}"
+: "${MIN_DISK_GB:=256}" "${WAIT:=600}"
+PBX_PASSWORD=""
+read_secrets
+
+[ "$(id -u)" = 0 ] || die "prepare must run as root (through sudo)"
+
+# Wait for the image's first boot to finish (cloud-init may still be writing users and apt config).
+if command -v cloud-init >/dev/null 2>&1; then
+  timeout "$WAIT" cloud-init status --wait >/dev/null 2>&1 || warn "cloud-init did not report done"
+fi
+
+# --- Checks: refuse, change nothing ------------------------------------------------------------
+# shellcheck disable=SC1091
+. /etc/os-release
+os="${ID} ${VERSION_ID}"
+[ "$os" = "$REQUIRED_OS" ] || die "the IM host runs $os; the guide requires $REQUIRED_OS (config requiredOs)"
+
+installed() {  # installed PATTERN...: names of installed packages matching the patterns
+  { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "$@" 2>/dev/null || true; } | awk '$1 ~ /^ii/ {print $2}'
+}
+found="$(installed 'postgresql*' | tr '\n' ' ')"
+[ -z "$found" ] || die "PostgreSQL is installed ($found); the guide forbids it on the IM host (the IM service brings its own database). Remove it first."
+found="$(installed bind9 dnsmasq 'dnsmasq-base' unbound pdns-server knot-resolver named | grep -v '^dnsmasq-base$' | tr '\n' ' ' || true)"
+[ -z "$found" ] || die "a DNS server is installed ($found); the IM host must not be a DNS server"
+found="$(installed isc-dhcp-server kea-dhcp4-server kea-dhcp6-server udhcpd | tr '\n' ' ' || true)"
+[ -z "$found" ] || die "a DHCP server is installed ($found); the IM host must not be a DHCP server"
+found="$(installed 'teamviewer*' 'anydesk*' openvpn wireguard wireguard-tools strongswan 'strongswan-*' tailscale zerotier-one 'rustdesk*' | tr '\n' ' ' || true)"
+[ -z "$found" ] || die "remote-access/VPN software is installed ($found); the guide forbids it on the IM host"
+# A listener on 53 (DNS) or 67 (DHCP) other than systemd-resolved's stub on 127.0.0.53/54.
+if command -v ss >/dev/null 2>&1; then
+  listeners="$(ss -Hlntup 2>/dev/null | awk '{print $5}' | grep -E ':(53|67)$' | grep -vE '^127\.0\.0\.5[34]:' || true)"
+  [ -z "$listeners" ] || die "something serves DNS/DHCP on $(echo "$listeners" | tr '\n' ' '); the IM host must not be a DNS or DHCP server"
+fi
+
+if [ "$MEASURE_SPEC" = 1 ]; then
+  vcpus="$(nproc)"
+  mem_mib=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
+  if [ -n "$DATA_DISK" ] && [ -b "$DATA_DISK" ]; then
+    disk_gb=$(( $(blockdev --getsize64 "$DATA_DISK") / 1000000000 ))
+  else
+    disk_gb=$(( $(df -B1 --output=size "$(dirname "$DATA_MOUNT")" | tail -1) / 1000000000 ))
+  fi
+  short=""
+  [ "$vcpus" -ge "$MIN_VCPUS" ] || short+=" ${vcpus} vCPU (minimum ${MIN_VCPUS});"
+  # MemTotal excludes the kernel's share: allow 5% below the figure, as components/spec.py does.
+  [ "$mem_mib" -ge $((MIN_MEMORY_MIB * 95 / 100)) ] || short+=" ${mem_mib} MiB RAM (minimum ${MIN_MEMORY_MIB});"
+  [ "$disk_gb" -ge "$MIN_DISK_GB" ] || short+=" ${disk_gb} GB disk (minimum ${MIN_DISK_GB});"
+  if [ -n "$short" ]; then
+    if [ "$ALLOW_UNDERSIZED" = 1 ]; then
+      warn "UNDERSIZED HOST ACCEPTED (allowUndersizedHost=true):${short} not for production"
+    else
+      die "the IM host has${short} PortSIP's guide asks for ${MIN_VCPUS} vCPU, 16 GiB RAM, ${MIN_DISK_GB} GB (set allowUndersizedHost only for a lab)"
+    fi
+  else
+    say "host meets the spec: ${vcpus} vCPU, ${mem_mib} MiB RAM, ${disk_gb} GB disk"
+  fi
+fi
+
+# --- Converge ------------------------------------------------------------------------------------
+# Time: on a VM, NTP must be on and synchronised. In a container the clock is the host kernel's and
+# cannot be set from inside; the host's own time sync is what counts there.
+virt="$(systemd-detect-virt --container 2>/dev/null || true)"
+if [ -n "$virt" ] && [ "$virt" != none ]; then
+  say "time: container ($virt) shares the host's kernel clock; time sync is the host's job"
+elif [ "$(timedatectl show -p NTPSynchronized --value 2>/dev/null)" = yes ]; then
+  say "time: synchronised"
+else
+  timedatectl set-ntp true 2>/dev/null || true
+  deadline=$((SECONDS + 120))
+  until [ "$(timedatectl show -p NTPSynchronized --value 2>/dev/null)" = yes ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "time is not synchronised after enabling NTP for 120s (timedatectl); fix NTP reachability"
+    sleep 5
+  done
+  say "time: enabled NTP; now synchronised"
+fi
+
+if [ "$APPLY_UPDATES" = 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -q update >/dev/null
+  before="$(apt list --upgradable 2>/dev/null | grep -c upgradable || true)"
+  apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade >/dev/null
+  say "updates: applied ($before packages were upgradable)"
+else
+  warn "updates: skipped (applyOsUpdates=false)"
+fi
+
+# CPU: performance governor where cpufreq exists, kept across reboots by a small unit.
+if ls /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor >/dev/null 2>&1; then
+  unit=/etc/systemd/system/portsip-im-cpu-performance.service
+  if [ ! -f "$unit" ]; then
+    cat >"$unit" <<'UNIT'
+[Unit]
+Description=CPU performance governor for the PortSIP IM server (portsip-im)
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'for g in /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor; do echo performance > "$g"; done'
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl daemon-reload
+    systemctl enable --now portsip-im-cpu-performance.service >/dev/null 2>&1
+    say "cpu: performance governor set and kept across reboots"
+  else
+    say "cpu: performance governor already configured"
+  fi
+else
+  say "cpu: no cpufreq on this host (hypervisor or container controls frequency); nothing to set"
+fi
+
+# The guide's user: same name and password as on the PBX nodes, with sudo.
+[ -n "$PBX_PASSWORD" ] || die "no pbx password on stdin (config pbxPassword)"
+if id "$PBX_USER" >/dev/null 2>&1; then
+  say "user: $PBX_USER exists"
+else
+  useradd --create-home --shell /bin/bash "$PBX_USER"
+  say "user: created $PBX_USER"
+fi
+if ! id -nG "$PBX_USER" | tr ' ' '\n' | grep -qx sudo; then
+  usermod -aG sudo "$PBX_USER"
+  say "user: added $PBX_USER to sudo"
+fi
+printf '%s:%s\n' "$PBX_USER" "$PBX_PASSWORD" | chpasswd
+say "user: $PBX_USER password set (the PBX nodes' password)"
+
+# The data disk: formatted only when blank; an existing filesystem (IM data surviving a VM
+# replacement) is mounted as it is.
+if [ -n "$DATA_DISK" ]; then
+  deadline=$((SECONDS + 120))
+  until [ -b "$DATA_DISK" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "data disk $DATA_DISK did not appear within 120s"
+    sleep 3
+  done
+  fstype="$(blkid -p -o value -s TYPE "$DATA_DISK" 2>/dev/null || true)"
+  ptable="$(blkid -p -o value -s PTTYPE "$DATA_DISK" 2>/dev/null || true)"
+  if [ -z "$fstype" ] && [ -z "$ptable" ]; then
+    if [ "$(head -c 1048576 "$DATA_DISK" | tr -d '\0' | head -c 1 | wc -c)" != 0 ]; then
+      die "data disk $DATA_DISK is not blank but has no filesystem; refusing to format it"
+    fi
+    mkfs.ext4 -q -L portsip-im "$DATA_DISK"
+    say "disk: formatted blank $DATA_DISK as ext4"
+  elif [ -n "$ptable" ]; then
+    die "data disk $DATA_DISK holds a partition table ($ptable); refusing to touch it"
+  else
+    say "disk: $DATA_DISK already holds $fstype; kept as it is (not formatted)"
+  fi
+  uuid="$(blkid -p -o value -s UUID "$DATA_DISK")"
+  fstype="$(blkid -p -o value -s TYPE "$DATA_DISK")"
+  mkdir -p "$DATA_MOUNT"
+  if ! grep -q "^UUID=$uuid " /etc/fstab; then
+    printf 'UUID=%s %s %s defaults,nofail 0 2\n' "$uuid" "$DATA_MOUNT" "$fstype" >>/etc/fstab
+    say "disk: added UUID=$uuid on $DATA_MOUNT to /etc/fstab"
+  fi
+  if ! mountpoint -q "$DATA_MOUNT"; then
+    mount "$DATA_MOUNT"
+    say "disk: mounted $DATA_DISK on $DATA_MOUNT"
+  fi
+fi
+
+if [ -n "$STORAGE_PATH" ]; then
+  if [ ! -d "$STORAGE_PATH" ]; then
+    mkdir -p "$STORAGE_PATH"
+    say "storage: created $STORAGE_PATH"
+  fi
+  if [ "$(stat -c %U "$STORAGE_PATH")" != "$PBX_USER" ]; then
+    chown "$PBX_USER:$PBX_USER" "$STORAGE_PATH"
+    say "storage: $STORAGE_PATH now owned by $PBX_USER"
+  fi
+fi
+say "the IM host is prepared"

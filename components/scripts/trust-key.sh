@@ -1,0 +1,36 @@
+# trust-key: guide step 4, pbx01's side, as the pbx user. Makes sure pbx01 has ~/.ssh/id_rsa and
+# pins the IM host's key in ~/.ssh/known_hosts (no blind "yes"); prints the public key on stdout
+# for the IM side to authorize.
+: "${ACTION:=add}" "${IM_IP:?}" "${IM_HOST_KEY:=}"
+kh="$HOME/.ssh/known_hosts"
+mkdir -p "$HOME/.ssh"
+chmod 700 "$HOME/.ssh"
+
+if [ "$ACTION" = remove ]; then
+  if [ -f "$kh" ] && ssh-keygen -F "$IM_IP" -f "$kh" >/dev/null; then
+    ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
+    rm -f "$kh.old"
+    say "trust: removed the IM host $IM_IP from pbx01's known_hosts"
+  else
+    say "trust: $IM_IP not in pbx01's known_hosts; nothing to remove"
+  fi
+  exit 0
+fi
+
+[ -n "$IM_HOST_KEY" ] || die "no IM host key to pin (config imHostKey)"
+if [ ! -f "$HOME/.ssh/id_rsa" ]; then
+  ssh-keygen -q -t rsa -b 4096 -N "" -C "$(id -un)@$(hostname) portsip-im" -f "$HOME/.ssh/id_rsa"
+  say "trust: generated pbx01's ~/.ssh/id_rsa" >&2
+fi
+touch "$kh"
+current="$(ssh-keygen -F "$IM_IP" -f "$kh" 2>/dev/null | awk '!/^#/ {print $2" "$3}')"
+if [ "$current" = "$IM_HOST_KEY" ]; then
+  say "trust: IM host key for $IM_IP already pinned" >&2
+else
+  [ -z "$current" ] || ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
+  printf '%s %s\n' "$IM_IP" "$IM_HOST_KEY" >>"$kh"
+  rm -f "$kh.old"
+  say "trust: pinned the IM host key for $IM_IP in pbx01's known_hosts" >&2
+fi
+chmod 600 "$kh"
+cat "$HOME/.ssh/id_rsa.pub"

@@ -1,0 +1,28 @@
+# trust: guide step 4, the IM host's side, as root. Authorizes pbx01's key for the pbx user (what
+# ssh-copy-id does in the guide), or removes exactly that key again.
+: "${ACTION:=add}" "${PBX_USER:=pbx}" "${PUBKEY:?}"
+home="$(getent passwd "$PBX_USER" | cut -d: -f6)"
+[ -n "$home" ] || die "user $PBX_USER does not exist on the IM host (the prepare step creates it)"
+ak="$home/.ssh/authorized_keys"
+
+if [ "$ACTION" = remove ]; then
+  if [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
+    grep -vxF "$PUBKEY" "$ak" >"$ak.tmp" || true
+    cat "$ak.tmp" >"$ak"
+    rm -f "$ak.tmp"
+    say "trust: removed pbx01's key from $PBX_USER's authorized_keys"
+  else
+    say "trust: pbx01's key not authorized; nothing to remove"
+  fi
+  exit 0
+fi
+
+install -d -m 700 -o "$PBX_USER" -g "$PBX_USER" "$home/.ssh"
+if [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
+  say "trust: pbx01's key already authorized for $PBX_USER"
+else
+  printf '%s\n' "$PUBKEY" >>"$ak"
+  say "trust: authorized pbx01's key for $PBX_USER"
+fi
+chown "$PBX_USER:$PBX_USER" "$ak"
+chmod 600 "$ak"

@@ -1,0 +1,34 @@
+# vendor.sh — runs PortSIP's HA helper (im.sh) on pbx01; prepended after lib.sh to the steps that
+# call it. The token goes to im.sh on stdin and in its environment, never in argv. Vendor output
+# (which prints the token) goes to a file only the pbx user can read; what is shown is a redacted
+# tail of it.
+: "${GUIDE_DIR:=/opt/portsip-pbx-ha-guide}" "${IM_IP:=}" "${WAIT:=600}"
+LOG_DIR="$STATE_DIR/logs"
+mkdir -p "$LOG_DIR"
+
+im_verb() {  # im_verb VERB [ARGS...]: run `im.sh VERB ARGS` as the guide does; fail with its tail
+  local verb="$1" log token="" rc=0
+  log="$LOG_DIR/$(date -u +%Y%m%dT%H%M%SZ)-$verb.log"
+  [ -s "$STATE_DIR/im-token" ] && token="$(cat "$STATE_DIR/im-token")"
+  say "running: cd $GUIDE_DIR && /bin/bash im.sh $*"
+  (cd "$GUIDE_DIR" && IM_TOKEN="$token" /bin/bash im.sh "$@" <<<"$token") >"$log" 2>&1 || rc=$?
+  chmod 600 "$log"
+  if [ "$rc" != 0 ]; then
+    printf '[%s] im.sh %s failed (exit %s); last lines (token redacted), full log on pbx01 in %s:\n' \
+      "$STEP" "$verb" "$rc" "$log" >&2
+    tail -n 20 "$log" | redact "$token" | sed 's/^/    /' >&2
+    exit 1
+  fi
+  tail -n 5 "$log" | redact "$token" | sed 's/^/    /'
+  say "im.sh $verb done (log: $log)"
+}
+
+im_port_open() { wait_tcp "$IM_IP" 8887 "${1:-0}"; }
+
+im_port_closed_within() {  # im_port_closed_within SECONDS
+  local deadline=$((SECONDS + $1))
+  while tcp_probe "$IM_IP" 8887; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 2
+  done
+}

@@ -1,0 +1,53 @@
+# whitelist: guide step 2, from pbx01. The IM server's IPs go on the PBX's IP whitelist (an ACCEPT
+# rule with a long expiry), so the PBX does not rate-limit the IM service. Entries this stack creates
+# carry MARK in their description; `ACTION=remove` deletes only those, never anyone else's entry and
+# never a DENY (blacklist) rule.
+: "${ACTION:=add}" "${MODE:=rest}" "${IPS:?}" "${DAYS:=3650}" "${MARK:?}" "${CONFIRMED:=0}"
+read_secrets
+
+if [ "$MODE" = manual ]; then
+  if [ "$ACTION" = remove ]; then
+    warn "manual mode: remove the whitelist entries for $IPS yourself (PBX portal > IP Blacklist)"
+    exit 0
+  fi
+  [ "$CONFIRMED" = 1 ] || die "manual mode: whitelist the IM server on the PBX first: sign in to the PBX web portal as system administrator, open IP Blacklist, click Add, enter ${IPS// / and } with a long expiration date (e.g. $DAYS days) and Save; then set config whitelistConfirmed=true"
+  say "manual mode: operator confirmed $IPS is whitelisted"
+  exit 0
+fi
+
+pbx_login
+pbx_request GET "/ip_filters?top=1000"
+pbx_expect 200 "listing IP filters"
+entries="$PBX_BODY"
+
+for ip in $IPS; do
+  cidr="$ip/32"
+  ours="$(printf '%s' "$entries" | python3 -c '
+import json, sys
+cidr, mark = sys.argv[1], sys.argv[2]
+for e in json.load(sys.stdin).get("items", []):
+    if e.get("cidr") == cidr and e.get("target") == "ACCEPT":
+        print(("ours" if e.get("description") == mark else "theirs") + " " + str(e["id"]))' "$cidr" "$MARK")"
+  if [ "$ACTION" = add ]; then
+    if grep -q . <<<"$ours"; then
+      say "whitelist: $cidr already accepted ($(head -1 <<<"$ours" | cut -d' ' -f1) entry); nothing to add"
+      continue
+    fi
+    expire="$(date -u -d "+$DAYS days" +%Y-%m-%dT%H:%M:%SZ)"
+    body="$(python3 -c 'import json,sys; print(json.dumps({"cidr": sys.argv[1], "target": "ACCEPT", "expire_at": sys.argv[2], "description": sys.argv[3]}))' "$cidr" "$expire" "$MARK")"
+    pbx_request POST /ip_filters "$body"
+    case "$PBX_STATUS" in 200|201) ;; *) pbx_expect 200 "whitelisting $cidr" ;; esac
+    say "whitelist: added $cidr (ACCEPT until $expire, id $(printf '%s' "$PBX_BODY" | json_field 'j.get("id")'))"
+  else
+    ids="$(awk '$1 == "ours" {print $2}' <<<"$ours")"
+    if [ -z "$ids" ]; then
+      say "whitelist: no entry of ours for $cidr; nothing to remove"
+      continue
+    fi
+    for id in $ids; do
+      pbx_request POST "/ip_filters/$id/destroy"
+      case "$PBX_STATUS" in 200|204) say "whitelist: removed $cidr (id $id)" ;;
+        *) pbx_expect 204 "removing whitelist entry $id" ;; esac
+    done
+  fi
+done

@@ -1,0 +1,256 @@
+"""The guide's steps 1–5 and its day-2 verbs, as remote commands in the guide's order.
+
+host → prepare → whitelist → token → trust → deploy → state / restart / upgrade → health
+
+Each step is a `.sh` file under `components/scripts/`, run by `remote.step`. What re-runs when:
+
+- A second `pulumi up` with no change runs nothing: every input is built the same way each time.
+- Steps whose output later steps read (pbx01-check, host-key, token, trust-key) and steps that
+  converge cheaply (whitelist, trust, state, restart, upgrade) re-run their idempotent script on an
+  update, e.g. a rotated SSH key; the scripts then find nothing to do and call no vendor verb.
+- prepare and deploy re-run only when their own inputs (triggers) change; an update runs `:`.
+  deploy is replaced delete-first, so a changed address runs `im.sh rm` then `im.sh run`.
+- Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove trust, token copy and
+  whitelist entries. prepare leaves the host (and its data disk) as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_command as command
+
+from . import remote
+from .hosts import ImHost
+from .pbx import PbxAccess
+from .settings import Settings
+from .spec import MIN_DISK_GB, MIN_MEMORY_MIB, MIN_VCPUS
+
+DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
+
+
+@dataclass(frozen=True)
+class GuideSteps:
+    """The steps' resources that the component exposes."""
+
+    deploy: command.remote.Command
+    health: command.remote.Command
+    im_health: pulumi.Output[Any]
+
+
+def add_guide_steps(
+    name: str, settings: Settings, host: ImHost, host_resource: pulumi.Resource, parent: pulumi.Resource
+) -> GuideSteps:
+    c = settings.config
+    pbx = PbxAccess.from_settings(settings)
+    key = settings.ssh_private_key
+
+    def child(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), **extra)
+
+    pbx01_conn = remote.connection(settings.pbx01_host, c.pbx01_user, key, c.pbx01_host_key)
+    pbx01 = remote.Host(pbx01_conn, sudo=False, label="pbx01")
+
+    # pbx01 and the IM host are each held to requiredOs, so both run the same OS version.
+    check = remote.step(
+        f"{name}-pbx01-check",
+        on=pbx01,
+        script="pbx01-check",
+        params={"GUIDE_DIR": c.guide_dir, "REQUIRED_OS": c.required_os},
+        rerun_on_update=False,
+        triggers=[c.guide_dir, c.required_os],
+        opts=child(),
+    )
+
+    # The IM host's key: pinned from config (existing), or read once from pbx01 (a new VM).
+    im_host_key: pulumi.Input[str]
+    waits_on: list[pulumi.Resource] = [host_resource]
+    if c.im_host_key:
+        im_host_key = c.im_host_key
+    else:
+        scan = remote.step(
+            f"{name}-host-key",
+            on=pbx01,
+            script="host-key",
+            params={"IM_IP": host.private_ip},
+            # Read once per VM: a later connection change (a rotated key) must not re-read it,
+            # and an update would overwrite the key it printed.
+            opts=child(host_resource, ignore_changes=["connection", "create", "update"]),
+        )
+        im_host_key = scan.stdout.apply(lambda out: (out or "").strip())
+        waits_on.append(scan)
+
+    im_conn = remote.connection(
+        host.ssh_host,
+        host.admin_user,
+        key,
+        im_host_key,
+        via=pbx01_conn if c.jump_via_pbx01 else None,
+        # A new VM may take minutes to boot: keep dialling.
+        dial_error_limit=40,
+    )
+    im_admin = remote.Host(im_conn, sudo=host.admin_user != "root", label="im")
+
+    # Guide step 1.
+    prepare_params: dict[str, pulumi.Input[str]] = {
+        "REQUIRED_OS": c.required_os,
+        "PBX_USER": c.pbx01_user,
+        "DATA_DISK": host.data_disk_device or "",
+        "DATA_MOUNT": c.storage_path or DEFAULT_DATA_PATH,
+        "STORAGE_PATH": c.storage_path or "",
+        "APPLY_UPDATES": _flag(c.apply_os_updates),
+        "MEASURE_SPEC": _flag(c.target == "existing"),
+        "ALLOW_UNDERSIZED": _flag(c.allow_undersized_host),
+        "MIN_VCPUS": str(MIN_VCPUS),
+        "MIN_MEMORY_MIB": str(MIN_MEMORY_MIB),
+        "MIN_DISK_GB": str(MIN_DISK_GB),
+    }
+    if c.allow_undersized_host:
+        pulumi.log.warn(
+            "allowUndersizedHost=true: the IM host may be below PortSIP's 20 vCPU / 16 GiB / "
+            "256 GB. Acceptable for a lab, never for production."
+        )
+    prepare = remote.step(
+        f"{name}-prepare",
+        on=im_admin,
+        script="prepare",
+        params=prepare_params,
+        secrets={"PBX_PASSWORD": settings.pbx_password},
+        rerun_on_update=False,
+        triggers=[pulumi.Output.all(**prepare_params), settings.pbx_password],
+        opts=child(check, *waits_on),
+    )
+
+    # Guide step 2: the IM server's addresses on the PBX whitelist.
+    whitelist_ips = pulumi.Output.all(host.public_ip, host.private_ip).apply(
+        lambda ips: " ".join(dict.fromkeys(ips))
+    )
+    whitelist = remote.step(
+        f"{name}-whitelist",
+        on=pbx01,
+        script="pbx-api+whitelist",
+        params={
+            **pbx.params(),
+            "IPS": whitelist_ips,
+            "DAYS": str(c.whitelist_days),
+            "MARK": f"portsip-im:{pulumi.get_project()}/{pulumi.get_stack()}",
+            "CONFIRMED": _flag(c.whitelist_confirmed),
+        },
+        secrets=pbx.api_secrets(),
+        delete_params={"ACTION": "remove"},
+        opts=child(prepare),
+    )
+
+    # Guide step 3: the IM token, kept on pbx01; a new release gets a fresh one.
+    token = remote.step(
+        f"{name}-token",
+        on=pbx01,
+        script="pbx-api+token",
+        params={**pbx.params(), "RELEASE": c.im_release or ""},
+        secrets=pbx.token_secrets(),
+        delete_params={"ACTION": "remove"},
+        quiet=True,
+        opts=child(whitelist),
+    )
+
+    # Guide step 4: pbx01 logs in to pbx@IM with its key; the IM host key pinned on pbx01.
+    trust_key = remote.step(
+        f"{name}-trust-key",
+        on=pbx01,
+        script="trust-key",
+        params={"IM_IP": host.private_ip, "IM_HOST_KEY": im_host_key},
+        delete_params={"ACTION": "remove"},
+        opts=child(prepare),
+    )
+    trust = remote.step(
+        f"{name}-trust",
+        on=im_admin,
+        script="trust",
+        params={
+            "PBX_USER": c.pbx01_user,
+            "PUBKEY": trust_key.stdout.apply(lambda out: (out or "").strip()),
+        },
+        delete_params={"ACTION": "remove"},
+        opts=child(prepare),
+    )
+
+    # Guide step 5: im.sh run on pbx01, then verified.
+    deploy_params: dict[str, pulumi.Input[str]] = {
+        "PRIVATE_IP": host.private_ip,
+        "PUBLIC_IP": host.public_ip,
+        "STORAGE_PATH": c.storage_path or "",
+        "GUIDE_DIR": c.guide_dir,
+        "PBX_USER": c.pbx01_user,
+        "VERIFY_API": _flag(pbx.rest),
+        **pbx.params(),
+    }
+    deploy = remote.step(
+        f"{name}-deploy",
+        on=pbx01,
+        script="pbx-api+vendor+deploy",
+        params=deploy_params,
+        secrets=pbx.api_secrets(),
+        delete_params={"ACTION": "rm"},
+        rerun_on_update=False,
+        triggers=[host.private_ip, host.public_ip, c.storage_path or ""],
+        quiet=True,
+        opts=child(whitelist, token, trust, delete_before_replace=True),
+    )
+
+    # Day 2: running/stopped, restart, upgrade.
+    vendor_params: dict[str, pulumi.Input[str]] = {"IM_IP": host.private_ip, "GUIDE_DIR": c.guide_dir}
+    state = remote.step(
+        f"{name}-state",
+        on=pbx01,
+        script="vendor+manage",
+        params={**vendor_params, "ACTION": "state", "STATE": c.im_state},
+        quiet=True,
+        opts=child(deploy),
+    )
+    restart = remote.step(
+        f"{name}-restart",
+        on=pbx01,
+        script="vendor+manage",
+        params={**vendor_params, "ACTION": "restart", "RESTART_TOKEN": c.restart_token or ""},
+        delete_params={"ACTION": "forget"},
+        quiet=True,
+        opts=child(state),
+    )
+    upgrade = remote.step(
+        f"{name}-upgrade",
+        on=pbx01,
+        script="pbx-api+vendor+upgrade",
+        params={
+            **vendor_params,
+            **pbx.params(),
+            "RELEASE": c.im_release or "",
+            "SKIP_CLUSTER_CHECK": _flag(c.skip_cluster_check),
+        },
+        secrets=pbx.api_secrets(),
+        delete_params={"ACTION": "forget"},
+        quiet=True,
+        opts=child(deploy, token),
+    )
+
+    health = remote.step(
+        f"{name}-health",
+        on=pbx01,
+        script="health",
+        params={"IM_IP": host.private_ip, "PBX_USER": c.pbx01_user, "EXPECT": c.im_state},
+        triggers=[deploy.id, restart.stdout, upgrade.stdout],
+        opts=child(state, restart, upgrade),
+    )
+    im_health = health.stdout.apply(_parse_health)
+    return GuideSteps(deploy=deploy, health=health, im_health=im_health)
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _parse_health(stdout: Optional[str]) -> Any:
+    lines = [line for line in (stdout or "").splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"imPort8887": "unknown"}

@@ -1,0 +1,213 @@
+"""The guide's remote steps under Pulumi's mocks: order, triggers, connections and secrets.
+
+What each step's script does is proven over real SSH in tests/lab; here, the resource graph."""
+
+import base64
+import shlex
+
+import pytest
+
+from components.remote import SCRIPTS
+from tests.unit import harness as h
+
+CMD = "command:remote:Command"
+SECRET_VALUES = ("test-only-private-key", "test-only-pbx-password", "test-only-admin-password")
+
+
+@pytest.fixture(scope="module")
+def existing():
+    return h.run(h.base_config("existing"))
+
+
+@pytest.fixture(scope="module")
+def aws():
+    return h.run(h.base_config("aws"))
+
+
+def steps(result):
+    return {r.name.removeprefix("im-"): r for r in result.mocks.of_type(CMD)}
+
+
+def reaches(result, src, dst):
+    """True when `src` waits (directly or through others) for `dst`."""
+    by_name = {r.name: r for r in result.resources}
+    seen, todo = set(), [f"im-{src}"]
+    while todo:
+        name = todo.pop()
+        for dep in by_name[name].depends_on:
+            if dep == dst or dep == f"im-{dst}":
+                return True
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return False
+
+
+def params(cmd: str) -> dict:
+    words = shlex.split(cmd)
+    start = words.index("-c") + 3  # bash -c SCRIPT STEP KEY=VALUE...
+    return dict(w.split("=", 1) for w in words[start:])
+
+
+def test_steps_follow_the_guide(existing):
+    s = steps(existing)
+    assert set(s) == {
+        "pbx01-check", "prepare", "whitelist", "token", "trust-key", "trust", "deploy",
+        "state", "restart", "upgrade", "health",
+    }
+    chain = ["prepare", "whitelist", "token", "deploy", "state", "restart", "health"]
+    for later, earlier in zip(chain[1:], chain):
+        assert reaches(existing, later, earlier), f"{later} must wait for {earlier}"
+    assert reaches(existing, "prepare", "pbx01-check")
+    assert reaches(existing, "deploy", "trust") and reaches(existing, "trust", "trust-key")
+    assert reaches(existing, "upgrade", "token") and reaches(existing, "upgrade", "deploy")
+    assert all(r.parent == "im" for r in s.values())
+
+
+def test_new_vm_steps_wait_for_the_host(aws):
+    s = steps(aws)
+    assert "host-key" in s
+    assert "im-host-vm" in s["host-key"].depends_on  # depending on the host waits for its children
+    assert reaches(aws, "prepare", "host-key") and reaches(aws, "prepare", "im-host-vm")
+    assert reaches(aws, "prepare", "im-host-data-attachment")
+    assert s["host-key"].options["ignore_changes"] == ["connection", "create", "update"]
+
+
+def test_every_connection_pins_its_host_key(existing, aws):
+    for result, im_key in ((existing, h.IM_HOST_KEY), (aws, h.STEP_STDOUT["host-key"].strip())):
+        for name, r in steps(result).items():
+            conn = r.inputs["connection"]
+            if conn["host"] == h.PBX01:
+                assert conn["hostKey"] == h.PBX01_HOST_KEY, name
+                assert conn["user"] == "pbx" and "proxy" not in conn
+            else:
+                assert conn["host"] == h.IM_PRIVATE, name
+                assert conn["hostKey"] == im_key, name
+                assert conn["proxy"]["host"] == h.PBX01 and conn["proxy"]["hostKey"] == h.PBX01_HOST_KEY
+            assert conn["privateKey"] == "test-only-private-key"
+            assert "connection" in r.secret_inputs, name
+
+
+def test_im_host_steps_and_users(existing, aws):
+    im_steps = {"prepare", "trust"}
+    for name, r in steps(existing).items():
+        on_im = r.inputs["connection"]["host"] == h.IM_PRIVATE
+        assert on_im == (name in im_steps), name
+    assert steps(existing)["prepare"].inputs["connection"]["user"] == "root"
+    assert not steps(existing)["prepare"].inputs["create"].startswith("sudo")
+    # On AWS the operator logs in as ubuntu and the step runs as root through sudo.
+    assert steps(aws)["prepare"].inputs["connection"]["user"] == "ubuntu"
+    assert steps(aws)["prepare"].inputs["create"].startswith("sudo -n bash -c ")
+
+
+def test_commands_are_the_scripts_files(existing):
+    s = steps(existing)
+    for name, files in {
+        "prepare": ["lib.sh", "prepare.sh"],
+        "whitelist": ["lib.sh", "pbx-api.sh", "whitelist.sh"],
+        "deploy": ["lib.sh", "pbx-api.sh", "vendor.sh", "deploy.sh"],
+        "state": ["lib.sh", "vendor.sh", "manage.sh"],
+    }.items():
+        script = shlex.split(s[name].inputs["create"])[2]
+        assert script == "\n".join((SCRIPTS / f).read_text() for f in files), name
+
+
+def test_no_secret_outside_stdin_and_connection(existing, aws):
+    for result in (existing, aws):
+        for r in result.resources:
+            for key, value in r.inputs.items():
+                if key in ("stdin", "connection", "triggers"):
+                    continue
+                text = repr(value)
+                for secret in SECRET_VALUES:
+                    assert secret not in text, f"{r.name}.{key} carries a secret"
+
+
+def test_secrets_travel_on_stdin_as_secrets(existing):
+    s = steps(existing)
+    prepare_stdin = s["prepare"].inputs["stdin"]
+    assert "stdin" in s["prepare"].secret_inputs
+    assert prepare_stdin == "PBX_PASSWORD\t" + base64.b64encode(b"test-only-pbx-password").decode() + "\n"
+    for name in ("whitelist", "token", "deploy", "upgrade"):
+        assert "stdin" in s[name].secret_inputs, name
+        assert s[name].inputs["stdin"].startswith("PBX_ADMIN_PASSWORD\t"), name
+    for name in ("pbx01-check", "trust-key", "trust", "state", "restart", "health"):
+        assert "stdin" not in s[name].inputs, name
+
+
+def test_deploy_runs_im_sh_once_per_address_change(existing):
+    d = steps(existing)["deploy"]
+    p = params(d.inputs["create"])
+    assert (p["PRIVATE_IP"], p["PUBLIC_IP"], p["STORAGE_PATH"]) == (h.IM_PRIVATE, h.IM_PUBLIC, "/data/im")
+    assert d.inputs["update"] == ":"  # a rotated key or a new script version runs no vendor verb
+    assert d.inputs["triggers"] == [h.IM_PRIVATE, h.IM_PUBLIC, "/data/im"]
+    assert params(d.inputs["delete"])["ACTION"] == "rm"
+    assert d.options["delete_before_replace"] is True
+    assert d.inputs["logging"] == "none"
+    assert d.inputs["addPreviousOutputInEnv"] is False
+
+
+def test_prepare_reruns_only_on_its_inputs(existing):
+    p = steps(existing)["prepare"]
+    assert p.inputs["update"] == ":"
+    assert "delete" not in p.inputs  # destroy never touches the host or its data
+    args = params(p.inputs["create"])
+    assert args["DATA_DISK"] == "/dev/sdb" and args["DATA_MOUNT"] == "/data/im"
+    assert args["MEASURE_SPEC"] == "1" and args["ALLOW_UNDERSIZED"] == "0"
+    assert args["REQUIRED_OS"] == "ubuntu 24.04"
+
+
+def test_destroy_undoes_in_reverse(existing):
+    s = steps(existing)
+    assert params(s["whitelist"].inputs["delete"])["ACTION"] == "remove"
+    assert params(s["trust"].inputs["delete"])["ACTION"] == "remove"
+    assert params(s["trust-key"].inputs["delete"])["ACTION"] == "remove"
+    assert params(s["token"].inputs["delete"])["ACTION"] == "remove"
+    assert params(s["upgrade"].inputs["delete"])["ACTION"] == "forget"
+    # Deleting in reverse dependency order runs `im.sh rm` before whitelist and trust go.
+    assert reaches(existing, "deploy", "whitelist") and reaches(existing, "deploy", "trust")
+
+
+def test_whitelist_marks_its_own_entries(existing, aws):
+    p = params(steps(existing)["whitelist"].inputs["create"])
+    assert p["MARK"] == "portsip-im:portsip-im/dev"
+    assert p["IPS"] == f"{h.IM_PUBLIC} {h.IM_PRIVATE}"
+    assert p["PBX_API_URL"] == f"https://{h.PBX_VIP}:8887/api"
+    assert p["PBX_CLIENT_ID"] == "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
+    # On AWS both the Elastic IP and the private IP (PortSIP's AWS guide).
+    assert params(steps(aws)["whitelist"].inputs["create"])["IPS"] == f"{h.EIP} {h.IM_PRIVATE}"
+
+
+def test_day2_settings_reach_their_steps():
+    cfg = {**h.base_config("existing"), "imState": "stopped", "restartToken": "r2", "imRelease": "22.3"}
+    s = steps(h.run(cfg))
+    assert params(s["state"].inputs["create"])["STATE"] == "stopped"
+    assert params(s["restart"].inputs["create"])["RESTART_TOKEN"] == "r2"
+    assert params(s["upgrade"].inputs["create"])["RELEASE"] == "22.3"
+    assert params(s["token"].inputs["create"])["RELEASE"] == "22.3"
+    assert params(s["health"].inputs["create"])["EXPECT"] == "stopped"
+
+
+def test_manual_mode_gives_the_token_and_asks_for_the_whitelist():
+    cfg = {**h.base_config("existing"), "pbxApi": "manual", "imToken": "tok-123", "whitelistConfirmed": "true"}
+    del cfg["pbxAdminPassword"]
+    s = steps(h.run(cfg))
+    assert s["token"].inputs["stdin"] == "IM_TOKEN\t" + base64.b64encode(b"tok-123").decode() + "\n"
+    assert "stdin" in s["token"].secret_inputs
+    wl = params(s["whitelist"].inputs["create"])
+    assert wl["MODE"] == "manual" and wl["CONFIRMED"] == "1" and "PBX_API_URL" not in wl
+    assert "stdin" not in s["whitelist"].inputs
+    assert params(s["deploy"].inputs["create"])["VERIFY_API"] == "0"
+
+
+def test_manual_mode_without_token_is_refused():
+    from components.settings import ConfigError
+
+    cfg = {**h.base_config("existing"), "pbxApi": "manual"}
+    with pytest.raises(ConfigError, match="portsip-im:imToken: required when pbxApi is manual"):
+        h.run(cfg, preview=True)
+
+
+def test_undersized_lab_host_is_allowed_loudly():
+    s = steps(h.run({**h.base_config("existing"), "allowUndersizedHost": "true"}))
+    assert params(s["prepare"].inputs["create"])["ALLOW_UNDERSIZED"] == "1"

@@ -1,1 +1,1 @@
-"""portsip-im: PortSIP's "Scaling IM Server On-Premise for High Availability" as a Pulumi program."""
+"""portsip-im: PortSIP's "Scaling IM Server On-Premise for High Availability" in Pulumi."""

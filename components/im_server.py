@@ -1,9 +1,9 @@
-"""ImServer (portsip:im:ImServer): the guide, as one component whose children read like its steps."""
+"""ImServer (portsip:im:ImServer): the guide as one component whose children read like its steps."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -35,7 +35,7 @@ class ImServer(pulumi.ComponentResource):
     health: pulumi.Output[Any]
 
     def __init__(
-        self, name: str, args: ImServerArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: ImServerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         settings = args.settings
         # Every cloud lookup and check runs before the first registration, so bad input creates
@@ -71,7 +71,7 @@ def _plan_host(settings: Settings) -> object:
 
 def _create_host(
     name: str, settings: Settings, plan: object, parent: pulumi.Resource
-) -> Union["AwsImHost", "HcloudImHost", "ExistingImHost"]:
+) -> AwsImHost | HcloudImHost | ExistingImHost:
     opts = pulumi.ResourceOptions(parent=parent)
     if settings.target == "aws":
         from .hosts.aws import AwsImHost

@@ -13,7 +13,6 @@ Both operations â€” whitelist an IP (and remove it again), obtain the IM token â
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -32,16 +31,16 @@ class PbxAccess:
     """How the program talks to the PBX: `rest` or `manual`."""
 
     mode: str
-    api_url: Optional[pulumi.Input[str]]
+    api_url: pulumi.Input[str] | None
     login_path: str
     tls_verify: bool
     admin_user: str
-    admin_password: Optional[pulumi.Output[str]]
-    im_token: Optional[pulumi.Output[str]]
+    admin_password: pulumi.Output[str] | None
+    im_token: pulumi.Output[str] | None
     whitelist_confirmed: bool
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "PbxAccess":
+    def from_settings(cls, settings: Settings) -> PbxAccess:
         c = settings.config
         return cls(
             mode=c.pbx_api,

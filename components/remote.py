@@ -1,4 +1,4 @@
-"""The one place that turns a remote step's `.sh` file plus its inputs into a pulumi-command resource.
+"""The one place that turns a remote step's `.sh` file and inputs into a pulumi-command resource.
 
 A step runs as `bash -c "<lib.sh + libraries + step.sh>" STEP KEY=VALUE …`: the script text and its
 plain parameters are the command (so a changed parameter shows in `pulumi preview`); secrets travel
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import base64
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -41,7 +41,7 @@ def render(
     return " ".join(shlex.quote(w) for w in words)
 
 
-def encode_secrets(secrets: Mapping[str, Optional[str]]) -> str:
+def encode_secrets(secrets: Mapping[str, str | None]) -> str:
     """stdin for a step: one `NAME<TAB>base64(value)` line per secret (pure)."""
     return "".join(
         f"{name}\t{base64.b64encode(value.encode()).decode()}\n"
@@ -64,7 +64,7 @@ def connection(
     user: str,
     private_key: pulumi.Input[str],
     host_key: pulumi.Input[str],
-    via: Optional[command.remote.ConnectionArgs] = None,
+    via: command.remote.ConnectionArgs | None = None,
     dial_error_limit: int = 10,
 ) -> command.remote.ConnectionArgs:
     """A pinned connection; `via` makes its host the jump host (pinned as well)."""
@@ -93,12 +93,12 @@ def step(
     on: Host,
     script: str,
     params: Mapping[str, pulumi.Input[str]],
-    secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
-    delete_params: Optional[Mapping[str, str]] = None,
+    secrets: Mapping[str, pulumi.Input[str]] | None = None,
+    delete_params: Mapping[str, str] | None = None,
     rerun_on_update: bool = True,
-    triggers: Optional[Sequence[pulumi.Input[object]]] = None,
+    triggers: Sequence[pulumi.Input[object]] | None = None,
     quiet: bool = False,
-    opts: Optional[pulumi.ResourceOptions] = None,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> command.remote.Command:
     """One remote step of the guide.
 
@@ -120,11 +120,10 @@ def step(
         delete = resolved.apply(lambda p: render(step_name, text, {**p, **delete_params}, on.sudo))
     update = create if rerun_on_update else NOOP
 
-    stdin = None
+    stdin: pulumi.Output[str] | None = None
     if secrets:
-        stdin = pulumi.Output.secret(
-            pulumi.Output.all(**dict(secrets)).apply(lambda s: encode_secrets(s))
-        )
+        encoded: pulumi.Output[str] = pulumi.Output.all(**dict(secrets)).apply(encode_secrets)
+        stdin = pulumi.Output.secret(encoded)  # type: ignore[arg-type]
 
     return command.remote.Command(
         name,

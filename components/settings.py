@@ -14,12 +14,14 @@ import ipaddress
 import json
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 NAMESPACE = "portsip-im"
 
@@ -41,6 +43,10 @@ DEFAULT_SIZE = {"aws": "c7i.6xlarge", "hcloud": "ccx53"}
 DEFAULT_ADMIN_USER = {"aws": "ubuntu", "hcloud": "root", "existing": "root"}
 
 
+def _everyone() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")]
+
+
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. A RunError, so Pulumi prints the message and no stack trace."""
 
@@ -57,37 +63,38 @@ class ImConfig(BaseModel):
         "(an on-prem server you already have)."
     )
     private_ip: ipaddress.IPv4Address = Field(
-        description="The IM server's static private IP (the guide's 192.168.1.25). On aws/hcloud it "
+        description="The IM server's static private IP (the guide's 192.168.1.25). On aws/hcloud "
+        "it "
         "must lie inside `subnetId` / `networkId`."
     )
-    public_ip: Optional[ipaddress.IPv4Address] = Field(
+    public_ip: ipaddress.IPv4Address | None = Field(
         None,
         description="The IM server's static public IP. Required for `existing`; on aws/hcloud the "
         "program allocates one (Elastic IP / Primary IP) unless `publicIpId` is set.",
     )
-    public_ip_id: Optional[str] = Field(
+    public_ip_id: str | None = Field(
         None,
         description="aws/hcloud: an existing Elastic IP allocation id (`eipalloc-…`) or Hetzner "
         "Primary IP id to reuse instead of allocating one.",
     )
-    size: Optional[str] = Field(
+    size: str | None = Field(
         None,
         description="AWS instance type or Hetzner server type. Default: `c7i.6xlarge` (aws), "
         "`ccx53` (hcloud). Checked against the guide's minimum of 20 vCPU and 16 GiB.",
     )
-    subnet_id: Optional[str] = Field(
+    subnet_id: str | None = Field(
         None, description="aws (required): the subnet the PBX HA nodes live in."
     )
-    pbx_security_group_id: Optional[str] = Field(
+    pbx_security_group_id: str | None = Field(
         None,
         description="aws (required): the PBX HA nodes' security group. The IM instance joins it, "
         "and it gets one ingress rule from the IM server's Elastic IP, owned by this stack.",
     )
-    ami: Optional[str] = Field(
+    ami: str | None = Field(
         None,
         description="aws: an AMI id to use instead of the latest Canonical Ubuntu 24.04 amd64.",
     )
-    network_id: Optional[int] = Field(
+    network_id: int | None = Field(
         None, description="hcloud (required): id of the Hetzner network the PBX nodes are on."
     )
     location: str = Field("fsn1", description="hcloud: the location of the server and its volume.")
@@ -95,51 +102,48 @@ class ImConfig(BaseModel):
     data_disk_gb: int = Field(
         256, description="Size in GB of the separate data volume for IM data (aws/hcloud), >= 256."
     )
-    data_disk_device: Optional[str] = Field(
+    data_disk_device: str | None = Field(
         None,
         description="existing: the block device that holds IM data (e.g. `/dev/sdb`), if any.",
     )
-    storage_path: Optional[str] = Field(
+    storage_path: str | None = Field(
         None,
         description="Absolute path for IM files (the guide's `im.sh run -f`), e.g. `/data/im`.",
     )
     client_cidrs: list[IPvAnyNetwork] = Field(
-        default_factory=lambda: [
-            ipaddress.IPv4Network("0.0.0.0/0"),
-            ipaddress.IPv6Network("::/0"),
-        ],
+        default_factory=lambda: _everyone(),
         description="Who may reach the IM service on TCP 8887 (JSON list). Default: everyone.",
     )
     admin_cidrs: list[IPvAnyNetwork] = Field(
         default_factory=list,
         description="Who besides pbx01 may reach SSH on the IM server (JSON list). Default: none.",
     )
-    admin_user: Optional[str] = Field(
+    admin_user: str | None = Field(
         None,
         description="The account the operator's key logs in as on the IM host. Default: `ubuntu` "
         "(aws), `root` (hcloud, existing).",
     )
-    ssh_public_key: Optional[str] = Field(
+    ssh_public_key: str | None = Field(
         None,
         description="aws/hcloud (required): the operator's public key, installed on the new VM.",
     )
-    pbx01_host: Optional[str] = Field(
+    pbx01_host: str | None = Field(
         None,
         description="Address the operator reaches pbx01 at over SSH (from `pbxStack` if unset).",
     )
-    pbx01_private_ip: Optional[ipaddress.IPv4Address] = Field(
+    pbx01_private_ip: ipaddress.IPv4Address | None = Field(
         None,
         description="pbx01's private IP, the source of SSH to the IM server. Default: `pbx01Host` "
         "when that is an IP.",
     )
     pbx01_user: str = Field("pbx", description="The PBX nodes' Linux user (the guide's `pbx`).")
-    pbx_virtual_ip: Optional[ipaddress.IPv4Address] = Field(
+    pbx_virtual_ip: ipaddress.IPv4Address | None = Field(
         None, description="The PBX HA virtual IP (from `pbxStack` if unset)."
     )
-    pbx_public_ip: Optional[ipaddress.IPv4Address] = Field(
+    pbx_public_ip: ipaddress.IPv4Address | None = Field(
         None, description="The PBX cluster's static public IP (from `pbxStack` if unset)."
     )
-    pbx_stack: Optional[str] = Field(
+    pbx_stack: str | None = Field(
         None,
         description="A stack (`org/project/stack`) whose outputs `pbx01Host`, `pbxVirtualIp`, "
         "`pbxPublicIp` fill those keys when they are not set.",
@@ -153,7 +157,7 @@ class ImConfig(BaseModel):
         description="pbx01's SSH host key, `TYPE BASE64` as in known_hosts (`ssh-keyscan -t "
         "ed25519 PBX01`, checked out of band). Every connection to pbx01 pins it."
     )
-    im_host_key: Optional[str] = Field(
+    im_host_key: str | None = Field(
         None,
         description="existing (required): the IM host's SSH host key, `TYPE BASE64`. New VMs: "
         "read once from pbx01 over the private network, then pinned.",
@@ -172,6 +176,11 @@ class ImConfig(BaseModel):
         description="existing: accept a host below 20 vCPU / 16 GiB / 256 GB, with a loud "
         "warning. For a lab only, never production.",
     )
+    pbx_sudo_nopasswd: bool = Field(
+        True,
+        description="Let the IM host's pbx user sudo without a password: im.sh drives the host "
+        "from pbx01 over SSH, where no one can type one.",
+    )
     apply_os_updates: bool = Field(
         True, description="Install all OS updates (apt dist-upgrade) while preparing the IM host."
     )
@@ -184,7 +193,7 @@ class ImConfig(BaseModel):
         description="How the whitelist and the IM token are done: `rest` through the PBX REST API "
         "(needs pbxAdminPassword), or `manual` (you whitelist in the portal and give imToken).",
     )
-    pbx_api_url: Optional[str] = Field(
+    pbx_api_url: str | None = Field(
         None,
         description="Base URL of the PBX REST API as pbx01 reaches it. Default: "
         "`https://<pbxVirtualIp>:8887/api`.",
@@ -195,7 +204,7 @@ class ImConfig(BaseModel):
     )
     pbx_api_tls_verify: bool = Field(
         True,
-        description="Verify the PBX API's TLS certificate (turn off only for a self-signed lab PBX).",
+        description="Verify the PBX API's TLS certificate (off only for a self-signed lab PBX).",
     )
     pbx_admin_user: str = Field(
         "admin", description="rest: the PBX system administrator's user name."
@@ -210,10 +219,10 @@ class ImConfig(BaseModel):
     im_state: Literal["running", "stopped"] = Field(
         "running", description="`running` or `stopped`: runs `im.sh start` / `im.sh stop`."
     )
-    restart_token: Optional[str] = Field(
+    restart_token: str | None = Field(
         None, description="Any value; changing it runs `im.sh restart` once."
     )
-    im_release: Optional[str] = Field(
+    im_release: str | None = Field(
         None,
         description="A label for the installed IM release; changing it (with a fresh token) runs "
         "`im.sh upgrade` after the PBX cluster check.",
@@ -224,14 +233,14 @@ class ImConfig(BaseModel):
 
     @field_validator("storage_path", "data_disk_device")
     @classmethod
-    def _absolute(cls, value: Optional[str]) -> Optional[str]:
+    def _absolute(cls, value: str | None) -> str | None:
         if value is not None and not posixpath.isabs(value):
             raise ValueError("must be an absolute path")
         return value and posixpath.normpath(value)
 
     @field_validator("pbx01_host_key", "im_host_key", "ssh_public_key")
     @classmethod
-    def _ssh_key(cls, value: Optional[str]) -> Optional[str]:
+    def _ssh_key(cls, value: str | None) -> str | None:
         if value is None:
             return None
         parts = value.split()
@@ -241,7 +250,7 @@ class ImConfig(BaseModel):
 
     @field_validator("pbx01_host_key", "im_host_key")
     @classmethod
-    def _host_key(cls, value: Optional[str]) -> Optional[str]:
+    def _host_key(cls, value: str | None) -> str | None:
         # Pinned keys are compared as `TYPE BASE64`; a trailing comment is not part of the key.
         return None if value is None else " ".join(value.split()[:2])
 
@@ -249,7 +258,9 @@ class ImConfig(BaseModel):
     @classmethod
     def _disk(cls, value: int) -> int:
         if value < 256:
-            raise ValueError("must be at least 256 (GB), the guide's minimum disk for the IM server")
+            raise ValueError(
+                "must be at least 256 (GB), the guide's minimum disk for the IM server"
+            )
         return value
 
     @field_validator("client_cidrs", "admin_cidrs", mode="before")
@@ -308,18 +319,18 @@ class Settings:
     config: ImConfig
     ssh_private_key: pulumi.Output[str]
     pbx_password: pulumi.Output[str]
-    pbx_admin_password: Optional[pulumi.Output[str]]
-    im_token: Optional[pulumi.Output[str]]
+    pbx_admin_password: pulumi.Output[str] | None
+    im_token: pulumi.Output[str] | None
     pbx01_host: pulumi.Input[str]
-    pbx_virtual_ip: Optional[pulumi.Input[str]]
-    pbx_public_ip: Optional[pulumi.Input[str]]
+    pbx_virtual_ip: pulumi.Input[str] | None
+    pbx_public_ip: pulumi.Input[str] | None
 
     @property
     def target(self) -> str:
         return self.config.target
 
     @property
-    def size(self) -> Optional[str]:
+    def size(self) -> str | None:
         return self.config.size or DEFAULT_SIZE.get(self.config.target)
 
     @property
@@ -327,7 +338,7 @@ class Settings:
         return self.config.admin_user or DEFAULT_ADMIN_USER[self.config.target]
 
     @property
-    def pbx_api_url(self) -> Optional[pulumi.Input[str]]:
+    def pbx_api_url(self) -> pulumi.Input[str] | None:
         if self.config.pbx_api_url:
             return self.config.pbx_api_url.rstrip("/")
         if self.pbx_virtual_ip is None:
@@ -364,7 +375,7 @@ def config_keys() -> list[str]:
     return [key_of(name) for name in ImConfig.model_fields] + [s.key for s in SECRETS]
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = error["loc"]
     key = str(loc[0]) if loc else "?"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -445,7 +456,12 @@ def _cross_checks(c: ImConfig) -> list[str]:
         need("pbx01_host", "pbxStack is not set")
     if c.target == "existing":
         need("im_host_key", "target is existing (pin the IM host's SSH key)")
-    if c.pbx_api == "rest" and c.pbx_api_url is None and c.pbx_virtual_ip is None and c.pbx_stack is None:
+    if (
+        c.pbx_api == "rest"
+        and c.pbx_api_url is None
+        and c.pbx_virtual_ip is None
+        and c.pbx_stack is None
+    ):
         out.append(
             f"{NAMESPACE}:pbxApiUrl: required when pbxApi is rest and pbxVirtualIp is not set"
         )
@@ -467,9 +483,7 @@ def check_ip_in_network(private_ip: ipaddress.IPv4Address, network: str, where: 
     """Raise a ConfigError when the IM server's private IP is outside its subnet/network."""
     net = ipaddress.ip_network(network, strict=False)
     if private_ip not in net:
-        raise ConfigError(
-            f"{NAMESPACE}:privateIp: {private_ip} is not inside {where} ({net})"
-        )
+        raise ConfigError(f"{NAMESPACE}:privateIp: {private_ip} is not inside {where} ({net})")
     if private_ip in (net.network_address, net.broadcast_address):
         raise ConfigError(
             f"{NAMESPACE}:privateIp: {private_ip} is the network or broadcast address of {net}"
@@ -495,8 +509,8 @@ def load_settings() -> Settings:
     im_token = cfg.get_secret("imToken") if config.pbx_api == "manual" else None
 
     pbx01_host: pulumi.Input[str]
-    pbx_vip: Optional[pulumi.Input[str]] = _str(config.pbx_virtual_ip)
-    pbx_public: Optional[pulumi.Input[str]] = _str(config.pbx_public_ip)
+    pbx_vip: pulumi.Input[str] | None = _str(config.pbx_virtual_ip)
+    pbx_public: pulumi.Input[str] | None = _str(config.pbx_public_ip)
     if config.pbx_stack:
         ref = pulumi.StackReference(config.pbx_stack)
         pbx01_host = config.pbx01_host or ref.require_output("pbx01Host")
@@ -518,5 +532,5 @@ def load_settings() -> Settings:
     )
 
 
-def _str(value: object) -> Optional[str]:
+def _str(value: object) -> str | None:
     return None if value is None else str(value)

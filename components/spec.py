@@ -8,7 +8,6 @@ time and on figures measured on an existing host.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 MIN_VCPUS = 20
 MIN_MEMORY_MIB = 16 * 1024
@@ -25,12 +24,12 @@ class HostFacts:
 
     vcpus: int
     memory_mib: int
-    disk_gb: Optional[int] = None
+    disk_gb: int | None = None
     measured: bool = False
 
 
 def shortfalls(facts: HostFacts) -> list[str]:
-    """Each way `facts` falls short of the guide's minimums, as a phrase; empty when it meets them."""
+    """Each way `facts` falls short of the guide's minimums, as a phrase; empty if none."""
     out = []
     if facts.vcpus < MIN_VCPUS:
         out.append(f"{facts.vcpus} vCPU (minimum {MIN_VCPUS})")
@@ -42,7 +41,7 @@ def shortfalls(facts: HostFacts) -> list[str]:
     return out
 
 
-def describe_shortfall(key: str, what: str, facts: HostFacts) -> Optional[str]:
+def describe_shortfall(key: str, what: str, facts: HostFacts) -> str | None:
     """One sentence naming the config key, the host and every figure below the minimum."""
     short = shortfalls(facts)
     if not short:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -42,7 +42,11 @@ class GuideSteps:
 
 
 def add_guide_steps(
-    name: str, settings: Settings, host: ImHost, host_resource: pulumi.Resource, parent: pulumi.Resource
+    name: str,
+    settings: Settings,
+    host: ImHost,
+    host_resource: pulumi.Resource,
+    parent: pulumi.Resource,
 ) -> GuideSteps:
     c = settings.config
     pbx = PbxAccess.from_settings(settings)
@@ -102,6 +106,7 @@ def add_guide_steps(
         "DATA_MOUNT": c.storage_path or DEFAULT_DATA_PATH,
         "STORAGE_PATH": c.storage_path or "",
         "APPLY_UPDATES": _flag(c.apply_os_updates),
+        "SUDO_NOPASSWD": _flag(c.pbx_sudo_nopasswd),
         "MEASURE_SPEC": _flag(c.target == "existing"),
         "ALLOW_UNDERSIZED": _flag(c.allow_undersized_host),
         "MIN_VCPUS": str(MIN_VCPUS),
@@ -201,7 +206,10 @@ def add_guide_steps(
     )
 
     # Day 2: running/stopped, restart, upgrade.
-    vendor_params: dict[str, pulumi.Input[str]] = {"IM_IP": host.private_ip, "GUIDE_DIR": c.guide_dir}
+    vendor_params: dict[str, pulumi.Input[str]] = {
+        "IM_IP": host.private_ip,
+        "GUIDE_DIR": c.guide_dir,
+    }
     state = remote.step(
         f"{name}-state",
         on=pbx01,
@@ -251,6 +259,6 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
-def _parse_health(stdout: Optional[str]) -> Any:
+def _parse_health(stdout: str | None) -> Any:
     lines = [line for line in (stdout or "").splitlines() if line.startswith("{")]
     return json.loads(lines[-1]) if lines else {"imPort8887": "unknown"}

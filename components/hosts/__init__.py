@@ -7,7 +7,6 @@ any of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -26,13 +25,13 @@ class ImHost:
     """The account the operator's key logs in as to prepare the host."""
     host_id: pulumi.Output[str]
     """The provider's id of the machine (instance id, server id, or `existing:<ip>`)."""
-    data_disk_device: Optional[pulumi.Output[str]]
+    data_disk_device: pulumi.Output[str] | None
     """A stable path of the block device for IM data, when there is a separate one."""
-    data_volume_id: Optional[pulumi.Output[str]]
+    data_volume_id: pulumi.Output[str] | None
     """The provider's id of the data volume, when the program manages one."""
 
 
-def stack_labels(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+def stack_labels(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Tags/labels put on every resource, so an operator can tell which stack owns it."""
     labels = {
         "managed-by": "pulumi",

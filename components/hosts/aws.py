@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -35,7 +34,7 @@ class AwsPlan:
     instance_type: str
     vpc_id: str
     availability_zone: str
-    public_ip: Optional[str]
+    public_ip: str | None
     """The reused Elastic IP's address, when `publicIpId` is set."""
 
 
@@ -48,7 +47,9 @@ def plan(settings: Settings) -> AwsPlan:
         itype = aws.ec2.get_instance_type(instance_type=size)
     except Exception as exc:  # the provider's error text says why (unknown type, no region…)
         raise ConfigError(f"{NAMESPACE}:size: AWS has no instance type {size!r} ({exc})") from None
-    facts = HostFacts(vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=c.data_disk_gb)
+    facts = HostFacts(
+        vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=c.data_disk_gb
+    )
     problem = describe_shortfall(f"{NAMESPACE}:size", f"instance type {size}", facts)
     if problem:
         raise ConfigError(problem)
@@ -107,7 +108,7 @@ class AwsImHost(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         aws_plan: AwsPlan,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("portsip:im:AwsHost", name, None, opts)
         c = settings.config
@@ -158,14 +159,15 @@ class AwsImHost(pulumi.ComponentResource):
                 **_cidr_arg(cidr),
                 opts=rule_opts,
             )
-        for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
+        for family, v4, v6 in (("ipv4", "0.0.0.0/0", None), ("ipv6", None, "::/0")):
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-egress-{family}",
                 security_group_id=sg.id,
                 ip_protocol="-1",
                 description="updates, container images, the PBX",
                 tags=tags,
-                **{f"cidr_{family}": cidr},
+                cidr_ipv4=v4,
+                cidr_ipv6=v6,
                 opts=rule_opts,
             )
 
@@ -225,7 +227,7 @@ class AwsImHost(pulumi.ComponentResource):
             ),
             tags={**tags, "Name": f"{name}-vm"},
             volume_tags={**tags, "Name": f"{name}-root"},
-            # The network interface holds the fixed IP and can be attached to one instance at a time.
+            # The network interface holds the fixed IP; it attaches to one instance at a time.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
@@ -268,7 +270,9 @@ class AwsImHost(pulumi.ComponentResource):
             admin_user=settings.admin_user,
             host_id=instance.id,
             data_disk_device=data.id.apply(
-                lambda vid: f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{vid.replace('-', '')}"
+                lambda vid: (
+                    f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{vid.replace('-', '')}"
+                )
             ),
             data_volume_id=data.id,
         )

@@ -5,8 +5,6 @@ Its size cannot be looked up in a catalogue; the prepare step measures it on the
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 
 from ..settings import Settings
@@ -19,7 +17,7 @@ class ExistingImHost(pulumi.ComponentResource):
     host: ImHost
 
     def __init__(
-        self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("portsip:im:ExistingHost", name, None, opts)
         c = settings.config

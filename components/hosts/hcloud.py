@@ -4,7 +4,6 @@ that outlives the server, a firewall, and a separate volume for the IM data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_hcloud as hcloud
@@ -21,7 +20,7 @@ class HcloudPlan:
     """Everything looked up from Hetzner before a resource is registered."""
 
     server_type: str
-    public_ip: Optional[str]
+    public_ip: str | None
     """The reused Primary IP's address, when `publicIpId` is set."""
 
 
@@ -33,7 +32,9 @@ def plan(settings: Settings) -> HcloudPlan:
     try:
         stype = hcloud.get_server_type(name=size)
     except Exception as exc:
-        raise ConfigError(f"{NAMESPACE}:size: Hetzner has no server type {size!r} ({exc})") from None
+        raise ConfigError(
+            f"{NAMESPACE}:size: Hetzner has no server type {size!r} ({exc})"
+        ) from None
     facts = HostFacts(
         vcpus=int(stype.cores), memory_mib=int(float(stype.memory) * 1024), disk_gb=c.data_disk_gb
     )
@@ -68,7 +69,7 @@ class HcloudImHost(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         hcloud_plan: HcloudPlan,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("portsip:im:HcloudHost", name, None, opts)
         c = settings.config
@@ -127,7 +128,9 @@ class HcloudImHost(pulumi.ComponentResource):
             ssh_keys=[key.id],
             firewall_ids=[firewall.id.apply(int)],
             public_nets=[
-                hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv4=primary_ip_id, ipv6_enabled=False)
+                hcloud.ServerPublicNetArgs(
+                    ipv4_enabled=True, ipv4=primary_ip_id, ipv6_enabled=False
+                )
             ],
             networks=[hcloud.ServerNetworkArgs(network_id=c.network_id, ip=str(c.private_ip))],
             labels=labels,
@@ -162,4 +165,6 @@ class HcloudImHost(pulumi.ComponentResource):
             data_disk_device=data.id.apply(lambda vid: f"/dev/disk/by-id/scsi-0HC_Volume_{vid}"),
             data_volume_id=data.id,
         )
-        self.register_outputs({"serverId": server.id, "publicIp": public_ip, "dataVolumeId": data.id})
+        self.register_outputs(
+            {"serverId": server.id, "publicIp": public_ip, "dataVolumeId": data.id}
+        )

@@ -7,9 +7,18 @@
 IM_IP="$PRIVATE_IP"
 read_secrets
 
+deployed_file="$STATE_DIR/deployed"
+wanted="$PRIVATE_IP $PUBLIC_IP $STORAGE_PATH"
+
 if [ "$ACTION" = rm ]; then
   im_verb rm
+  rm -f "$deployed_file"
   say "the IM service is removed from $PRIVATE_IP (data under the storage path is kept)"
+  exit 0
+fi
+
+if [ -f "$deployed_file" ] && [ "$(cat "$deployed_file")" = "$wanted" ] && im_port_open 0; then
+  say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
   exit 0
 fi
 
@@ -33,3 +42,4 @@ if [ "$VERIFY_API" = 1 ]; then
     || die "the PBX lists the IM server as '$listed', expected '$PRIVATE_IP $PUBLIC_IP' (Servers > IM Servers)"
   say "verified: the PBX lists the IM server at $PRIVATE_IP / $PUBLIC_IP"
 fi
+printf '%s' "$wanted" >"$deployed_file"

@@ -4,7 +4,7 @@
 : "${REQUIRED_OS:=ubuntu 24.04}" "${PBX_USER:=pbx}" "${DATA_DISK:=}"
 : "${DATA_MOUNT:=/var/lib/portsip}" "${STORAGE_PATH:=}" "${APPLY_UPDATES:=1}"
 : "${MEASURE_SPEC:=0}" "${ALLOW_UNDERSIZED:=0}" "${MIN_VCPUS:=20}" "${MIN_MEMORY_MIB:=16384}"
-: "${MIN_DISK_GB:=256}" "${WAIT:=600}"
+: "${MIN_DISK_GB:=256}" "${WAIT:=600}" "${SUDO_NOPASSWD:=1}"
 PBX_PASSWORD=""
 read_secrets
 
@@ -127,6 +127,21 @@ if ! id -nG "$PBX_USER" | tr ' ' '\n' | grep -qx sudo; then
 fi
 printf '%s:%s\n' "$PBX_USER" "$PBX_PASSWORD" | chpasswd
 say "user: $PBX_USER password set (the PBX nodes' password)"
+# im.sh drives this host from pbx01 over SSH, where nobody can type a sudo password.
+sudoers="/etc/sudoers.d/portsip-im-$PBX_USER"
+if [ "$SUDO_NOPASSWD" = 1 ]; then
+  rule="$PBX_USER ALL=(ALL:ALL) NOPASSWD: ALL"
+  if [ "$(cat "$sudoers" 2>/dev/null)" != "$rule" ]; then
+    printf '%s\n' "$rule" >"$sudoers.tmp"
+    chmod 440 "$sudoers.tmp"
+    visudo -cqf "$sudoers.tmp" || die "sudoers rule for $PBX_USER does not validate"
+    mv "$sudoers.tmp" "$sudoers"
+    say "user: $PBX_USER may sudo without a password (for im.sh over SSH)"
+  fi
+elif [ -f "$sudoers" ]; then
+  rm -f "$sudoers"
+  say "user: removed passwordless sudo for $PBX_USER"
+fi
 
 # The data disk: formatted only when blank; an existing filesystem (IM data surviving a VM
 # replacement) is mounted as it is.

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
 import pulumi
@@ -111,7 +112,8 @@ STEP_STDOUT = {
     "host-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIScannedImHostKey000000000000000000000\n",
     "trust-key": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQPbx01UserKey pbx@pbx01 portsip-im\n",
     "token": "sha256:0123456789abcdef\n",
-    "health": '{"imPort8887": "open", "expected": "running", "vendorStatus": "unavailable", "checkedFrom": "pbx01"}\n',
+    "health": '{"imPort8887": "open", "expected": "running", "vendorStatus": "unavailable", '
+    '"checkedFrom": "pbx01"}\n',
 }
 
 
@@ -160,7 +162,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
     """A MockMonitor that also keeps what the real engine would see: parents, dependencies,
     secretness and resource options."""
 
-    def __init__(self, mocks: "Recorder"):
+    def __init__(self, mocks: Recorder):
         super().__init__(mocks)
         self.recorder = mocks
 
@@ -177,7 +179,9 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
             deps.update(pd.urns)
         # Registrations run on several threads: find this one by type and name.
         last = next(
-            r for r in reversed(self.recorder.resources) if r.name == request.name and r.typ == request.type
+            r
+            for r in reversed(self.recorder.resources)
+            if r.name == request.name and r.typ == request.type
         )
         last.parent = request.parent.rsplit("::", 1)[-1] if request.parent else ""
         last.depends_on = tuple(sorted(u.rsplit("::", 1)[-1] for u in deps))
@@ -194,6 +198,9 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
 @dataclass
 class Recorder(pulumi.runtime.Mocks):
     invokes: dict[str, Callable[[dict], dict]]
+    step_stdout: dict[str, str] = field(default_factory=dict)
+    """What a step printed, by the end of its name, overriding STEP_STDOUT (the lab feeds in
+    what the real scripts printed)."""
     resources: list[Registered] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     _next_id: int = 100
@@ -202,8 +209,9 @@ class Recorder(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         outputs.update(COMPUTED.get(args.typ, {}))
         if args.typ == "command:remote:Command":
-            suffix = next((k for k in STEP_STDOUT if args.name.endswith(f"-{k}")), None)
-            outputs["stdout"] = STEP_STDOUT.get(suffix, "") if suffix else ""
+            printed = {**STEP_STDOUT, **self.step_stdout}
+            suffix = next((k for k in printed if args.name.endswith(f"-{k}")), None)
+            outputs["stdout"] = printed[suffix] if suffix else ""
             outputs["stderr"] = ""
         if args.typ == "pulumi:pulumi:StackReference":
             outputs["outputs"] = {
@@ -218,7 +226,9 @@ class Recorder(pulumi.runtime.Mocks):
             rid = f"{args.name}-id"
         if args.typ == "aws:ebs/volume:Volume":
             rid = "vol-0123456789abcdef0"
-        self.resources.append(Registered(args.typ, args.name, _unwrap(copy.deepcopy(args.inputs)), rid))
+        self.resources.append(
+            Registered(args.typ, args.name, _unwrap(copy.deepcopy(args.inputs)), rid)
+        )
         return [rid, outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -296,11 +306,12 @@ def run(
     secret_keys: tuple[str, ...] = SECRET_KEYS,
     preview: bool = False,
     stack: str = "dev",
+    step_stdout: dict[str, str] | None = None,
 ) -> Result:
     """Run __main__.py with `config` under mocks; raises what the program raises."""
     target = config.get("target")
     invokes = {**aws_invokes(), **hcloud_invokes()} if target else {}
-    mocks = Recorder(invokes=invokes)
+    mocks = Recorder(invokes=invokes, step_stdout=dict(step_stdout or {}))
     pulumi.runtime.set_all_config(
         {f"{NS}:{k}": v for k, v in config.items()},
         [f"{NS}:{k}" for k in secret_keys if k in config],

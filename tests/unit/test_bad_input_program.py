@@ -27,8 +27,16 @@ def nothing_created(config, secret_keys=h.SECRET_KEYS):
 
 
 CASES = [
-    ("unknown target", {**h.base_config("existing"), "target": "azure"}, "portsip-im:target: 'azure'"),
-    ("private ip not an ip", {**h.base_config("aws"), "privateIp": "192.168.1"}, "portsip-im:privateIp"),
+    (
+        "unknown target",
+        {**h.base_config("existing"), "target": "azure"},
+        "portsip-im:target: 'azure'",
+    ),
+    (
+        "private ip not an ip",
+        {**h.base_config("aws"), "privateIp": "192.168.1"},
+        "portsip-im:privateIp",
+    ),
     (
         "private ip outside the subnet",
         {**h.base_config("aws"), "privateIp": "10.20.30.40"},
@@ -59,11 +67,31 @@ CASES = [
         {**h.base_config("hcloud"), "size": "cpx51"},
         "portsip-im:size: server type cpx51 has 16 vCPU (minimum 20)",
     ),
-    ("unknown aws size", {**h.base_config("aws"), "size": "t9.huge"}, "portsip-im:size: AWS has no instance type 't9.huge'"),
-    ("unknown subnet", {**h.base_config("aws"), "subnetId": "subnet-0nope"}, "portsip-im:subnetId: no subnet 'subnet-0nope'"),
-    ("data disk too small", {**h.base_config("hcloud"), "dataDiskGb": "200"}, "portsip-im:dataDiskGb: '200': must be at least 256"),
-    ("malformed cidr", {**h.base_config("aws"), "clientCidrs": '["0.0.0.0/40"]'}, "portsip-im:clientCidrs[0]: '0.0.0.0/40'"),
-    ("storage path not absolute", {**h.base_config("existing"), "storagePath": "im"}, "portsip-im:storagePath: 'im': must be an absolute path"),
+    (
+        "unknown aws size",
+        {**h.base_config("aws"), "size": "t9.huge"},
+        "portsip-im:size: AWS has no instance type 't9.huge'",
+    ),
+    (
+        "unknown subnet",
+        {**h.base_config("aws"), "subnetId": "subnet-0nope"},
+        "portsip-im:subnetId: no subnet 'subnet-0nope'",
+    ),
+    (
+        "data disk too small",
+        {**h.base_config("hcloud"), "dataDiskGb": "200"},
+        "portsip-im:dataDiskGb: '200': must be at least 256",
+    ),
+    (
+        "malformed cidr",
+        {**h.base_config("aws"), "clientCidrs": '["0.0.0.0/40"]'},
+        "portsip-im:clientCidrs[0]: '0.0.0.0/40'",
+    ),
+    (
+        "storage path not absolute",
+        {**h.base_config("existing"), "storagePath": "im"},
+        "portsip-im:storagePath: 'im': must be an absolute path",
+    ),
     (
         "ssh key missing",
         {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},

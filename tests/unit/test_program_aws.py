@@ -13,7 +13,9 @@ def result():
 
 
 def rules(result, group_id):
-    return [r.inputs for r in result.mocks.of_type(INGRESS) if r.inputs["securityGroupId"] == group_id]
+    return [
+        r.inputs for r in result.mocks.of_type(INGRESS) if r.inputs["securityGroupId"] == group_id
+    ]
 
 
 def test_resources_registered(result):
@@ -37,7 +39,10 @@ def test_resources_registered(result):
 def test_im_port_open_to_client_cidrs_only(result):
     own = rules(result, "im-host-sg-id")
     im = [r for r in own if r.get("fromPort") == 8887]
-    assert {(r.get("cidrIpv4"), r.get("cidrIpv6")) for r in im} == {("0.0.0.0/0", None), (None, "::/0")}
+    assert {(r.get("cidrIpv4"), r.get("cidrIpv6")) for r in im} == {
+        ("0.0.0.0/0", None),
+        (None, "::/0"),
+    }
     assert all(r["ipProtocol"] == "tcp" and r["toPort"] == 8887 for r in im)
 
 
@@ -90,8 +95,13 @@ def test_data_volume_is_separate_gp3_of_configured_size(result):
 
 
 def test_every_taggable_resource_carries_the_stack(result):
-    tagged = [r for r in result.resources if r.typ.startswith("aws:") and "EipAssociation" not in r.typ
-              and "VolumeAttachment" not in r.typ]
+    tagged = [
+        r
+        for r in result.resources
+        if r.typ.startswith("aws:")
+        and "EipAssociation" not in r.typ
+        and "VolumeAttachment" not in r.typ
+    ]
     assert tagged
     for r in tagged:
         assert r.inputs["tags"]["portsip-im-stack"] == "dev", r.name
@@ -119,7 +129,10 @@ def test_outputs(result):
 def test_reused_elastic_ip_is_not_allocated():
     r = h.run({**h.base_config("aws"), "publicIpId": "eipalloc-0keep"})
     assert r.mocks.of_type("aws:ec2/eip:Eip") == []
-    assert r.mocks.one("aws:ec2/eipAssociation:EipAssociation").inputs["allocationId"] == "eipalloc-0keep"
+    assert (
+        r.mocks.one("aws:ec2/eipAssociation:EipAssociation").inputs["allocationId"]
+        == "eipalloc-0keep"
+    )
     assert r.exports["imPublicIp"] == "203.0.113.99"
 
 

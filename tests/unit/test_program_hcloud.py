@@ -17,7 +17,9 @@ def test_server_on_the_pbx_network_with_fixed_ip(result):
     assert vm["location"] == "fsn1"
     assert vm["networks"] == [{"networkId": 4242, "ip": h.IM_PRIVATE}]
     primary_ip = result.mocks.one("hcloud:index/primaryIp:PrimaryIp")
-    assert vm["publicNets"][0]["ipv4Enabled"] is True and vm["publicNets"][0]["ipv6Enabled"] is False
+    assert (
+        vm["publicNets"][0]["ipv4Enabled"] is True and vm["publicNets"][0]["ipv6Enabled"] is False
+    )
     assert vm["publicNets"][0]["ipv4"] == int(primary_ip.id)
     firewall = result.mocks.one("hcloud:index/firewall:Firewall")
     assert vm["firewallIds"] == [int(firewall.id)]

@@ -4,7 +4,13 @@ import ipaddress
 
 import pytest
 
-from components.settings import ConfigError, ImConfig, check_ip_in_network, config_keys, parse_config
+from components.settings import (
+    ConfigError,
+    ImConfig,
+    check_ip_in_network,
+    config_keys,
+    parse_config,
+)
 from tests.unit.harness import base_config
 
 SECRETS = {"sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken"}
@@ -54,7 +60,11 @@ def test_cidr_lists_accept_json_or_commas():
 @pytest.mark.parametrize(
     "target, overrides, expected",
     [
-        ("existing", {"target": "gcp"}, "portsip-im:target: 'gcp' is not one of aws, hcloud, existing"),
+        (
+            "existing",
+            {"target": "gcp"},
+            "portsip-im:target: 'gcp' is not one of aws, hcloud, existing",
+        ),
         ("existing", {"target": None}, "portsip-im:target: required, not set"),
         ("existing", {"privateIp": "192.168.1.300"}, "portsip-im:privateIp: '192.168.1.300'"),
         ("existing", {"privateIp": "im.example"}, "not a valid IPv4 address"),
@@ -69,11 +79,27 @@ def test_cidr_lists_accept_json_or_commas():
         ("hcloud", {"networkId": "pbx-net"}, "portsip-im:networkId: 'pbx-net'"),
         ("existing", {"dataDiskGb": "128"}, "portsip-im:dataDiskGb: '128': must be at least 256"),
         ("existing", {"dataDiskGb": "lots"}, "portsip-im:dataDiskGb: 'lots'"),
-        ("existing", {"clientCidrs": '["10.0.0.0/33"]'}, "portsip-im:clientCidrs[0]: '10.0.0.0/33'"),
+        (
+            "existing",
+            {"clientCidrs": '["10.0.0.0/33"]'},
+            "portsip-im:clientCidrs[0]: '10.0.0.0/33'",
+        ),
         ("existing", {"adminCidrs": "10.1.2.3/8"}, "portsip-im:adminCidrs[0]: '10.1.2.3/8'"),
-        ("existing", {"storagePath": "data/im"}, "portsip-im:storagePath: 'data/im': must be an absolute path"),
-        ("existing", {"dataDiskDevice": "sdb"}, "portsip-im:dataDiskDevice: 'sdb': must be an absolute"),
-        ("existing", {"pbx01Host": None}, "portsip-im:pbx01Host: required when pbxStack is not set"),
+        (
+            "existing",
+            {"storagePath": "data/im"},
+            "portsip-im:storagePath: 'data/im': must be an absolute path",
+        ),
+        (
+            "existing",
+            {"dataDiskDevice": "sdb"},
+            "portsip-im:dataDiskDevice: 'sdb': must be an absolute",
+        ),
+        (
+            "existing",
+            {"pbx01Host": None},
+            "portsip-im:pbx01Host: required when pbxStack is not set",
+        ),
         ("existing", {"privateIP": "192.168.1.25"}, "portsip-im:privateIP: unknown config key"),
         ("existing", {"protectData": "maybe"}, "portsip-im:protectData: 'maybe'"),
     ],
@@ -84,7 +110,10 @@ def test_bad_input_names_the_key(target, overrides, expected):
 
 def test_missing_secret():
     msg = error_of("existing", sshPrivateKey=None)
-    assert "portsip-im:sshPrivateKey: required, not set (pulumi config set --secret sshPrivateKey" in msg
+    assert (
+        "portsip-im:sshPrivateKey: required, not set (pulumi config set --secret sshPrivateKey"
+        in msg
+    )
 
 
 def test_secret_given_as_plain_text_is_refused():
@@ -100,7 +129,9 @@ def test_every_problem_in_one_error():
 
 
 def test_malformed_json_list():
-    assert "portsip-im:clientCidrs: '[\"10.0.0.0/8\"': not a valid JSON list" in error_of("existing", clientCidrs='["10.0.0.0/8"')
+    assert "portsip-im:clientCidrs: '[\"10.0.0.0/8\"': not a valid JSON list" in error_of(
+        "existing", clientCidrs='["10.0.0.0/8"'
+    )
 
 
 def test_pbx_stack_replaces_pbx01_host():
@@ -110,7 +141,10 @@ def test_pbx_stack_replaces_pbx01_host():
 
 def test_ip_inside_network():
     check_ip_in_network(ipaddress.IPv4Address("192.168.1.25"), "192.168.1.0/24", "subnet s")
-    with pytest.raises(ConfigError, match=r"portsip-im:privateIp: 10.0.0.5 is not inside subnet s \(192.168.1.0/24\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"portsip-im:privateIp: 10.0.0.5 is not inside subnet s \(192.168.1.0/24\)",
+    ):
         check_ip_in_network(ipaddress.IPv4Address("10.0.0.5"), "192.168.1.0/24", "subnet s")
     with pytest.raises(ConfigError, match="network or broadcast"):
         check_ip_in_network(ipaddress.IPv4Address("192.168.1.255"), "192.168.1.0/24", "subnet s")

@@ -34,7 +34,9 @@ def test_dev_stack_is_complete_and_valid():
 
 
 def test_config_reference_is_current():
-    done = subprocess.run([sys.executable, str(REFERENCE), "--check"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(REFERENCE), "--check"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -42,7 +44,9 @@ def test_config_reference_catches_a_stale_table():
     ref = runpy.run_path(str(REFERENCE))
     readme = (h.ROOT / "README.md").read_text()
     assert ref["render_readme"](readme) == readme
-    stale = readme.replace("| `dataDiskGb` | integer | `256` |", "| `dataDiskGb` | integer | `128` |")
+    stale = readme.replace(
+        "| `dataDiskGb` | integer | `256` |", "| `dataDiskGb` | integer | `128` |"
+    )
     assert stale != readme
     assert ref["render_readme"](stale) != stale
     pulumi_yaml = (h.ROOT / "Pulumi.yaml").read_text()

@@ -52,11 +52,20 @@ def params(cmd: str) -> dict:
 def test_steps_follow_the_guide(existing):
     s = steps(existing)
     assert set(s) == {
-        "pbx01-check", "prepare", "whitelist", "token", "trust-key", "trust", "deploy",
-        "state", "restart", "upgrade", "health",
+        "pbx01-check",
+        "prepare",
+        "whitelist",
+        "token",
+        "trust-key",
+        "trust",
+        "deploy",
+        "state",
+        "restart",
+        "upgrade",
+        "health",
     }
     chain = ["prepare", "whitelist", "token", "deploy", "state", "restart", "health"]
-    for later, earlier in zip(chain[1:], chain):
+    for later, earlier in zip(chain[1:], chain[:-1], strict=True):
         assert reaches(existing, later, earlier), f"{later} must wait for {earlier}"
     assert reaches(existing, "prepare", "pbx01-check")
     assert reaches(existing, "deploy", "trust") and reaches(existing, "trust", "trust-key")
@@ -83,7 +92,10 @@ def test_every_connection_pins_its_host_key(existing, aws):
             else:
                 assert conn["host"] == h.IM_PRIVATE, name
                 assert conn["hostKey"] == im_key, name
-                assert conn["proxy"]["host"] == h.PBX01 and conn["proxy"]["hostKey"] == h.PBX01_HOST_KEY
+                assert (
+                    conn["proxy"]["host"] == h.PBX01
+                    and conn["proxy"]["hostKey"] == h.PBX01_HOST_KEY
+                )
             assert conn["privateKey"] == "test-only-private-key"
             assert "connection" in r.secret_inputs, name
 
@@ -127,7 +139,10 @@ def test_secrets_travel_on_stdin_as_secrets(existing):
     s = steps(existing)
     prepare_stdin = s["prepare"].inputs["stdin"]
     assert "stdin" in s["prepare"].secret_inputs
-    assert prepare_stdin == "PBX_PASSWORD\t" + base64.b64encode(b"test-only-pbx-password").decode() + "\n"
+    assert (
+        prepare_stdin
+        == "PBX_PASSWORD\t" + base64.b64encode(b"test-only-pbx-password").decode() + "\n"
+    )
     for name in ("whitelist", "token", "deploy", "upgrade"):
         assert "stdin" in s[name].secret_inputs, name
         assert s[name].inputs["stdin"].startswith("PBX_ADMIN_PASSWORD\t"), name
@@ -138,7 +153,11 @@ def test_secrets_travel_on_stdin_as_secrets(existing):
 def test_deploy_runs_im_sh_once_per_address_change(existing):
     d = steps(existing)["deploy"]
     p = params(d.inputs["create"])
-    assert (p["PRIVATE_IP"], p["PUBLIC_IP"], p["STORAGE_PATH"]) == (h.IM_PRIVATE, h.IM_PUBLIC, "/data/im")
+    assert (p["PRIVATE_IP"], p["PUBLIC_IP"], p["STORAGE_PATH"]) == (
+        h.IM_PRIVATE,
+        h.IM_PUBLIC,
+        "/data/im",
+    )
     assert d.inputs["update"] == ":"  # a rotated key or a new script version runs no vendor verb
     assert d.inputs["triggers"] == [h.IM_PRIVATE, h.IM_PUBLIC, "/data/im"]
     assert params(d.inputs["delete"])["ACTION"] == "rm"
@@ -179,7 +198,12 @@ def test_whitelist_marks_its_own_entries(existing, aws):
 
 
 def test_day2_settings_reach_their_steps():
-    cfg = {**h.base_config("existing"), "imState": "stopped", "restartToken": "r2", "imRelease": "22.3"}
+    cfg = {
+        **h.base_config("existing"),
+        "imState": "stopped",
+        "restartToken": "r2",
+        "imRelease": "22.3",
+    }
     s = steps(h.run(cfg))
     assert params(s["state"].inputs["create"])["STATE"] == "stopped"
     assert params(s["restart"].inputs["create"])["RESTART_TOKEN"] == "r2"
@@ -189,7 +213,12 @@ def test_day2_settings_reach_their_steps():
 
 
 def test_manual_mode_gives_the_token_and_asks_for_the_whitelist():
-    cfg = {**h.base_config("existing"), "pbxApi": "manual", "imToken": "tok-123", "whitelistConfirmed": "true"}
+    cfg = {
+        **h.base_config("existing"),
+        "pbxApi": "manual",
+        "imToken": "tok-123",
+        "whitelistConfirmed": "true",
+    }
     del cfg["pbxAdminPassword"]
     s = steps(h.run(cfg))
     assert s["token"].inputs["stdin"] == "IM_TOKEN\t" + base64.b64encode(b"tok-123").decode() + "\n"

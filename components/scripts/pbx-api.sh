@@ -37,7 +37,7 @@ pbx_error() {
 import json, sys
 try:
     errs = json.load(sys.stdin).get("errors") or []
-    print("; ".join(f"{e.get(\"code\")}: {e.get(\"message\")}" for e in errs) or "no detail")
+    print("; ".join("%s: %s" % (e.get("code"), e.get("message")) for e in errs) or "no detail")
 except Exception:
     print("no detail")'
 }

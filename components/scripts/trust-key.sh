@@ -23,8 +23,9 @@ if [ ! -f "$HOME/.ssh/id_rsa" ]; then
   say "trust: generated pbx01's ~/.ssh/id_rsa" >&2
 fi
 touch "$kh"
-current="$(ssh-keygen -F "$IM_IP" -f "$kh" 2>/dev/null | awk '!/^#/ {print $2" "$3}')"
-if [ "$current" = "$IM_HOST_KEY" ]; then
+current="$({ ssh-keygen -F "$IM_IP" -f "$kh" 2>/dev/null || true; } | awk '!/^#/ {print $2" "$3}')"
+# OpenSSH may have added the host's other keys (UpdateHostKeys) after a pinned login: fine.
+if grep -qxF "$IM_HOST_KEY" <<<"$current"; then
   say "trust: IM host key for $IM_IP already pinned" >&2
 else
   [ -z "$current" ] || ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1

@@ -3,6 +3,7 @@
 
 It answers nothing useful; it only makes the port show as listening (ss -lnu / ss -lnt).
 """
+
 import selectors
 import socket
 import sys

@@ -1,0 +1,364 @@
+"""pytest plugin: the local lab (scripts/lab) as a session fixture `lab`.
+
+Registered from tests/conftest.py. The fixture runs `scripts/lab up` once per session (a cold `up`
+builds the cached root image first), fails loudly if the lab cannot start, and ALWAYS runs
+`scripts/lab down` at the end of the session -- also when tests fail or `up` itself crashed.
+
+Tests marked `lab_cycle` (they run `scripts/lab up`/`down` themselves) are moved to the front of
+the session so they finish before the session lab starts. See docs/lab.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import ssl
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "scripts" / "lab"
+GUIDE_DIR = "/opt/portsip-pbx-ha-guide"
+OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
+UP_TIMEOUT = 900  # a cold `up` runs debootstrap
+_session_lab_active = False
+
+
+class PbxAdmin(NamedTuple):
+    user: str
+    password: str
+
+
+def run_lab(
+    *args: str, timeout: float = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(LAB), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def parse_up(stdout: str) -> dict[str, str]:
+    facts = {}
+    for line in stdout.splitlines():
+        if ": " in line:
+            k, v = line.split(": ", 1)
+            facts[k.strip()] = v.strip()
+    return facts
+
+
+@dataclass
+class Lab:
+    """What `scripts/lab up` printed, plus helpers. Host names: "pbx01", "im" (or an address)."""
+
+    pbx01: str
+    im: str
+    im_public: str
+    key: str
+    pbx_api: str
+    pbx_admin: PbxAdmin
+    pbx_password: str
+    known_hosts: str
+    pbx01_host_key: str
+    im_host_key: str
+    im_data_disk: str
+    pbx_api_ca: str
+    pbx_admin_file: str
+    pbx_password_file: str
+    run_dir: str
+    roots: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def from_up(cls, stdout: str) -> Lab:
+        f = parse_up(stdout)
+        admin = Path(f["pbx_admin"]).read_text().splitlines()
+        return cls(
+            pbx01=f["pbx01"],
+            im=f["im"],
+            im_public=f["im_public"],
+            key=f["key"],
+            pbx_api=f["pbx_api"],
+            pbx_admin=PbxAdmin(admin[0], admin[1]),
+            pbx_password=Path(f["pbx_password"]).read_text().strip(),
+            known_hosts=f["known_hosts"],
+            pbx01_host_key=f["pbx01_host_key"],
+            im_host_key=f["im_host_key"],
+            im_data_disk=f["im_data_disk"],
+            pbx_api_ca=f["pbx_api_ca"],
+            pbx_admin_file=f["pbx_admin"],
+            pbx_password_file=f["pbx_password"],
+            run_dir=f["run_dir"],
+            roots={"pbx01": Path(f["pbx01_root"]), "im": Path(f["im_root"])},
+        )
+
+    # ---- addressing and SSH
+    def addr(self, host: str) -> str:
+        return {"pbx01": self.pbx01, "im": self.im, "im_public": self.im_public}.get(host, host)
+
+    def name(self, host: str) -> str:
+        return {self.pbx01: "pbx01", self.im: "im", self.im_public: "im"}.get(host, host)
+
+    def ssh_args(self, host: str, user: str = "root") -> list[str]:
+        """ssh command line (without the remote command) pinned to the lab's known_hosts."""
+        return [
+            "ssh",
+            "-i",
+            self.key,
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "LogLevel=ERROR",
+            f"{user}@{self.addr(host)}",
+        ]
+
+    def ssh(
+        self,
+        host: str,
+        cmd: str,
+        user: str = "root",
+        input: str | None = None,
+        check: bool = False,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess:
+        """Run `cmd` on a lab host over SSH (logged in its command log). Text mode."""
+        p = subprocess.run(
+            [*self.ssh_args(host, user), cmd],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and p.returncode != 0:
+            raise AssertionError(
+                f"ssh {user}@{host} {cmd!r} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+            )
+        return p
+
+    def imsh(
+        self,
+        verb: str,
+        *args: str,
+        token: str | None = None,
+        env: dict | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess:
+        """`cd /opt/portsip-pbx-ha-guide/ && /bin/bash im.sh VERB ARGS` as pbx on pbx01.
+        `token` goes on stdin (never argv); `env` entries are exported inside the remote shell."""
+        exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in (env or {}).items())
+        cmd = f"{exports}cd {GUIDE_DIR}/ && /bin/bash im.sh {shlex.join([verb, *args])}"
+        stdin = input if input is not None else (token + "\n" if token is not None else "")
+        return self.ssh("pbx01", cmd, user="pbx", input=stdin, timeout=timeout)
+
+    def tcp_open(self, host: str, port: int, timeout: float = 3) -> bool:
+        try:
+            with socket.create_connection((self.addr(host), port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    # ---- files on the hosts, read from the machine (no SSH, so not in the command log)
+    def root(self, host: str) -> Path:
+        return self.roots[self.name(host)]
+
+    def path(self, host: str, p: str) -> Path:
+        return self.root(host) / p.lstrip("/")
+
+    def command_log(self, host: str) -> list[dict[str, Any]]:
+        """Entries of /var/log/lab-commands.log: {"ts", "user", "client", "cmd"}; cmd None:
+        an interactive login."""
+        f = self.path(host, "/var/log/lab-commands.log")
+        if not f.exists():
+            return []
+        return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+    def commands(self, host: str, user: str | None = None) -> list[str]:
+        """Commands run over SSH on `host` (only `user`'s if given); "" = interactive login."""
+        return [e["cmd"] or "" for e in self.command_log(host) if user is None or e["user"] == user]
+
+    def api_state(self) -> dict:
+        """The PBX API state file on pbx01: ip_filters, im_token, im, sessions, requests."""
+        return json.loads(self.path("pbx01", "/var/lib/portsip-pbx-api/state.json").read_text())
+
+    def standin_state(self) -> dict:
+        """The stand-in IM installation on the IM host: state.json fields (state, release,
+        token_sha256, storage_path, private_ip, public_ip ...) plus "installed" and "counters"."""
+        d = self.path("im", "/var/lib/portsip-im-standin")
+        st = json.loads((d / "state.json").read_text()) if (d / "state.json").exists() else {}
+        st["installed"] = (d / "state.json").exists()
+        st["counters"] = (
+            json.loads((d / "counters.json").read_text()) if (d / "counters.json").exists() else {}
+        )
+        return st
+
+    # ---- the stand-in PBX API over HTTPS
+    def api(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        json_body: Any = None,
+        form: dict | None = None,
+        headers: dict | None = None,
+    ) -> tuple[int, Any]:
+        """Call the PBX API (path relative to .../api). Returns (status, parsed JSON or None)."""
+        data, hdrs = None, dict(headers or {})
+        if json_body is not None:
+            data, hdrs["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.pbx_api + path, data=data, method=method, headers=hdrs)
+        ctx = ssl.create_default_context(cafile=self.pbx_api_ca)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=15) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        return status, (json.loads(raw) if raw else None)
+
+    def api_login(self) -> str:
+        status, body = self.api(
+            "POST",
+            "/login/oauth/token",
+            form={
+                "grant_type": "password",
+                "username": self.pbx_admin.user,
+                "password": self.pbx_admin.password,
+                "scope": "all",
+                "client_id": OAUTH_CLIENT_ID,
+            },
+        )
+        assert status == 200, body
+        return body["access_token"]
+
+    def im_token(self) -> str | None:
+        return self.api_state()["im_token"]
+
+    # ---- faults and resets (scripts/lab)
+    def _lab(self, *args: str) -> str:
+        p = run_lab(*args)
+        if p.returncode != 0:
+            raise AssertionError(f"scripts/lab {' '.join(args)} failed:\n{p.stdout}{p.stderr}")
+        return p.stdout
+
+    def plant(self, *faults: str) -> None:
+        """Plant faults (see `scripts/lab fault list` / docs/lab.md), e.g. plant("postgresql")."""
+        self._lab("fault", *faults)
+
+    def clear_faults(self) -> None:
+        self._lab("fault", "clear")
+
+    def fail_next_imsh(self) -> None:
+        self.plant("imsh-fail")
+
+    def reset_im(self) -> None:
+        """Return the IM host to blank (fresh root copy, same host key, blank data disk)."""
+        self._lab("reset", "im")
+
+    def reset_pbx01(self) -> None:
+        """Return pbx01 to fresh (new root copy and API state; same keys and credentials)."""
+        self._lab("reset", "pbx01")
+
+    def status(self) -> str:
+        return run_lab("status").stdout
+
+    # ---- test convenience, NOT the project's implementation of the guide's steps
+    def trust_by_hand(self) -> None:
+        """Crude guide step 1 (user pbx with NOPASSWD sudo on the IM host) and step 4 (pbx01's
+        id_rsa authorized for pbx@IM, IM host key pinned in pbx01's known_hosts), so the stand-in
+        im.sh can be exercised on its own."""
+        self.ssh(
+            "im",
+            "id pbx >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo pbx; chpasswd; "
+            "echo 'pbx ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/pbx; "
+            "chmod 440 /etc/sudoers.d/pbx",
+            input=f"pbx:{self.pbx_password}\n",
+            check=True,
+        )
+        pub = self.ssh(
+            "pbx01",
+            "test -f ~/.ssh/id_rsa || ssh-keygen -q -t rsa -N '' -f ~/.ssh/id_rsa; "
+            "cat ~/.ssh/id_rsa.pub",
+            user="pbx",
+            check=True,
+        ).stdout
+        self.ssh(
+            "im",
+            "install -d -m 700 -o pbx -g pbx ~pbx/.ssh && cat >~pbx/.ssh/authorized_keys && "
+            "chown pbx:pbx ~pbx/.ssh/authorized_keys && chmod 600 ~pbx/.ssh/authorized_keys",
+            input=pub,
+            check=True,
+        )
+        self.ssh(
+            "pbx01",
+            f"grep -qs '^{self.im} ' ~/.ssh/known_hosts || "
+            f"echo '{self.im} {self.im_host_key}' >>~/.ssh/known_hosts",
+            user="pbx",
+            check=True,
+        )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "lab_cycle: runs scripts/lab up/down itself; ordered before the session lab starts",
+    )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: 0 if item.get_closest_marker("lab_cycle") else 1)
+
+
+def session_lab_active() -> bool:
+    return _session_lab_active
+
+
+@pytest.fixture(scope="session")
+def lab(request) -> Lab:
+    """The running lab. Started once per session; always stopped at its end."""
+    global _session_lab_active
+
+    def stop():
+        global _session_lab_active
+        p = run_lab("down", timeout=300)
+        _session_lab_active = False
+        if p.returncode != 0:
+            raise RuntimeError(f"scripts/lab down failed (the lab may still run):\n{p.stderr}")
+
+    request.addfinalizer(stop)  # registered first: a crashed `up` is cleaned up too
+    _session_lab_active = True
+    try:
+        p = run_lab("up", timeout=UP_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(
+            f"scripts/lab up did not finish within {UP_TIMEOUT}s: {e.stderr}", pytrace=False
+        )
+    if p.returncode != 0:
+        pytest.fail(
+            f"the lab could not start (scripts/lab up -> {p.returncode}):\n{p.stderr}{p.stdout}",
+            pytrace=False,
+        )
+    return Lab.from_up(p.stdout)

@@ -1,0 +1,462 @@
+#!/usr/bin/python3
+"""Stand-in for the PortSIP PBX v22 REST API -- only what the portsip-im project uses.
+
+Written for the portsip-im lab from ../shared/portsip/FACTS.md and PortSIP's published OpenAPI
+description (shapes only); not PortSIP code. Runs on the lab's pbx01 as portsip-pbx-api.service.
+
+HTTPS on 0.0.0.0:8887, base path /api:
+  POST /api/login/oauth/token   form: grant_type=password|refresh_token, username, password,
+                                scope=all, client_id=<PortSIP's fixed id>
+  POST /api/login               JSON {username, password}; GET /api/login; POST /api/logout
+  GET|POST /api/ip_filters, GET|POST /api/ip_filters/{id}, POST /api/ip_filters/{id}/destroy
+  GET|POST /api/im/token, POST /api/im/token/destroy, GET|POST /api/im
+Every call but login needs `Authorization: Bearer ACCESS_TOKEN` (else 401).
+
+Plain HTTP on 127.0.0.1:8886 (local to pbx01 only, no auth) -- what the stand-in im.sh uses:
+  GET /internal/im/token_sha256 -> {"sha256": ...|null};  POST /internal/im  (as POST /api/im)
+
+State: /var/lib/portsip-pbx-api/state.json (tests read it). Admin: /etc/portsip-pbx-api/admin.json.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import re
+import secrets
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATE = os.environ.get("PBX_API_STATE", "/var/lib/portsip-pbx-api/state.json")
+ADMIN = os.environ.get("PBX_API_ADMIN", "/etc/portsip-pbx-api/admin.json")
+TLS_DIR = os.environ.get("PBX_API_TLS", "/etc/portsip-pbx-api")
+PORT = int(os.environ.get("PBX_API_PORT", "8887"))
+INTERNAL_PORT = int(os.environ.get("PBX_API_INTERNAL_PORT", "8886"))
+CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
+TOKEN_LIFETIME = 1800
+IM_FIELDS = ("private_ipv4", "private_ipv6", "public_ipv4", "public_ipv6")
+FILTER_FIELDS = ("id", "cidr", "target", "expire_at", "description")
+
+LOCK = threading.RLock()
+
+
+def now() -> float:
+    return time.time()
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return base64.b64encode(str(secrets.randbelow(9 * 10**17) + 10**17).encode()).decode()
+
+
+def fresh_state() -> dict:
+    return {
+        "ip_filters": [],
+        "im_token": secrets.token_urlsafe(32),
+        "im_token_generation": 1,
+        "im": {k: "" for k in IM_FIELDS},
+        # sha256(access token) -> {"expires": epoch, "refresh": sha256(refresh token)}
+        "sessions": {},
+        "requests": [],  # last 500: {ts, method, path, status} -- never bodies or headers
+    }
+
+
+def load() -> dict:
+    try:
+        with open(STATE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        st = fresh_state()
+        save(st)
+        return st
+
+
+def save(st: dict) -> None:
+    os.makedirs(os.path.dirname(STATE), exist_ok=True)
+    tmp = STATE + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(st, f, indent=1)
+    os.replace(tmp, STATE)
+
+
+def admin() -> dict:
+    with open(ADMIN) as f:
+        return json.load(f)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def bad(message: str) -> ApiError:
+    return ApiError(400, "INVALID_ARGUMENT", message)
+
+
+def check_credentials(username: str, password: str) -> bool:
+    a = admin()
+    return hmac.compare_digest(
+        str(username).lower(), a["username"].lower()
+    ) and hmac.compare_digest(str(password), a["password"])
+
+
+def new_session(st: dict) -> dict:
+    access, refresh = secrets.token_hex(24).upper(), secrets.token_hex(24).upper()
+    exp = now() + TOKEN_LIFETIME
+    st["sessions"] = {k: v for k, v in st["sessions"].items() if v["expires"] > now()}
+    st["sessions"][sha(access)] = {"expires": exp, "refresh": sha(refresh)}
+    return {"access_token": access, "refresh_token": refresh, "expires": exp}
+
+
+def valid_cidr(v) -> str:
+    if not isinstance(v, str) or not v:
+        raise bad("cidr must be a CIDR string like 192.0.2.25/32")
+    try:
+        ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        raise bad(f"invalid cidr {v!r}") from None
+    return v
+
+
+def valid_time(v) -> str:
+    if not isinstance(v, str) or not re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", v
+    ):
+        raise bad(f"expire_at must be an RFC 3339 date-time, got {v!r}")
+    try:
+        datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad(f"invalid expire_at {v!r}") from None
+    return v
+
+
+def filter_fields(body: dict, creating: bool) -> dict:
+    if not isinstance(body, dict):
+        raise bad("body must be a JSON object")
+    unknown = set(body) - {"cidr", "target", "expire_at", "description"}
+    if unknown:
+        raise bad(f"unknown field(s): {', '.join(sorted(unknown))}")
+    out = {}
+    if creating or "cidr" in body:
+        out["cidr"] = valid_cidr(body.get("cidr"))
+    if creating or "target" in body:
+        if body.get("target") not in ("ACCEPT", "DENY"):
+            raise bad("target must be ACCEPT or DENY")
+        out["target"] = body["target"]
+    if body.get("expire_at") not in (None, ""):
+        out["expire_at"] = valid_time(body["expire_at"])
+    elif creating:
+        out["expire_at"] = ""
+    if "description" in body or creating:
+        d = body.get("description") or ""
+        if not isinstance(d, str) or len(d) > 255:
+            raise bad("description must be a string of at most 255 characters")
+        out["description"] = d
+    return out
+
+
+def apply_query(items: list, q: dict) -> dict:
+    def one(name, default=None):
+        v = q.get(name)
+        return v[-1] if v else default
+
+    flt = one("filter")
+    if flt:
+        for clause in re.split(r"\s+and\s+", flt.strip()):
+            m = re.fullmatch(r"(\w+)\s+eq\s+'([^']*)'", clause.strip())
+            if not m or m.group(1) not in FILTER_FIELDS:
+                raise bad(
+                    f"unsupported filter {clause!r} (lab stand-in: FIELD eq 'VALUE' [and ...])"
+                )
+            items = [i for i in items if str(i.get(m.group(1), "")) == m.group(2)]
+    search = one("search")
+    if search:
+        items = [i for i in items if search in i["cidr"] or search in i.get("description", "")]
+    orderby = one("orderby")
+    if orderby:
+        parts = orderby.split()
+        if parts[0] not in FILTER_FIELDS:
+            raise bad(f"cannot order by {parts[0]!r}")
+        items = sorted(
+            items,
+            key=lambda i: str(i.get(parts[0], "")),
+            reverse=len(parts) > 1 and parts[1].lower() == "desc",
+        )
+    try:
+        skip, top = int(one("skip", 0)), int(one("top", 100))
+    except ValueError:
+        raise bad("skip and top must be integers") from None
+    if skip < 0 or not 1 <= top <= 100:
+        raise bad("skip must be >= 0 and top between 1 and 100")
+    return {"count": len(items), "items": items[skip : skip + top]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PortSIP-PBX-lab-standin"
+    internal = False
+
+    def log_message(self, fmt, *args):  # method, path, status only
+        pass
+
+    # -- plumbing
+    def send(self, status: int, body=None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body_bytes(self) -> bytes:
+        return self._body
+
+    def json_body(self) -> dict:
+        raw = self.body_bytes()
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise bad("body is not valid JSON") from None
+
+    def bearer(self, st: dict) -> None:
+        h = self.headers.get("Authorization", "")
+        if not h.startswith("Bearer "):
+            raise ApiError(401, "UNAUTHORIZED", "missing bearer access token")
+        s = st["sessions"].get(sha(h[7:].strip()))
+        if not s or s["expires"] < now():
+            raise ApiError(401, "UNAUTHORIZED", "invalid or expired access token")
+
+    def handle_any(self, method: str) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        query = urllib.parse.parse_qs(url.query)
+        n = int(self.headers.get("Content-Length") or 0)
+        self._body = (
+            self.rfile.read(n) if n > 0 else b""
+        )  # always consumed: keep-alive stays in sync
+        with LOCK:
+            st = load()
+            try:
+                status, body = self.route(method, path, query, st)
+            except ApiError as e:
+                status, body = e.status, {"errors": [{"code": e.code, "message": e.message}]}
+            except Exception as e:  # noqa: BLE001
+                status, body = (
+                    500,
+                    {"errors": [{"code": "INTERNAL", "message": f"{type(e).__name__}: {e}"}]},
+                )
+            st["requests"] = (
+                st["requests"]
+                + [{"ts": rfc3339(now()), "method": method, "path": path, "status": status}]
+            )[-500:]
+            save(st)
+        self.send(status, body)
+        print(f"{method} {path} {status}", file=sys.stderr, flush=True)
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_PUT(self):
+        self.handle_any("PUT")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
+    # -- routes
+    def route(self, method, path, query, st):
+        if self.internal:
+            return self.route_internal(method, path, st)
+        if not path.startswith("/api/") and path != "/api":
+            raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+        p = path[len("/api") :]
+        if p == "/login/oauth/token" and method == "POST":
+            return self.oauth(st)
+        if p == "/login" and method == "POST":
+            b = self.json_body()
+            if not check_credentials(b.get("username", ""), b.get("password", "")):
+                raise ApiError(401, "UNAUTHORIZED", "invalid username or password")
+            s = new_session(st)
+            return 200, {
+                "access_token": s["access_token"],
+                "expires_at": rfc3339(s["expires"]),
+                "expires_in": TOKEN_LIFETIME,
+                "role": "SystemAdmin",
+            }
+        if p == "/logout" and method == "POST":
+            h = self.headers.get("Authorization", "")
+            st["sessions"].pop(sha(h[7:].strip()), None)
+            return 204, None
+        self.bearer(st)
+        if p == "/login" and method == "GET":
+            s = st["sessions"][sha(self.headers["Authorization"][7:].strip())]
+            return 200, {
+                "expires_at": rfc3339(s["expires"]),
+                "expires_in": int(s["expires"] - now()),
+                "role": "SystemAdmin",
+            }
+        if p == "/ip_filters":
+            if method == "GET":
+                return 200, apply_query(list(st["ip_filters"]), query)
+            if method == "POST":
+                item = {"id": new_id(), **filter_fields(self.json_body(), creating=True)}
+                st["ip_filters"].append(item)
+                return 200, {"id": item["id"]}
+        m = re.fullmatch(r"/ip_filters/([^/]+)(/destroy)?", p)
+        if m:
+            fid, destroy = urllib.parse.unquote(m.group(1)), m.group(2)
+            found = [i for i in st["ip_filters"] if i["id"] == fid]
+            if destroy and method == "POST":
+                if not found:
+                    raise bad(f"invalid rule ID {fid!r}")
+                st["ip_filters"] = [i for i in st["ip_filters"] if i["id"] != fid]
+                return 204, None
+            if not destroy and method in ("GET", "POST"):
+                if not found:
+                    raise ApiError(404, "NOT_FOUND", f"no IP rule with id {fid!r}")
+                if method == "POST":
+                    found[0].update(filter_fields(self.json_body(), creating=False))
+                    return 200, None
+                return 200, found[0]
+        if p == "/im/token":
+            if method == "GET":
+                if not st["im_token"]:
+                    raise ApiError(404, "NOT_FOUND", "no IM server token; generate one")
+                return 200, {"token": st["im_token"]}
+            if method == "POST":
+                st["im_token"] = secrets.token_urlsafe(32)
+                st["im_token_generation"] += 1
+                return 200, {"token": st["im_token"]}
+        if p == "/im/token/destroy" and method == "POST":
+            st["im_token"] = None
+            return 204, None
+        if p == "/im":
+            if method == "GET":
+                return 200, dict(st["im"])
+            if method == "POST":
+                self.update_im(st, self.json_body())
+                return 200, None
+        if p in (
+            "/ip_filters",
+            "/im/token",
+            "/im",
+            "/im/token/destroy",
+            "/login",
+            "/logout",
+            "/login/oauth/token",
+        ):
+            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{method} not allowed on {path}")
+        raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+
+    def oauth(self, st):
+        ctype = self.headers.get("Content-Type", "")
+        if not ctype.startswith("application/x-www-form-urlencoded"):
+            raise bad(
+                "the token endpoint takes a form-encoded body (application/x-www-form-urlencoded)"
+            )
+        form = {k: v[-1] for k, v in urllib.parse.parse_qs(self.body_bytes().decode()).items()}
+        if form.get("client_id") != CLIENT_ID:
+            raise ApiError(400, "UNAUTHORIZED", "invalid client_id")
+        grant = form.get("grant_type")
+        if grant == "password":
+            if form.get("scope", "all") != "all":
+                raise bad("scope must be all")
+            if not check_credentials(form.get("username", ""), form.get("password", "")):
+                raise ApiError(400, "UNAUTHORIZED", "invalid username or password")
+        elif grant == "refresh_token":
+            r = sha(form.get("refresh_token", ""))
+            old = [k for k, v in st["sessions"].items() if v["refresh"] == r]
+            if not old:
+                raise ApiError(400, "UNAUTHORIZED", "invalid refresh token")
+            for k in old:
+                del st["sessions"][k]
+        else:
+            raise bad("grant_type must be password or refresh_token")
+        s = new_session(st)
+        return 200, {
+            "access_token": s["access_token"],
+            "expires_in": TOKEN_LIFETIME,
+            "refresh_token": s["refresh_token"],
+            "token_type": "Bearer",
+        }
+
+    @staticmethod
+    def update_im(st, body):
+        if not isinstance(body, dict) or set(body) - set(IM_FIELDS):
+            raise bad(f"fields are {', '.join(IM_FIELDS)}")
+        for k, v in body.items():
+            if v:
+                try:
+                    ip = ipaddress.ip_address(v)
+                except ValueError:
+                    raise bad(f"{k}: invalid IP address {v!r}") from None
+                if ip.version != int(k[-1]):
+                    raise bad(f"{k}: not an IPv{k[-1]} address")
+            st["im"][k] = v or ""
+
+    def route_internal(self, method, path, st):
+        if path == "/internal/im/token_sha256" and method == "GET":
+            return 200, {"sha256": sha(st["im_token"]) if st["im_token"] else None}
+        if path == "/internal/im" and method == "POST":
+            self.update_im(st, self.json_body())
+            return 200, {}
+        raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+
+
+class InternalHandler(Handler):
+    internal = True
+
+
+class TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    context: ssl.SSLContext
+
+    def finish_request(self, request, client_address):  # handshake in the worker thread
+        request.settimeout(30)
+        try:
+            request = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        self.RequestHandlerClass(request, client_address, self)
+
+
+def main() -> None:
+    with LOCK:
+        load()  # create the state on first start
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(TLS_DIR, "tls.crt"), os.path.join(TLS_DIR, "tls.key"))
+    public = TLSServer(("0.0.0.0", PORT), Handler)
+    public.context = ctx
+    internal = ThreadingHTTPServer(("127.0.0.1", INTERNAL_PORT), InternalHandler)
+    internal.daemon_threads = True
+    threading.Thread(target=internal.serve_forever, daemon=True).start()
+    print(
+        f"listening on https://0.0.0.0:{PORT}/api and http://127.0.0.1:{INTERNAL_PORT}/internal",
+        file=sys.stderr,
+        flush=True,
+    )
+    public.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

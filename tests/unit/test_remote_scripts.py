@@ -1,0 +1,79 @@
+"""The remote scripts, exactly as the steps send them (lib.sh + libraries + step), pass shellcheck
+and are strict bash; a broken script fails the same gate."""
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.remote import SCRIPTS, encode_secrets, render
+from tests.unit import harness as h
+
+SHELLCHECK = shutil.which("shellcheck") or str(Path(h.ROOT, "venv", "bin", "shellcheck"))
+
+
+def sent_scripts() -> dict[str, str]:
+    """step name → the script text its create command carries, for every target."""
+    out = {}
+    for target in ("aws", "existing"):
+        for r in h.run(h.base_config(target)).mocks.of_type("command:remote:Command"):
+            words = shlex.split(r.inputs["create"])
+            out[r.name.removeprefix("im-")] = words[words.index("-c") + 1]
+    return out
+
+
+def shellcheck(text: str, tmp_path: Path, name: str) -> subprocess.CompletedProcess:
+    f = tmp_path / f"{name}.sh"
+    f.write_text(text)
+    return subprocess.run(
+        [SHELLCHECK, "--shell=bash", "--severity=style", str(f)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("step", sorted(sent_scripts()))
+def test_each_sent_script_is_shellcheck_clean(step, tmp_path):
+    text = sent_scripts()[step]
+    assert text.startswith("# lib.sh")
+    assert "set -euo pipefail" in text.split("\n", 12)[-1] or "set -euo pipefail" in text[:800]
+    done = shellcheck(text, tmp_path, step)
+    assert done.returncode == 0, done.stdout
+
+
+def test_the_gate_catches_a_broken_script(tmp_path):
+    broken = (SCRIPTS / "lib.sh").read_text() + "\nfor f in $(ls $DIR); do echo $f; done\n"
+    assert shellcheck(broken, tmp_path, "broken").returncode != 0
+
+
+def test_every_script_file_is_used():
+    used = "\n".join(sent_scripts().values())
+    for f in SCRIPTS.glob("*.sh"):
+        first = f.read_text().splitlines()[0]
+        assert first in used, f"{f.name} is never sent"
+
+
+def test_rendered_command_round_trips_through_the_shell():
+    script = 'echo "$STEP_ARG" "$#"'
+    cmd = render("probe", "set -eu; " + script.replace("STEP_ARG", "1"), {"A": "x y", "B": "it's"})
+    words = shlex.split(cmd)
+    assert words[:2] == ["bash", "-c"] and words[3:] == ["probe", "A=x y", "B=it's"]
+
+
+def test_secrets_encoding_reads_back_in_bash():
+    stdin = encode_secrets({"PBX_PASSWORD": "p@ss word\twith\ttabs\n'\"$x", "SKIPPED": None})
+    script = (SCRIPTS / "lib.sh").read_text() + '\nread_secrets\nprintf "%s" "$PBX_PASSWORD"\n'
+    done = subprocess.run(
+        ["bash", "-c", script, "probe"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"},
+    )
+    # Command substitution drops trailing newlines; everything else comes back as it went.
+    assert done.stdout == "p@ss word\twith\ttabs\n'\"$x".rstrip("\n")
+    assert "SKIPPED" not in stdin

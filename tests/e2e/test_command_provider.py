@@ -9,7 +9,7 @@ output; a wrong host key fails before any command runs; destroy runs delete with
 connection; and the state holds no plaintext of the stdin secret or the private key.
 
 Needs: the engine (scripts/install-pulumi-engine, found through scripts/engine-env) and
-/usr/sbin/sshd (Debian: `apt-get install -y openssh-server`); skipped with the reason otherwise.
+/usr/sbin/sshd (Debian: `apt-get install -y openssh-server`); fails loudly otherwise.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Sshd:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     if not os.access(SSHD, os.X_OK):
-        pytest.skip(f"{SSHD} missing: apt-get install -y openssh-server")
+        pytest.fail(f"{SSHD} missing: scripts/setup --dev installs openssh-server", pytrace=False)
     d = tmp_path_factory.mktemp("sshd")
     host_key = _keygen(d / "host_ed25519")
     client_pub = _keygen(d / "client_ed25519")
@@ -210,7 +210,7 @@ class Project:
 def project(tmp_path: Path, sshd: Sshd) -> Iterator[Project]:
     env = _engine_env()
     if not shutil.which("pulumi", path=env.get("PATH")):
-        pytest.skip("no Pulumi CLI: run scripts/install-pulumi-engine")
+        pytest.fail("no Pulumi CLI: run scripts/install-pulumi-engine", pytrace=False)
     env.update(
         PULUMI_HOME=str(tmp_path / "pulumi-home"),
         PULUMI_BACKEND_URL=f"file://{tmp_path / 'state'}",

@@ -56,7 +56,6 @@ class Host:
 
     connection: command.remote.ConnectionArgs
     sudo: bool
-    label: str
 
 
 def connection(
@@ -108,7 +107,8 @@ def step(
       it, destroy runs nothing.
     - `rerun_on_update`: when False, an update (a changed connection, a new project version of the
       script) runs only `:`; the step re-runs solely when one of its `triggers` changes.
-    - `quiet`: no command output in Pulumi's logs (steps that run vendor code).
+    - `quiet`: no command output in Pulumi's logs, and stdout/stderr kept as secrets in state
+      (steps that run vendor code; its output is redacted already, this is the second lock).
     """
     *libraries, step_name = script.split("+")
     text = script_text(step_name, libraries)
@@ -135,5 +135,9 @@ def step(
         triggers=list(triggers) if triggers else None,
         logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
         add_previous_output_in_env=False,
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"])
+        )
+        if quiet
+        else opts,
     )

@@ -141,7 +141,9 @@ class ImConfig(BaseModel):
         None, description="The PBX HA virtual IP (from `pbxStack` if unset)."
     )
     pbx_public_ip: ipaddress.IPv4Address | None = Field(
-        None, description="The PBX cluster's static public IP (from `pbxStack` if unset)."
+        None,
+        description="The PBX cluster's static public IP (from `pbxStack` if unset). Informational: "
+        "PortSIP's HA im.sh takes no PBX address; kept for stacks that read this one.",
     )
     pbx_stack: str | None = Field(
         None,
@@ -384,7 +386,8 @@ def _describe(error: ErrorDetails) -> str:
     if error["type"] == "extra_forbidden":
         return f"{NAMESPACE}:{key}: unknown config key (known keys: see README)"
     if error["type"] == "literal_error":
-        return f"{NAMESPACE}:{key}: {error['input']!r} is not one of aws, hcloud, existing"
+        expected = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
+        return f"{NAMESPACE}:{key}: {error['input']!r} is not one of {expected}"
     where = f"[{loc[1]}]" if len(loc) > 1 else ""
     return f"{NAMESPACE}:{key}{where}: {error['input']!r}: {message}"
 
@@ -466,16 +469,23 @@ def _cross_checks(c: ImConfig) -> list[str]:
             f"{NAMESPACE}:pbxApiUrl: required when pbxApi is rest and pbxVirtualIp is not set"
         )
     if c.pbx_api_url is not None and not c.pbx_api_url.startswith(("https://", "http://")):
-        out.append(f"{NAMESPACE}:pbxApiUrl: {c.pbx_api_url!r}: must start with https://")
+        out.append(
+            f"{NAMESPACE}:pbxApiUrl: {c.pbx_api_url!r}: must start with https:// (or http://)"
+        )
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip"):
         ip = getattr(c, field)
         if ip is not None and (ip.is_unspecified or ip.is_multicast or ip.is_loopback):
             out.append(f"{NAMESPACE}:{key_of(field)}: {ip} is not a usable host address")
-    if c.public_ip is not None and c.public_ip == c.private_ip:
-        # Allowed: an on-prem host whose clients are on the private network only.
-        pass
+    if c.target in ("aws", "hcloud") and c.pbx01_private_ip is None and c.pbx_stack is None:
+        try:
+            ipaddress.IPv4Address(c.pbx01_host or "")
+        except ValueError:
+            out.append(
+                f"{NAMESPACE}:pbx01PrivateIp: required when pbx01Host ({c.pbx01_host!r}) is not an "
+                "IPv4 address: it is the source of the SSH rule to the IM server"
+            )
     return out
 
 

@@ -1,6 +1,6 @@
 """The guide's steps 1–5 and its day-2 verbs, as remote commands in the guide's order.
 
-host → prepare → whitelist → token → trust → deploy → state / restart / upgrade → health
+host → prepare → whitelist → token → trust → deploy → state → restart → upgrade → health
 
 Each step is a `.sh` file under `components/scripts/`, run by `remote.step`. What re-runs when:
 
@@ -8,8 +8,9 @@ Each step is a `.sh` file under `components/scripts/`, run by `remote.step`. Wha
 - Steps whose output later steps read (pbx01-check, host-key, token, trust-key) and steps that
   converge cheaply (whitelist, trust, state, restart, upgrade) re-run their idempotent script on an
   update, e.g. a rotated SSH key; the scripts then find nothing to do and call no vendor verb.
-- prepare and deploy re-run only when their own inputs (triggers) change; an update runs `:`.
-  deploy is replaced delete-first, so a changed address runs `im.sh rm` then `im.sh run`.
+- prepare re-runs only when its own inputs change (a new VM among them); an update runs `:`.
+- deploy re-runs its script on any change; the script records what it deployed where on pbx01 and
+  runs no vendor verb when that still holds; new addresses on the same host run `im.sh rm` first.
 - Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove trust, token copy and
   whitelist entries. prepare leaves the host (and its data disk) as it is.
 """
@@ -56,7 +57,7 @@ def add_guide_steps(
         return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), **extra)
 
     pbx01_conn = remote.connection(settings.pbx01_host, c.pbx01_user, key, c.pbx01_host_key)
-    pbx01 = remote.Host(pbx01_conn, sudo=False, label="pbx01")
+    pbx01 = remote.Host(pbx01_conn, sudo=False)
 
     # pbx01 and the IM host are each held to requiredOs, so both run the same OS version.
     check = remote.step(
@@ -80,8 +81,9 @@ def add_guide_steps(
             on=pbx01,
             script="host-key",
             params={"IM_IP": host.private_ip},
-            # Read once per VM: a later connection change (a rotated key) must not re-read it,
-            # and an update would overwrite the key it printed.
+            # Read once per VM: a new VM (a new host id) replaces the step and reads its key; a
+            # connection change (a rotated key) must not, and an update would overwrite the key.
+            triggers=[host.host_id],
             opts=child(host_resource, ignore_changes=["connection", "create", "update"]),
         )
         im_host_key = scan.stdout.apply(lambda out: (out or "").strip())
@@ -96,14 +98,15 @@ def add_guide_steps(
         # A new VM may take minutes to boot: keep dialling.
         dial_error_limit=40,
     )
-    im_admin = remote.Host(im_conn, sudo=host.admin_user != "root", label="im")
+    im_admin = remote.Host(im_conn, sudo=host.admin_user != "root")
 
     # Guide step 1.
     prepare_params: dict[str, pulumi.Input[str]] = {
+        "HOST_ID": host.host_id,
         "REQUIRED_OS": c.required_os,
         "PBX_USER": c.pbx01_user,
         "DATA_DISK": host.data_disk_device or "",
-        "DATA_MOUNT": c.storage_path or DEFAULT_DATA_PATH,
+        "DATA_MOUNT": DEFAULT_DATA_PATH,
         "STORAGE_PATH": c.storage_path or "",
         "APPLY_UPDATES": _flag(c.apply_os_updates),
         "SUDO_NOPASSWD": _flag(c.pbx_sudo_nopasswd),
@@ -154,7 +157,7 @@ def add_guide_steps(
         f"{name}-token",
         on=pbx01,
         script="pbx-api+token",
-        params={**pbx.params(), "RELEASE": c.im_release or ""},
+        params=pbx.params(),
         secrets=pbx.token_secrets(),
         delete_params={"ACTION": "remove"},
         quiet=True,
@@ -184,6 +187,7 @@ def add_guide_steps(
 
     # Guide step 5: im.sh run on pbx01, then verified.
     deploy_params: dict[str, pulumi.Input[str]] = {
+        "HOST_ID": host.host_id,
         "PRIVATE_IP": host.private_ip,
         "PUBLIC_IP": host.public_ip,
         "STORAGE_PATH": c.storage_path or "",
@@ -199,10 +203,8 @@ def add_guide_steps(
         params=deploy_params,
         secrets=pbx.api_secrets(),
         delete_params={"ACTION": "rm"},
-        rerun_on_update=False,
-        triggers=[host.private_ip, host.public_ip, c.storage_path or ""],
         quiet=True,
-        opts=child(whitelist, token, trust, delete_before_replace=True),
+        opts=child(whitelist, token, trust),
     )
 
     # Day 2: running/stopped, restart, upgrade.
@@ -240,7 +242,8 @@ def add_guide_steps(
         secrets=pbx.api_secrets(),
         delete_params={"ACTION": "forget"},
         quiet=True,
-        opts=child(deploy, token),
+        # One vendor verb at a time: state → restart → upgrade (vendor.sh also takes a lock).
+        opts=child(restart, token),
     )
 
     health = remote.step(
@@ -248,7 +251,7 @@ def add_guide_steps(
         on=pbx01,
         script="health",
         params={"IM_IP": host.private_ip, "PBX_USER": c.pbx01_user, "EXPECT": c.im_state},
-        triggers=[deploy.id, restart.stdout, upgrade.stdout],
+        triggers=[deploy.stdout, restart.stdout, upgrade.stdout],
         opts=child(state, restart, upgrade),
     )
     im_health = health.stdout.apply(_parse_health)

@@ -228,7 +228,11 @@ class AwsImHost(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-vm"},
             volume_tags={**tags, "Name": f"{name}-root"},
             # The network interface holds the fixed IP; it attaches to one instance at a time.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # A newer AMI or a rotated login key must not replace a running IM server: roll one
+            # deliberately with `pulumi up --replace <urn>`.
+            opts=pulumi.ResourceOptions(
+                parent=self, delete_before_replace=True, ignore_changes=["ami", "key_name"]
+            ),
         )
 
         data = aws.ebs.Volume(

@@ -134,8 +134,11 @@ class HcloudImHost(pulumi.ComponentResource):
             ],
             networks=[hcloud.ServerNetworkArgs(network_id=c.network_id, ip=str(c.private_ip))],
             labels=labels,
-            # The Primary IP and the private IP can belong to one server at a time.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # The Primary IP and the private IP can belong to one server at a time. A rotated login
+            # key or a newer image must not replace a running IM server (`--replace` does that).
+            opts=pulumi.ResourceOptions(
+                parent=self, delete_before_replace=True, ignore_changes=["ssh_keys", "image"]
+            ),
         )
 
         data = hcloud.Volume(

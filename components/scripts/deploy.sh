@@ -2,22 +2,26 @@
 #   cd /opt/portsip-pbx-ha-guide/ && /bin/bash im.sh run -a PRIVATE_IP -A PUBLIC_IP [-f STORAGE_PATH]
 # then verifies that the IM service answers on TCP 8887 and, with PBX API access, that the PBX lists
 # the IM server's addresses (the guide's deployment verification). ACTION=rm runs `im.sh rm`.
-: "${ACTION:=run}" "${PRIVATE_IP:?}" "${PUBLIC_IP:?}" "${STORAGE_PATH:=}" "${PBX_USER:=pbx}"
-: "${VERIFY_API:=0}"
+#
+# What was deployed where is recorded on pbx01, so a re-run (a rotated key, a new version of this
+# script) runs nothing, a new host (a replaced VM) gets `im.sh run`, and new addresses on the same
+# host get `im.sh rm` and then `im.sh run`.
+: "${ACTION:=run}" "${HOST_ID:=}" "${PRIVATE_IP:?}" "${PUBLIC_IP:?}" "${STORAGE_PATH:=}"
+: "${PBX_USER:=pbx}" "${VERIFY_API:=0}" "${API_WAIT:=120}"
 IM_IP="$PRIVATE_IP"
 read_secrets
-
-deployed_file="$STATE_DIR/deployed"
-wanted="$PRIVATE_IP $PUBLIC_IP $STORAGE_PATH"
+record="$STATE_DIR/deployed"
+wanted="$HOST_ID $PRIVATE_IP $PUBLIC_IP $STORAGE_PATH"
 
 if [ "$ACTION" = rm ]; then
   im_verb rm
-  rm -f "$deployed_file"
-  say "the IM service is removed from $PRIVATE_IP (data under the storage path is kept)"
+  rm -f "$record"
+  say "the IM service is removed from $PRIVATE_IP (its data on the data disk is kept)"
   exit 0
 fi
 
-if [ -f "$deployed_file" ] && [ "$(cat "$deployed_file")" = "$wanted" ] && im_port_open 0; then
+previous="$(cat "$record" 2>/dev/null || true)"
+if [ "$previous" = "$wanted" ] && im_port_open 0; then
   say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
   exit 0
 fi
@@ -26,20 +30,30 @@ fi
 ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 "$PBX_USER@$PRIVATE_IP" true \
   || die "pbx01 cannot log in to $PBX_USER@$PRIVATE_IP without a password (the trust step sets that up)"
 
+if [ -n "$previous" ] && [ "${previous%% *}" = "$HOST_ID" ] && [ "$previous" != "$wanted" ]; then
+  say "the addresses changed on the same host ($previous -> $wanted): removing the old installation first"
+  im_verb rm
+fi
+
 args=(run -a "$PRIVATE_IP" -A "$PUBLIC_IP")
 [ -z "$STORAGE_PATH" ] || args+=(-f "$STORAGE_PATH")
 im_verb "${args[@]}"
 
 im_port_open "$WAIT" || die "the IM service does not accept connections on $PRIVATE_IP:8887 after ${WAIT}s"
 say "verified: $PRIVATE_IP:8887 accepts connections from pbx01"
+printf '%s' "$wanted" >"$record"
 
 if [ "$VERIFY_API" = 1 ]; then
   pbx_login
-  pbx_request GET /im
-  pbx_expect 200 "reading the IM server record"
-  listed="$(printf '%s' "$PBX_BODY" | json_field '(j.get("private_ipv4") or "") + " " + (j.get("public_ipv4") or "")')"
-  [ "$listed" = "$PRIVATE_IP $PUBLIC_IP" ] \
-    || die "the PBX lists the IM server as '$listed', expected '$PRIVATE_IP $PUBLIC_IP' (Servers > IM Servers)"
+  deadline=$((SECONDS + API_WAIT))
+  while :; do
+    pbx_request GET /im
+    pbx_expect 200 "reading the IM server record"
+    listed="$(printf '%s' "$PBX_BODY" | json_field '(j.get("private_ipv4") or "") + " " + (j.get("public_ipv4") or "")')"
+    [ "$listed" != "$PRIVATE_IP $PUBLIC_IP" ] || break
+    [ "$SECONDS" -lt "$deadline" ] \
+      || die "the PBX lists the IM server as '$listed', expected '$PRIVATE_IP $PUBLIC_IP' (Servers > IM Servers) after ${API_WAIT}s"
+    sleep 5
+  done
   say "verified: the PBX lists the IM server at $PRIVATE_IP / $PUBLIC_IP"
 fi
-printf '%s' "$wanted" >"$deployed_file"

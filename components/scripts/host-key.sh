@@ -6,7 +6,8 @@ wait_tcp "$IM_IP" 22 "$WAIT" || die "the IM host $IM_IP does not answer on SSH (
 key=""
 deadline=$((SECONDS + 60))
 while [ -z "$key" ] && [ "$SECONDS" -lt "$deadline" ]; do
-  key="$(ssh-keyscan -T 10 -t ed25519 "$IM_IP" 2>/dev/null | awk '$2 == "ssh-ed25519" {print $2" "$3; exit}')"
+  # ssh-keyscan exits 1 when it gets no key yet: keep trying until the deadline.
+  key="$({ ssh-keyscan -T 10 -t ed25519 "$IM_IP" 2>/dev/null || true; } | awk '$2 == "ssh-ed25519" {print $2" "$3; exit}')"
   [ -n "$key" ] || sleep 3
 done
 [ -n "$key" ] || die "no ed25519 host key from $IM_IP"

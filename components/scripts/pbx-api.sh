@@ -61,6 +61,15 @@ print(urllib.parse.urlencode({"grant_type": "password", "username": user, "passw
   printf 'Authorization: Bearer %s\n' "$token" >"$PBX_TMP/auth"
 }
 
+pbx_generate_token() {  # pbx_generate_token FILE: the portal's "Generate Token", into FILE (0600)
+  pbx_request POST /im/token
+  pbx_expect 200 "generating the IM token"
+  printf '%s' "$PBX_BODY" | json_field 'j["token"]' | tr -d '\n' >"$1.new"
+  [ -s "$1.new" ] || die "the PBX returned an empty IM token"
+  chmod 600 "$1.new"
+  mv "$1.new" "$1"
+}
+
 pbx_expect() {  # pbx_expect CODE WHAT
   [ "$PBX_STATUS" = "$1" ] || die "PBX API: $2 failed (HTTP $PBX_STATUS: $(pbx_error))"
 }

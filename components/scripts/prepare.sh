@@ -1,7 +1,11 @@
 # prepare: guide step 1 on the IM host, as root. Checks what must not be there (and changes nothing
-# when it is), then converges what must be: updates, time sync, CPU performance mode, the `pbx` user,
-# the data disk and the storage path. Safe to run again; says what it changed.
-: "${REQUIRED_OS:=ubuntu 24.04}" "${PBX_USER:=pbx}" "${DATA_DISK:=}"
+# when it is), then converges what must be: updates (on the first run), time sync, CPU performance
+# mode, the `pbx` user, the data disk and the storage path. Safe to run again; says what it changed.
+#
+# The data disk holds everything the IM service keeps: it is mounted at DATA_MOUNT (im.sh's data
+# path, /var/lib/portsip: database and IM data), and STORAGE_PATH (im.sh -f, files) is a directory
+# on it, bind-mounted where the operator wants it. So a new VM gets all of it back.
+: "${HOST_ID:=}" "${REQUIRED_OS:=ubuntu 24.04}" "${PBX_USER:=pbx}" "${DATA_DISK:=}"
 : "${DATA_MOUNT:=/var/lib/portsip}" "${STORAGE_PATH:=}" "${APPLY_UPDATES:=1}"
 : "${MEASURE_SPEC:=0}" "${ALLOW_UNDERSIZED:=0}" "${MIN_VCPUS:=20}" "${MIN_MEMORY_MIB:=16384}"
 : "${MIN_DISK_GB:=256}" "${WAIT:=600}" "${SUDO_NOPASSWD:=1}"
@@ -9,6 +13,18 @@ PBX_PASSWORD=""
 read_secrets
 
 [ "$(id -u)" = 0 ] || die "prepare must run as root (through sudo)"
+
+# fstab_line LINE KEY: make LINE the one fstab entry starting with KEY (say so when it changes).
+fstab_line() {
+  local line="$1" key="$2"
+  if grep -qxF "$line" /etc/fstab; then return 0; fi
+  grep -vF "$key" /etc/fstab >/etc/fstab.portsip-im || true
+  printf '%s\n' "$line" >>/etc/fstab.portsip-im
+  cat /etc/fstab.portsip-im >/etc/fstab
+  rm -f /etc/fstab.portsip-im
+  say "fstab: $line"
+}
+say "preparing the IM host ${HOST_ID}"
 
 # Wait for the image's first boot to finish (cloud-init may still be writing users and apt config).
 if command -v cloud-init >/dev/null 2>&1; then
@@ -34,7 +50,8 @@ found="$(installed 'teamviewer*' 'anydesk*' openvpn wireguard wireguard-tools st
 [ -z "$found" ] || die "remote-access/VPN software is installed ($found); the guide forbids it on the IM host"
 # A listener on 53 (DNS) or 67 (DHCP) other than systemd-resolved's stub on 127.0.0.53/54.
 if command -v ss >/dev/null 2>&1; then
-  listeners="$(ss -Hlntup 2>/dev/null | awk '{print $5}' | grep -E ':(53|67)$' | grep -vE '^127\.0\.0\.5[34]:' || true)"
+  # ss shows systemd-resolved's stub as 127.0.0.53%lo:53: drop the %interface before matching.
+  listeners="$(ss -Hlntup 2>/dev/null | awk '{print $5}' | sed 's/%[^:]*:/:/' | grep -E ':(53|67)$' | grep -vE '^127\.0\.0\.5[34]:' || true)"
   [ -z "$listeners" ] || die "something serves DNS/DHCP on $(echo "$listeners" | tr '\n' ' '); the IM host must not be a DNS or DHCP server"
 fi
 
@@ -80,14 +97,22 @@ else
   say "time: enabled NTP; now synchronised"
 fi
 
-if [ "$APPLY_UPDATES" = 1 ]; then
+# Updates before the install only: once im.sh runs, it turns unattended upgrades off and OS
+# updates are the operator's (an upgrade under a running IM service could restart its containers).
+updated="/var/lib/portsip-im/updates-applied"
+if [ "$APPLY_UPDATES" != 1 ]; then
+  warn "updates: skipped (applyOsUpdates=false)"
+elif [ -f "$updated" ]; then
+  say "updates: applied before the install ($(cat "$updated")); later ones are the operator's"
+else
   export DEBIAN_FRONTEND=noninteractive
   apt-get -q update >/dev/null
   before="$(apt list --upgradable 2>/dev/null | grep -c upgradable || true)"
   apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade >/dev/null
+  mkdir -p "$(dirname "$updated")"
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$updated"
   say "updates: applied ($before packages were upgradable)"
-else
-  warn "updates: skipped (applyOsUpdates=false)"
+  [ ! -f /var/run/reboot-required ] || warn "updates: the host asks for a reboot (/var/run/reboot-required)"
 fi
 
 # CPU: performance governor where cpufreq exists, kept across reboots by a small unit.
@@ -166,11 +191,8 @@ if [ -n "$DATA_DISK" ]; then
   fi
   uuid="$(blkid -p -o value -s UUID "$DATA_DISK")"
   fstype="$(blkid -p -o value -s TYPE "$DATA_DISK")"
+  fstab_line "UUID=$uuid $DATA_MOUNT $fstype defaults,nofail 0 2" "UUID=$uuid "
   mkdir -p "$DATA_MOUNT"
-  if ! grep -q "^UUID=$uuid " /etc/fstab; then
-    printf 'UUID=%s %s %s defaults,nofail 0 2\n' "$uuid" "$DATA_MOUNT" "$fstype" >>/etc/fstab
-    say "disk: added UUID=$uuid on $DATA_MOUNT to /etc/fstab"
-  fi
   if ! mountpoint -q "$DATA_MOUNT"; then
     mount "$DATA_MOUNT"
     say "disk: mounted $DATA_DISK on $DATA_MOUNT"
@@ -178,12 +200,30 @@ if [ -n "$DATA_DISK" ]; then
 fi
 
 if [ -n "$STORAGE_PATH" ]; then
-  if [ ! -d "$STORAGE_PATH" ]; then
-    mkdir -p "$STORAGE_PATH"
-    say "storage: created $STORAGE_PATH"
+  case "$STORAGE_PATH/" in
+    "$DATA_MOUNT"/*) files="$STORAGE_PATH" ;;
+    *)
+      # Files live on the data disk too; the operator's path is a bind mount of them.
+      files="$DATA_MOUNT/storage"
+      mkdir -p "$files" "$STORAGE_PATH"
+      old="$(awk -v src="$files" '$1 == src {print $2}' /etc/fstab)"
+      if [ -n "$old" ] && [ "$old" != "$STORAGE_PATH" ] && mountpoint -q "$old"; then
+        umount "$old"
+        say "storage: unmounted the old storage path $old"
+      fi
+      fstab_line "$files $STORAGE_PATH none bind,nofail 0 0" "$files "
+      if ! mountpoint -q "$STORAGE_PATH"; then
+        mount "$STORAGE_PATH"
+        say "storage: $STORAGE_PATH is $files on the data disk (bind mount)"
+      fi
+      ;;
+  esac
+  if [ ! -d "$files" ]; then
+    mkdir -p "$files"
+    say "storage: created $files"
   fi
-  if [ "$(stat -c %U "$STORAGE_PATH")" != "$PBX_USER" ]; then
-    chown "$PBX_USER:$PBX_USER" "$STORAGE_PATH"
+  if [ "$(stat -c %U "$files")" != "$PBX_USER" ]; then
+    chown "$PBX_USER:$PBX_USER" "$files"
     say "storage: $STORAGE_PATH now owned by $PBX_USER"
   fi
 fi

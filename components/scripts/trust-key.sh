@@ -3,15 +3,19 @@
 # for the IM side to authorize.
 : "${ACTION:=add}" "${IM_IP:?}" "${IM_HOST_KEY:=}"
 kh="$HOME/.ssh/known_hosts"
+owned="$STATE_DIR/pinned-$IM_IP"  # present when this program added the entry (destroy removes only that)
 mkdir -p "$HOME/.ssh"
 chmod 700 "$HOME/.ssh"
 
 if [ "$ACTION" = remove ]; then
-  if [ -f "$kh" ] && ssh-keygen -F "$IM_IP" -f "$kh" >/dev/null; then
+  if [ ! -f "$owned" ]; then
+    say "trust: pbx01's known_hosts entry for $IM_IP was not added by this program; kept"
+  elif [ -f "$kh" ] && ssh-keygen -F "$IM_IP" -f "$kh" >/dev/null; then
     ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
-    rm -f "$kh.old"
+    rm -f "$kh.old" "$owned"
     say "trust: removed the IM host $IM_IP from pbx01's known_hosts"
   else
+    rm -f "$owned"
     say "trust: $IM_IP not in pbx01's known_hosts; nothing to remove"
   fi
   exit 0
@@ -31,6 +35,7 @@ else
   [ -z "$current" ] || ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
   printf '%s %s\n' "$IM_IP" "$IM_HOST_KEY" >>"$kh"
   rm -f "$kh.old"
+  touch "$owned"
   say "trust: pinned the IM host key for $IM_IP in pbx01's known_hosts" >&2
 fi
 chmod 600 "$kh"

@@ -4,14 +4,19 @@
 home="$(getent passwd "$PBX_USER" | cut -d: -f6)"
 [ -n "$home" ] || die "user $PBX_USER does not exist on the IM host (the prepare step creates it)"
 ak="$home/.ssh/authorized_keys"
+# Present when this program authorized the key (destroy removes only that).
+owned="/var/lib/portsip-im/authorized-$(printf '%s' "$PUBKEY" | sha256sum | cut -c1-16)"
 
 if [ "$ACTION" = remove ]; then
-  if [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
+  if [ ! -f "$owned" ]; then
+    say "trust: pbx01's key was not authorized by this program; kept"
+  elif [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
     grep -vxF "$PUBKEY" "$ak" >"$ak.tmp" || true
     cat "$ak.tmp" >"$ak"
-    rm -f "$ak.tmp"
+    rm -f "$ak.tmp" "$owned"
     say "trust: removed pbx01's key from $PBX_USER's authorized_keys"
   else
+    rm -f "$owned"
     say "trust: pbx01's key not authorized; nothing to remove"
   fi
   exit 0
@@ -22,6 +27,8 @@ if [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
   say "trust: pbx01's key already authorized for $PBX_USER"
 else
   printf '%s\n' "$PUBKEY" >>"$ak"
+  mkdir -p "$(dirname "$owned")"
+  touch "$owned"
   say "trust: authorized pbx01's key for $PBX_USER"
 fi
 chown "$PBX_USER:$PBX_USER" "$ak"

@@ -1,9 +1,11 @@
-# upgrade: day 2, on pbx01. When RELEASE changes (and the token step has generated a fresh token),
-# checks that the PBX cluster is healthy, then runs `im.sh upgrade`. The first RELEASE seen is only
-# recorded: the deploy step installed that release.
-: "${ACTION:=upgrade}" "${RELEASE:=}" "${SKIP_CLUSTER_CHECK:=0}" "${IM_IP:?}"
+# upgrade: day 2, on pbx01. When RELEASE changes: check that the PBX cluster is healthy, get a fresh
+# token (rest: generated now, only after the check passed; manual: the operator's new imToken, which
+# the token step stored), then run `im.sh upgrade`. The first RELEASE seen is only recorded: the
+# deploy step installed that release.
+: "${ACTION:=upgrade}" "${MODE:=rest}" "${RELEASE:=}" "${SKIP_CLUSTER_CHECK:=0}" "${IM_IP:?}"
 read_secrets
 release_file="$STATE_DIR/release"
+token_file="$STATE_DIR/im-token"
 
 if [ "$ACTION" = forget ]; then
   rm -f "$release_file"
@@ -25,16 +27,24 @@ if [ "$SKIP_CLUSTER_CHECK" = 1 ]; then
 else
   # The guide: upgrade IM only after the PBX cluster itself is upgraded and healthy.
   if command -v pcs >/dev/null 2>&1; then
-    status="$(sudo -n pcs status 2>&1)" || die "cluster check: 'pcs status' failed on pbx01: $(head -3 <<<"$status")"
-    if grep -qiE 'OFFLINE|Failed Resource Actions|FAILED|Stopped:' <<<"$status"; then
-      die "cluster check: the PBX cluster is not healthy ('pcs status' shows offline/failed/stopped); upgrade IM after the cluster is healthy, or set skipClusterCheck=true"
+    status="$(sudo -n pcs status 2>&1)" || die "cluster check: 'sudo -n pcs status' failed on pbx01 ($(head -1 <<<"$status")); fix it or set skipClusterCheck=true"
+    if grep -qE 'OFFLINE|Failed Resource Actions|FAILED' <<<"$status"; then
+      die "cluster check: 'pcs status' shows offline nodes or failed resources; upgrade IM after the PBX cluster is healthy, or set skipClusterCheck=true"
     fi
-    say "cluster check: pcs status healthy"
+    say "cluster check: pcs status shows no offline node and no failed resource"
   fi
-  pbx_login
-  say "cluster check: the PBX API answers at $PBX_API_URL"
+  if [ "$MODE" = rest ]; then
+    pbx_login
+    say "cluster check: the PBX API answers at $PBX_API_URL"
+  fi
 fi
 
+EXTRA_REDACT="$(cat "$token_file" 2>/dev/null || true)"  # im.sh may print the old token too
+if [ "$MODE" = rest ]; then
+  [ "$SKIP_CLUSTER_CHECK" != 1 ] || pbx_login
+  pbx_generate_token "$token_file"
+  say "token: generated a fresh IM token for the upgrade"
+fi
 im_verb upgrade
 im_port_open "$WAIT" || die "after im.sh upgrade, $IM_IP:8887 refuses connections"
 printf '%s' "$RELEASE" >"$release_file"

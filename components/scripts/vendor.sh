@@ -1,7 +1,7 @@
 # vendor.sh — runs PortSIP's HA helper (im.sh) on pbx01; prepended after lib.sh to the steps that
 # call it. The token goes to im.sh on stdin and in its environment, never in argv. Vendor output
-# (which prints the token) goes to a file only the pbx user can read; what is shown is a redacted
-# tail of it.
+# (which prints the token) is redacted before it is written to a log only the pbx user can read;
+# what is shown is the tail of that log. EXTRA_REDACT names one more value to mask (an old token).
 : "${GUIDE_DIR:=/opt/portsip-pbx-ha-guide}" "${IM_IP:=}" "${WAIT:=600}"
 LOG_DIR="$STATE_DIR/logs"
 mkdir -p "$LOG_DIR"
@@ -10,16 +10,22 @@ im_verb() {  # im_verb VERB [ARGS...]: run `im.sh VERB ARGS` as the guide does; 
   local verb="$1" log token="" rc=0
   log="$LOG_DIR/$(date -u +%Y%m%dT%H%M%SZ)-$verb.log"
   [ -s "$STATE_DIR/im-token" ] && token="$(cat "$STATE_DIR/im-token")"
+  # One vendor verb at a time on this cluster, whichever step or stack asks.
+  exec 9>"$STATE_DIR/im.lock"
+  flock -w 1800 9 || die "another im.sh verb has held the lock for 30 minutes"
   say "running: cd $GUIDE_DIR && /bin/bash im.sh $*"
-  (cd "$GUIDE_DIR" && IM_TOKEN="$token" /bin/bash im.sh "$@" <<<"$token") >"$log" 2>&1 || rc=$?
-  chmod 600 "$log"
+  # The vendor prints the token: the log only ever holds the redacted text.
+  # (pipefail: rc is im.sh's exit status)
+  (cd "$GUIDE_DIR" && IM_TOKEN="$token" /bin/bash im.sh "$@" <<<"$token" 2>&1) \
+    | redact "$token" "${EXTRA_REDACT:-}" >"$log" || rc=$?
+  flock -u 9
   if [ "$rc" != 0 ]; then
     printf '[%s] im.sh %s failed (exit %s); last lines (token redacted), full log on pbx01 in %s:\n' \
       "$STEP" "$verb" "$rc" "$log" >&2
-    tail -n 20 "$log" | redact "$token" | sed 's/^/    /' >&2
+    tail -n 20 "$log" | sed 's/^/    /' >&2
     exit 1
   fi
-  tail -n 5 "$log" | redact "$token" | sed 's/^/    /'
+  tail -n 5 "$log" | sed 's/^/    /'
   say "im.sh $verb done (log: $log)"
 }
 

@@ -1,7 +1,7 @@
 # whitelist: guide step 2, from pbx01. The IM server's IPs go on the PBX's IP whitelist (an ACCEPT
 # rule with a long expiry), so the PBX does not rate-limit the IM service. Entries this stack creates
-# carry MARK in their description; `ACTION=remove` deletes only those, never anyone else's entry and
-# never a DENY (blacklist) rule.
+# carry MARK in their description: an entry of ours for an address no longer wanted is removed, and
+# `ACTION=remove` deletes all of ours; never anyone else's entry and never a DENY (blacklist) rule.
 : "${ACTION:=add}" "${MODE:=rest}" "${IPS:?}" "${DAYS:=3650}" "${MARK:?}" "${CONFIRMED:=0}"
 read_secrets
 
@@ -34,34 +34,37 @@ print(json.dumps(acc))')"
   skip="$got"
 done
 
-for ip in $IPS; do
-  cidr="$ip/32"
-  ours="$(printf '%s' "$entries" | python3 -c '
+# Our entries (ACCEPT rules carrying MARK) and who else accepts each wanted address.
+plan="$(printf '%s' "$entries" | python3 -c '
 import json, sys
-cidr, mark = sys.argv[1], sys.argv[2]
-for e in json.load(sys.stdin).get("items", []):
-    if e.get("cidr") == cidr and e.get("target") == "ACCEPT":
-        print(("ours" if e.get("description") == mark else "theirs") + " " + str(e["id"]))' "$cidr" "$MARK")"
-  if [ "$ACTION" = add ]; then
-    if grep -q . <<<"$ours"; then
-      say "whitelist: $cidr already accepted ($(head -1 <<<"$ours" | cut -d' ' -f1) entry); nothing to add"
-      continue
-    fi
-    expire="$(date -u -d "+$DAYS days" +%Y-%m-%dT%H:%M:%SZ)"
-    body="$(python3 -c 'import json,sys; print(json.dumps({"cidr": sys.argv[1], "target": "ACCEPT", "expire_at": sys.argv[2], "description": sys.argv[3]}))' "$cidr" "$expire" "$MARK")"
-    pbx_request POST /ip_filters "$body"
-    case "$PBX_STATUS" in 200|201) ;; *) pbx_expect 200 "whitelisting $cidr" ;; esac
-    say "whitelist: added $cidr (ACCEPT until $expire, id $(printf '%s' "$PBX_BODY" | json_field 'j.get("id")'))"
-  else
-    ids="$(awk '$1 == "ours" {print $2}' <<<"$ours")"
-    if [ -z "$ids" ]; then
-      say "whitelist: no entry of ours for $cidr; nothing to remove"
-      continue
-    fi
-    for id in $ids; do
+mark, action, wanted = sys.argv[1], sys.argv[2], [f"{ip}/32" for ip in sys.argv[3].split()]
+items = [e for e in json.load(sys.stdin).get("items", []) if e.get("target") == "ACCEPT"]
+for e in items:
+    # Ours and no longer wanted (an old address), or everything of ours on remove.
+    if e.get("description") == mark and (action == "remove" or e.get("cidr") not in wanted):
+        print("delete", e["id"], e.get("cidr"))
+if action == "add":
+    for cidr in wanted:
+        owners = ["ours" if e.get("description") == mark else "theirs"
+                  for e in items if e.get("cidr") == cidr]
+        print("keep" if owners else "add", owners[0] if owners else "-", cidr)
+' "$MARK" "$ACTION" "$IPS")"
+
+while read -r what id cidr; do
+  case "$what" in
+    keep) say "whitelist: $cidr already accepted ($id entry); nothing to add" ;;
+    add)
+      expire="$(date -u -d "+$DAYS days" +%Y-%m-%dT%H:%M:%SZ)"
+      body="$(python3 -c 'import json,sys; print(json.dumps({"cidr": sys.argv[1], "target": "ACCEPT", "expire_at": sys.argv[2], "description": sys.argv[3]}))' "$cidr" "$expire" "$MARK")"
+      pbx_request POST /ip_filters "$body"
+      case "$PBX_STATUS" in 200|201) ;; *) pbx_expect 200 "whitelisting $cidr" ;; esac
+      say "whitelist: added $cidr (ACCEPT until $expire, id $(printf '%s' "$PBX_BODY" | json_field 'j.get("id")'))"
+      ;;
+    delete)
       pbx_request POST "/ip_filters/$id/destroy"
-      case "$PBX_STATUS" in 200|204) say "whitelist: removed $cidr (id $id)" ;;
+      case "$PBX_STATUS" in 200|204) say "whitelist: removed our entry for $cidr (id $id)" ;;
         *) pbx_expect 204 "removing whitelist entry $id" ;; esac
-    done
-  fi
-done
+      ;;
+  esac
+done <<<"$plan"
+[ "$ACTION" != remove ] || grep -q '^delete' <<<"$plan" || say "whitelist: no entry of ours; nothing to remove"

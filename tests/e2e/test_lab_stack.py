@@ -184,6 +184,8 @@ class TestLabStack:
         assert ours(lab) == []
         known = lab.ssh("pbx01", "cat ~/.ssh/known_hosts 2>/dev/null || true", user="pbx").stdout
         assert lab.im not in known
+        pub = lab.ssh("pbx01", "cat ~/.ssh/id_rsa.pub", user="pbx", check=True).stdout.strip()
+        assert pub not in lab.ssh("im", "cat ~pbx/.ssh/authorized_keys 2>/dev/null || true").stdout
 
     def test_failed_deploy_leaves_a_stack_the_next_up_completes(self, lab, stack):
         stack.set.pop("restartToken", None)

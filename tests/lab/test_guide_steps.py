@@ -51,9 +51,16 @@ class TestTheGuide:
         assert (im["private_ipv4"], im["public_ipv4"]) == (lab.im, lab.im_public)
         # Step 1 left the pbx user, its sudo, the data disk on /data/im through fstab by UUID.
         lab.ssh("im", "id -nG pbx | grep -qw sudo", check=True)
-        mount = lab.ssh("im", "findmnt -no SOURCE,TARGET /data/im", check=True).stdout.split()
-        assert mount == [lab.im_data_disk, "/data/im"]
-        assert "UUID=" in lab.ssh("im", "grep ' /data/im ' /etc/fstab", check=True).stdout
+        # The data disk holds im.sh's whole data path; the storage path is a directory on it.
+        mount = lab.ssh(
+            "im", "findmnt -no SOURCE,TARGET /var/lib/portsip", check=True
+        ).stdout.split()
+        assert mount == [lab.im_data_disk, "/var/lib/portsip"]
+        files = lab.ssh("im", "findmnt -no SOURCE /data/im", check=True).stdout.strip()
+        assert files == f"{lab.im_data_disk}[/storage]"
+        fstab = lab.ssh("im", "cat /etc/fstab", check=True).stdout
+        assert " /var/lib/portsip ext4 " in fstab and "UUID=" in fstab
+        assert "/var/lib/portsip/storage /data/im none bind" in fstab
         assert lab.ssh("im", "stat -c %U /data/im", check=True).stdout.strip() == "pbx"
         # Step 4: pbx01 logs in to pbx@IM with its key and a pinned host key.
         lab.ssh(
@@ -104,10 +111,23 @@ class TestTheGuide:
         before, old_token = counters(lab), lab.im_token()
         deployed.config = lab_config(lab, restartToken="2026-11-25", imRelease="22.1")
         deployed.run("token", "update")
-        deployed.run("upgrade", "update")
+        assert lab.im_token() == old_token  # not before the cluster check has passed
+        done = deployed.run("upgrade", "update")
         assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
         assert lab.im_token() != old_token
         assert lab.tcp_open("im", 8887)
+        assert lab.im_token() not in done.stdout + done.stderr
+
+    def test_an_old_address_leaves_the_whitelist(self, lab, deployed):
+        moved = "10.213.7.113"  # only an API record: nothing is sent to it
+        deployed.config = lab_config(
+            lab, restartToken="2026-11-25", imRelease="22.1", publicIp=moved
+        )
+        deployed.run("whitelist", "update")
+        assert ours(lab) == sorted([f"{lab.im}/32", f"{moved}/32"])
+        deployed.config = lab_config(lab, restartToken="2026-11-25", imRelease="22.1")
+        deployed.run("whitelist", "update")
+        assert ours(lab) == sorted([f"{lab.im}/32", f"{lab.im_public}/32"])
 
     def test_destroy_removes_im_whitelist_and_trust_but_keeps_data(self, lab, deployed):
         # Someone else's whitelist entry, which destroy must leave alone.
@@ -137,6 +157,51 @@ class TestTheGuide:
         keys = lab.ssh("im", "cat ~pbx/.ssh/authorized_keys 2>/dev/null || true").stdout
         assert pub not in keys
         assert lab.ssh("im", "cat /data/im/keep.txt", check=True).stdout.strip() == "chat-history"
+
+
+class TestOwnership:
+    def test_trust_set_up_by_hand_survives_destroy(self, lab):
+        fresh(lab)
+        lab.trust_by_hand()  # the guide's step 4 done by an operator before this program
+        guide = Guide(lab, lab_config(lab))
+        guide.up()
+        said = guide.transcript()
+        assert "already pinned" in said and "already authorized" in said
+        guide.destroy()
+        lab.ssh(
+            "pbx01",
+            f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes pbx@{lab.im} true",
+            user="pbx",
+            check=True,
+        )
+
+
+class TestManualMode:
+    def test_manual_whitelist_and_token_then_upgrade(self, lab):
+        fresh(lab)
+        token = lab.api_login()
+        status, body = lab.api("POST", "/im/token", token=token)
+        assert status == 200
+        config = dict(pbxApi="manual", imToken=body["token"], pbxAdminPassword=None)
+        guide = Guide(lab, lab_config(lab, **config))
+        guide.run("pbx01-check")
+        guide.run("prepare")
+        done = guide.run("whitelist", check=False)
+        assert done.returncode != 0
+        assert "open IP Blacklist, click Add, enter" in done.stderr
+        assert "whitelistConfirmed=true" in done.stderr
+        guide.config = lab_config(lab, whitelistConfirmed="true", **config)
+        guide.up()
+        assert lab.tcp_open("im", 8887) and counters(lab)["run"] == 1
+        assert ours(lab) == []  # the operator whitelists by hand in manual mode
+        # An upgrade: the operator generates a new token in the portal and bumps the release.
+        status, body = lab.api("POST", "/im/token", token=token)
+        config["imToken"] = body["token"]
+        guide.config = lab_config(lab, whitelistConfirmed="true", imRelease="22.1", **config)
+        guide.run("token", "update")
+        guide.run("upgrade", "update")
+        assert counters(lab)["upgrade"] == 1
+        assert lab.tcp_open("im", 8887)
 
 
 class TestFaults:
@@ -178,7 +243,7 @@ class TestFaults:
         guide = Guide(lab, lab_config(lab))
         done = guide.run("prepare")
         assert "already holds ext4; kept as it is (not formatted)" in done.stdout
-        assert lab.ssh("im", "cat /data/im/LAB-FAULT-NOT-BLANK").returncode == 0
+        assert lab.ssh("im", "cat /var/lib/portsip/LAB-FAULT-NOT-BLANK").returncode == 0
 
     def test_failing_im_sh_shows_its_tail_and_a_rerun_converges(self, lab):
         fresh(lab)

@@ -203,6 +203,7 @@ class Recorder(pulumi.runtime.Mocks):
     what the real scripts printed)."""
     resources: list[Registered] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    call_args: dict[str, list[dict]] = field(default_factory=dict)
     _next_id: int = 100
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -233,6 +234,7 @@ class Recorder(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append(args.token)
+        self.call_args.setdefault(args.token, []).append(dict(args.args))
         if args.token not in self.invokes:
             raise Exception(f"unexpected invoke {args.token}")
         try:

@@ -13,19 +13,6 @@ def preview_error(config, secret_keys=h.SECRET_KEYS):
     return str(exc.value)
 
 
-def nothing_created(config, secret_keys=h.SECRET_KEYS):
-    mocks = h.Recorder(invokes={**h.aws_invokes(), **h.hcloud_invokes()})
-    # Rerun to look at what was registered before the error.
-    import pulumi
-
-    pulumi.runtime.set_all_config(
-        {f"portsip-im:{k}": v for k, v in config.items()},
-        [f"portsip-im:{k}" for k in secret_keys if k in config],
-    )
-    pulumi.runtime.set_mocks(mocks, project="portsip-im", stack="dev", preview=True)
-    return mocks
-
-
 CASES = [
     (
         "unknown target",

@@ -83,7 +83,24 @@ def test_instance_is_ubuntu_noble_of_the_default_size_without_user_data(result):
 
 
 def test_ami_lookup_is_canonical_noble_amd64(result):
-    assert "aws:ec2/getAmi:getAmi" in result.mocks.calls
+    (args,) = result.mocks.call_args["aws:ec2/getAmi:getAmi"]
+    assert args["owners"] == ["099720109477"] and args["mostRecent"] is True
+    filters = {f["name"]: f["values"] for f in args["filters"]}
+    assert filters["name"] == ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"]
+    assert filters["architecture"] == ["x86_64"]
+
+
+def test_a_new_ami_or_login_key_does_not_replace_the_running_vm(result):
+    vm = result.mocks.one("aws:ec2/instance:Instance")
+    assert sorted(vm.options["ignore_changes"]) == ["ami", "keyName"]
+    assert vm.options["delete_before_replace"] is True  # the ENI holds the fixed IP
+
+
+def test_data_volume_is_protected_and_outlives_the_vm(result):
+    assert result.mocks.one("aws:ebs/volume:Volume").options["protect"] is True
+    assert result.mocks.one("aws:ec2/instance:Instance").options["protect"] is False
+    unprotected = h.run({**h.base_config("aws"), "protectData": "false"})
+    assert unprotected.mocks.one("aws:ebs/volume:Volume").options["protect"] is False
 
 
 def test_data_volume_is_separate_gp3_of_configured_size(result):
@@ -92,6 +109,16 @@ def test_data_volume_is_separate_gp3_of_configured_size(result):
     assert vol["availabilityZone"] == "eu-central-1a"
     att = result.mocks.one("aws:ec2/volumeAttachment:VolumeAttachment").inputs
     assert att["volumeId"] == "vol-0123456789abcdef0" and att["instanceId"] == "im-host-vm-id"
+    assert att["deviceName"] == "/dev/sdf" and att["stopInstanceBeforeDetaching"] is True
+    key = result.mocks.one("aws:ec2/keyPair:KeyPair").inputs
+    assert key["publicKey"] == h.base_config("aws")["sshPublicKey"]
+    egress = result.mocks.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert sorted(
+        (e.inputs.get("cidrIpv4") or "", e.inputs.get("cidrIpv6") or "") for e in egress
+    ) == [
+        ("", "::/0"),
+        ("0.0.0.0/0", ""),
+    ]
 
 
 def test_every_taggable_resource_carries_the_stack(result):

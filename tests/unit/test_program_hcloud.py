@@ -27,6 +27,15 @@ def test_server_on_the_pbx_network_with_fixed_ip(result):
     assert vm["labels"]["portsip-im-stack"] == "dev"
 
 
+def test_data_volume_is_protected_and_server_keeps_running(result):
+    assert result.mocks.one("hcloud:index/volume:Volume").options["protect"] is True
+    vm = result.mocks.one("hcloud:index/server:Server")
+    assert sorted(vm.options["ignore_changes"]) == ["image", "sshKeys"]
+    key = result.mocks.one("hcloud:index/sshKey:SshKey")
+    assert key.inputs["publicKey"] == h.base_config("hcloud")["sshPublicKey"]
+    assert vm.inputs["sshKeys"] == [key.id]
+
+
 def test_primary_ip_survives_the_server(result):
     ip = result.mocks.one("hcloud:index/primaryIp:PrimaryIp").inputs
     assert ip["autoDelete"] is False and ip["type"] == "ipv4" and ip["assigneeType"] == "server"

@@ -63,7 +63,7 @@ def test_cidr_lists_accept_json_or_commas():
         (
             "existing",
             {"target": "gcp"},
-            "portsip-im:target: 'gcp' is not one of aws, hcloud, existing",
+            "portsip-im:target: 'gcp' is not one of aws, hcloud or existing",
         ),
         ("existing", {"target": None}, "portsip-im:target: required, not set"),
         ("existing", {"privateIp": "192.168.1.300"}, "portsip-im:privateIp: '192.168.1.300'"),
@@ -106,6 +106,24 @@ def test_cidr_lists_accept_json_or_commas():
 )
 def test_bad_input_names_the_key(target, overrides, expected):
     assert expected in error_of(target, **overrides)
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("imState", "paused", "portsip-im:imState: 'paused' is not one of running or stopped"),
+        ("pbxApi", "soap", "portsip-im:pbxApi: 'soap' is not one of rest or manual"),
+    ],
+)
+def test_choices_name_their_own_options(key, value, expected):
+    assert expected in error_of("existing", **{key: value})
+
+
+def test_pbx01_hostname_needs_its_private_ip_on_clouds():
+    msg = error_of("aws", pbx01Host="pbx01.example")
+    assert "portsip-im:pbx01PrivateIp: required when pbx01Host ('pbx01.example')" in msg
+    parse("aws", pbx01Host="pbx01.example", pbx01PrivateIp="192.168.1.11")
+    parse("existing", pbx01Host="pbx01.example")  # no cloud firewall to write there
 
 
 def test_missing_secret():

@@ -14,9 +14,8 @@ if TYPE_CHECKING:
     from .hosts.existing import ExistingImHost
     from .hosts.hcloud import HcloudImHost
 from .settings import Settings
+from .spec import IM_PORT
 from .steps import add_guide_steps
-
-IM_PORT = 8887
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+IM_PORT = 8887
+"""Where IM clients reach the IM service (the guide: allow it in any extra firewall)."""
 MIN_VCPUS = 20
 MIN_MEMORY_MIB = 16 * 1024
 MIN_DISK_GB = 256

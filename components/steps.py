@@ -28,7 +28,7 @@ from . import remote
 from .hosts import ImHost
 from .pbx import PbxAccess
 from .settings import Settings
-from .spec import MIN_DISK_GB, MIN_MEMORY_MIB, MIN_VCPUS
+from .spec import MEASURED_MEMORY_SLACK, MIN_DISK_GB, MIN_MEMORY_MIB, MIN_VCPUS
 
 DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
 
@@ -114,6 +114,7 @@ def add_guide_steps(
         "ALLOW_UNDERSIZED": _flag(c.allow_undersized_host),
         "MIN_VCPUS": str(MIN_VCPUS),
         "MIN_MEMORY_MIB": str(MIN_MEMORY_MIB),
+        "MEMORY_FLOOR_MIB": str(int(MIN_MEMORY_MIB * MEASURED_MEMORY_SLACK)),
         "MIN_DISK_GB": str(MIN_DISK_GB),
     }
     if c.allow_undersized_host:

@@ -55,6 +55,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from components.settings import NAMESPACE, ImConfig  # noqa: E402
 from components.spec import (  # noqa: E402
+    IM_PORT,
     MIN_DISK_GB,
     MIN_MEMORY_MIB,
     MIN_VCPUS,
@@ -67,7 +68,6 @@ PACK_NAME = "portsip-im-guardrails"
 STACK_TAG = "portsip-im-stack"
 ROLE_TAG = "portsip-im-role"
 DATA_ROLE = "im-data"
-IM_PORT = 8887
 SSH_PORT = 22
 
 AWS_INSTANCE = "aws:ec2/instance:Instance"

@@ -14,12 +14,11 @@ import pulumi
 import pulumi_aws as aws
 
 from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
-from ..spec import HostFacts, describe_shortfall
+from ..spec import IM_PORT, HostFacts, describe_shortfall
 from . import ImHost, stack_labels
 
 CANONICAL_OWNER = "099720109477"
 UBUNTU_NOBLE_AMD64 = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
-IM_PORT = 8887
 # The device name AWS is asked for; Nitro instances expose it as NVMe, so the remote steps find the
 # disk through its stable by-id link (the volume id without its dash) instead.
 DATA_DEVICE_NAME = "/dev/sdf"

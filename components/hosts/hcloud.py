@@ -9,10 +9,8 @@ import pulumi
 import pulumi_hcloud as hcloud
 
 from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
-from ..spec import HostFacts, describe_shortfall
+from ..spec import IM_PORT, HostFacts, describe_shortfall
 from . import ImHost, stack_labels
-
-IM_PORT = "8887"
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class HcloudImHost(pulumi.ComponentResource):
                 hcloud.FirewallRuleArgs(
                     direction="in",
                     protocol="tcp",
-                    port=IM_PORT,
+                    port=str(IM_PORT),
                     source_ips=[str(cidr) for cidr in c.client_cidrs],
                     description="PortSIP IM clients",
                 ),

@@ -8,7 +8,7 @@
 : "${HOST_ID:=}" "${REQUIRED_OS:=ubuntu 24.04}" "${PBX_USER:=pbx}" "${DATA_DISK:=}"
 : "${DATA_MOUNT:=/var/lib/portsip}" "${STORAGE_PATH:=}" "${APPLY_UPDATES:=1}"
 : "${MEASURE_SPEC:=0}" "${ALLOW_UNDERSIZED:=0}" "${MIN_VCPUS:=20}" "${MIN_MEMORY_MIB:=16384}"
-: "${MIN_DISK_GB:=256}" "${WAIT:=600}" "${SUDO_NOPASSWD:=1}"
+: "${MEMORY_FLOOR_MIB:=15564}" "${MIN_DISK_GB:=256}" "${WAIT:=600}" "${SUDO_NOPASSWD:=1}"
 PBX_PASSWORD=""
 read_secrets
 
@@ -65,8 +65,8 @@ if [ "$MEASURE_SPEC" = 1 ]; then
   fi
   short=""
   [ "$vcpus" -ge "$MIN_VCPUS" ] || short+=" ${vcpus} vCPU (minimum ${MIN_VCPUS});"
-  # MemTotal excludes the kernel's share: allow 5% below the figure, as components/spec.py does.
-  [ "$mem_mib" -ge $((MIN_MEMORY_MIB * 95 / 100)) ] || short+=" ${mem_mib} MiB RAM (minimum ${MIN_MEMORY_MIB});"
+  # MemTotal excludes the kernel's share: the floor (components/spec.py) sits a little below.
+  [ "$mem_mib" -ge "$MEMORY_FLOOR_MIB" ] || short+=" ${mem_mib} MiB RAM (minimum ${MIN_MEMORY_MIB});"
   [ "$disk_gb" -ge "$MIN_DISK_GB" ] || short+=" ${disk_gb} GB disk (minimum ${MIN_DISK_GB});"
   if [ -n "$short" ]; then
     if [ "$ALLOW_UNDERSIZED" = 1 ]; then

@@ -214,8 +214,8 @@ def project(tmp_path: Path, sshd: Sshd) -> Iterator[Project]:
     env.update(
         PULUMI_HOME=str(tmp_path / "pulumi-home"),
         PULUMI_BACKEND_URL=f"file://{tmp_path / 'state'}",
-        PULUMI_CONFIG_PASSPHRASE="test",
     )
+    env["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_hex(16)  # made per test, never stored
     (tmp_path / "state").mkdir()
     sys.path.insert(0, str(PLUGIN_DIR))
     try:

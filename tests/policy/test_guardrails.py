@@ -275,7 +275,7 @@ def test_ssh_from_known_networks_passes(typ, props):
 # --- no-secrets-in-user-data-or-tags ----------------------------------------------------------
 
 PEM = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"  # a detector test vector
     "-----END OPENSSH PRIVATE KEY-----"
 )
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import pulumi
 
+from ..settings import NAMESPACE, ConfigError
+from ..spec import HostFacts, describe_shortfall
+
 
 @dataclass(frozen=True)
 class ImHost:
@@ -29,6 +32,13 @@ class ImHost:
     """A stable path of the block device for IM data, when there is a separate one."""
     data_volume_id: pulumi.Output[str] | None
     """The provider's id of the data volume, when the program manages one."""
+
+
+def require_size(what: str, facts: HostFacts) -> None:
+    """Fail at preview, naming `size`, when a cloud type falls short of the guide's minimums."""
+    problem = describe_shortfall(f"{NAMESPACE}:size", what, facts)
+    if problem:
+        raise ConfigError(problem)
 
 
 def stack_labels(extra: dict[str, str] | None = None) -> dict[str, str]:

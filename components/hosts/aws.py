@@ -14,8 +14,8 @@ import pulumi
 import pulumi_aws as aws
 
 from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
-from ..spec import IM_PORT, HostFacts, describe_shortfall
-from . import ImHost, stack_labels
+from ..spec import IM_PORT, HostFacts
+from . import ImHost, require_size, stack_labels
 
 CANONICAL_OWNER = "099720109477"
 UBUNTU_NOBLE_AMD64 = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
@@ -49,9 +49,7 @@ def plan(settings: Settings) -> AwsPlan:
     facts = HostFacts(
         vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=c.data_disk_gb
     )
-    problem = describe_shortfall(f"{NAMESPACE}:size", f"instance type {size}", facts)
-    if problem:
-        raise ConfigError(problem)
+    require_size(f"instance type {size}", facts)
 
     try:
         subnet = aws.ec2.get_subnet(id=c.subnet_id)

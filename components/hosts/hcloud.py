@@ -9,8 +9,8 @@ import pulumi
 import pulumi_hcloud as hcloud
 
 from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
-from ..spec import IM_PORT, HostFacts, describe_shortfall
-from . import ImHost, stack_labels
+from ..spec import IM_PORT, HostFacts
+from . import ImHost, require_size, stack_labels
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,7 @@ def plan(settings: Settings) -> HcloudPlan:
     facts = HostFacts(
         vcpus=int(stype.cores), memory_mib=int(float(stype.memory) * 1024), disk_gb=c.data_disk_gb
     )
-    problem = describe_shortfall(f"{NAMESPACE}:size", f"server type {size}", facts)
-    if problem:
-        raise ConfigError(problem)
+    require_size(f"server type {size}", facts)
 
     try:
         network = hcloud.get_network(id=c.network_id)

@@ -27,7 +27,7 @@ if [ "$previous" = "$wanted" ] && im_port_open 0; then
 fi
 
 [ -s "$STATE_DIR/im-token" ] || die "no IM token on pbx01 (the token step stores it)"
-ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 "$PBX_USER@$PRIVATE_IP" true \
+ssh_im "$PBX_USER" "$PRIVATE_IP" true \
   || die "pbx01 cannot log in to $PBX_USER@$PRIVATE_IP without a password (the trust step sets that up)"
 
 if [ -n "$previous" ] && [ "${previous%% *}" = "$HOST_ID" ] && [ "$previous" != "$wanted" ]; then

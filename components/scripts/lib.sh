@@ -67,6 +67,13 @@ wait_tcp() {
   done
 }
 
+# ssh_im USER HOST COMMAND...: pbx01 to the IM host with pbx01's own key and pinned host key only.
+ssh_im() {
+  local user="$1" host="$2"
+  shift 2
+  ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 "$user@$host" "$@"
+}
+
 # The project's own state on a host: what it created, so destroy removes only that.
 STATE_DIR="${HOME:-/root}/.portsip-im"
 mkdir -p "$STATE_DIR"

@@ -59,6 +59,26 @@ def parse_up(stdout: str) -> dict[str, str]:
     return facts
 
 
+def pinned_ssh_options(key: str | Path, known_hosts: str | Path) -> list[str]:
+    """ssh options: this key only, no prompt, and only the host keys in `known_hosts`."""
+    return [
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "LogLevel=ERROR",
+    ]
+
+
 @dataclass
 class Lab:
     """What `scripts/lab up` printed, plus helpers. Host names: "pbx01", "im" (or an address)."""
@@ -112,24 +132,7 @@ class Lab:
 
     def ssh_args(self, host: str, user: str = "root") -> list[str]:
         """ssh command line (without the remote command) pinned to the lab's known_hosts."""
-        return [
-            "ssh",
-            "-i",
-            self.key,
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={self.known_hosts}",
-            "-o",
-            "ConnectTimeout=10",
-            "-o",
-            "LogLevel=ERROR",
-            f"{user}@{self.addr(host)}",
-        ]
+        return ["ssh", *pinned_ssh_options(self.key, self.known_hosts), f"{user}@{self.addr(host)}"]
 
     def ssh(
         self,

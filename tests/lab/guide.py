@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lab.fixture import pinned_ssh_options
 from tests.unit import harness as h
 
 CMD = "command:remote:Command"
@@ -79,22 +80,7 @@ class Guide:
         if conn.get("proxy"):
             entries.append(f"{conn['proxy']['host']} {conn['proxy']['hostKey']}")
         known.write_text("\n".join(entries) + "\n")
-        common = [
-            "-i",
-            str(key),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "ConnectTimeout=10",
-            "-o",
-            "LogLevel=ERROR",
-        ]
+        common = pinned_ssh_options(key, known)
         args = ["ssh", *common]
         if conn.get("proxy"):
             p = conn["proxy"]

@@ -65,6 +65,7 @@ def connection(
     host_key: pulumi.Input[str],
     via: command.remote.ConnectionArgs | None = None,
     dial_error_limit: int = 10,
+    per_dial_timeout: int = 15,
 ) -> command.remote.ConnectionArgs:
     """A pinned connection; `via` makes its host the jump host (pinned as well)."""
     proxy = None
@@ -82,7 +83,7 @@ def connection(
         host_key=host_key,
         proxy=proxy,
         dial_error_limit=dial_error_limit,
-        per_dial_timeout=15,
+        per_dial_timeout=per_dial_timeout,
     )
 
 

@@ -169,6 +169,13 @@ class ImConfig(BaseModel):
         description="Reach the IM host's SSH through pbx01 as jump host, so it need not face "
         "the Internet. If false, the operator connects to its private IP directly.",
     )
+    ssh_per_dial_timeout: int = Field(
+        15,
+        ge=1,
+        le=600,
+        description="Seconds one SSH dial (to pbx01, or through it to the IM host) may take before "
+        "it is retried. Changing it re-runs the steps' idempotent scripts, never a vendor verb.",
+    )
     required_os: str = Field(
         "ubuntu 24.04",
         description="`ID VERSION_ID` (from /etc/os-release) the IM host and pbx01 must both run.",
@@ -253,8 +260,19 @@ class ImConfig(BaseModel):
     @field_validator("pbx01_host_key", "im_host_key")
     @classmethod
     def _host_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # The command provider offers the server exactly the pinned key's type; for an RSA key
+        # that is `ssh-rsa` (SHA-1 signatures), which OpenSSH 8.8 and later refuse: every dial
+        # would fail ("no common algorithm for host key"). Seen on the lab's sshd.
+        if value.split()[0] == "ssh-rsa":
+            raise ValueError(
+                "is an ssh-rsa host key, which the command provider can only verify with SHA-1 "
+                "`ssh-rsa` signatures that OpenSSH 8.8+ servers refuse: pin the host's ed25519 "
+                "key instead (`ssh-keyscan -t ed25519 HOST`)"
+            )
         # Pinned keys are compared as `TYPE BASE64`; a trailing comment is not part of the key.
-        return None if value is None else " ".join(value.split()[:2])
+        return " ".join(value.split()[:2])
 
     @field_validator("data_disk_gb")
     @classmethod

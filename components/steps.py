@@ -17,6 +17,7 @@ Each step is a `.sh` file under `components/scripts/`, run by `remote.step`. Wha
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,13 @@ def add_guide_steps(
     def child(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), **extra)
 
-    pbx01_conn = remote.connection(settings.pbx01_host, c.pbx01_user, key, c.pbx01_host_key)
+    pbx01_conn = remote.connection(
+        settings.pbx01_host,
+        c.pbx01_user,
+        key,
+        c.pbx01_host_key,
+        per_dial_timeout=c.ssh_per_dial_timeout,
+    )
     pbx01 = remote.Host(pbx01_conn, sudo=False)
 
     # pbx01 and the IM host are each held to requiredOs, so both run the same OS version.
@@ -97,6 +104,7 @@ def add_guide_steps(
         via=pbx01_conn if c.jump_via_pbx01 else None,
         # A new VM may take minutes to boot: keep dialling.
         dial_error_limit=40,
+        per_dial_timeout=c.ssh_per_dial_timeout,
     )
     im_admin = remote.Host(im_conn, sudo=host.admin_user != "root")
 
@@ -252,11 +260,19 @@ def add_guide_steps(
         on=pbx01,
         script="health",
         params={"IM_IP": host.private_ip, "PBX_USER": c.pbx01_user, "EXPECT": c.im_state},
-        triggers=[deploy.stdout, restart.stdout, upgrade.stdout],
+        # The quiet steps' stdout is secret and, at preview, unknown: the real provider refuses an
+        # unknown secret in `triggers` ("malformed secret: missing value"). A digest of it is
+        # neither secret nor telling, and still changes whenever one of them ran.
+        triggers=[_digest(deploy.stdout), _digest(restart.stdout), _digest(upgrade.stdout)],
         opts=child(state, restart, upgrade),
     )
     im_health = health.stdout.apply(_parse_health)
     return GuideSteps(deploy=deploy, health=health, im_health=im_health)
+
+
+def _digest(output: pulumi.Output[str]) -> pulumi.Output[str]:
+    digest = output.apply(lambda text: hashlib.sha256((text or "").encode()).hexdigest()[:16])
+    return pulumi.Output.unsecret(digest)
 
 
 def _flag(value: bool) -> str:

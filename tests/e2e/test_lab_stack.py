@@ -1,10 +1,9 @@
 """The real Pulumi engine on this project's own directory, against the local lab (target=existing):
-preview, up, a no-op up, each day-2 change, key rotation, a wrong host key, an injected failure,
-and destroy — asserting on the lab's state, on the commands the hosts ran, and on the engine's
-own summary. Driven through scripts/lab-stack, the README's main job.
-
-The command provider here is the project's stand-in (tests/e2e/command_provider): the real one
-cannot be built on this machine (README, "Real engine").
+preview, up, a no-op up, each day-2 change, key and connection changes, a wrong host key, an RSA
+pin, an injected failure, pbx01 going down mid-up, and destroy — asserting on the lab's state, on
+the commands the hosts ran, on the processes the machine ran, and on the engine's own summary.
+Driven through scripts/lab-stack, the README's main job, with the real command provider v1.2.1
+(tests/e2e/test_engine_build.py shows which binary that is).
 """
 
 from __future__ import annotations
@@ -13,6 +12,9 @@ import json
 import os
 import secrets
 import subprocess
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,15 +42,33 @@ class Stack:
             "PORTSIP_LAB_KEEP": "1",
         }
 
-    def __call__(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess:
-        """Run scripts/lab-stack; ok=True/False asserts it succeeds/fails, None checks nothing."""
+    def run_env(self) -> dict[str, str]:
         env = dict(self.env)
         env["PORTSIP_LAB_STACK_SET"] = "\n".join(f"{k}={v}" for k, v in self.set.items())
         if self.key:
             env["PORTSIP_LAB_STACK_KEY"] = self.key
+        return env
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start scripts/lab-stack in the background (finish it with `done`)."""
+        return subprocess.Popen(
+            [str(REPO / "scripts" / "lab-stack"), *args],
+            env=self.run_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def done(self, proc: subprocess.Popen) -> subprocess.CompletedProcess:
+        out, err = proc.communicate(timeout=900)
+        self.transcript.append(out + err)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def __call__(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess:
+        """Run scripts/lab-stack; ok=True/False asserts it succeeds/fails, None checks nothing."""
         done = subprocess.run(
             [str(REPO / "scripts" / "lab-stack"), *args],
-            env=env,
+            env=self.run_env(),
             capture_output=True,
             text=True,
             timeout=900,
@@ -82,6 +102,48 @@ def ours(lab) -> list[str]:
     )
 
 
+def secret_values(lab) -> list[str]:
+    values = [lab.pbx_password, lab.pbx_admin.password]
+    token = lab.im_token()
+    if token:
+        values.append(token)
+    values += [line for line in Path(lab.key).read_text().splitlines() if len(line) > 20]
+    return values
+
+
+@contextmanager
+def process_sampler():
+    """Every command line this machine runs meanwhile, the lab hosts' included (their processes are
+    visible in the machine's /proc): what `ps` on any of them could show."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
     lab.clear_faults()
@@ -95,6 +157,20 @@ def stack(lab, tmp_path_factory):
 
 
 class TestLabStack:
+    def test_an_rsa_host_key_pin_is_refused_at_preview(self, lab, stack):
+        # tests/e2e/test_host_keys.py shows the provider failing with such a pin on the lab's sshd.
+        rsa = lab.path("pbx01", "/etc/ssh/ssh_host_rsa_key.pub").read_text().split()[:2]
+        before = remote_commands(lab)
+        stack.set["pbx01HostKey"] = " ".join(rsa)
+        try:
+            done = stack("preview", ok=False)
+        finally:
+            del stack.set["pbx01HostKey"]
+        out = done.stdout + done.stderr
+        assert "portsip-im:pbx01HostKey" in out and "ssh-keyscan -t ed25519 HOST" in out
+        assert "Traceback" not in out
+        assert remote_commands(lab) == before
+
     def test_preview_shows_the_steps_and_creates_nothing(self, lab, stack):
         before = remote_commands(lab)
         out = stack("preview").stdout
@@ -104,8 +180,9 @@ class TestLabStack:
         assert remote_commands(lab) == before
         assert not lab.standin_state()["installed"]
 
-    def test_up_runs_every_step(self, lab, stack):
-        out = stack("up").stdout
+    def test_up_runs_every_step_through_pbx01_with_no_secret_in_any_argv(self, lab, stack):
+        with process_sampler() as argv:
+            out = stack("up").stdout
         assert "14 created" in out
         assert lab.tcp_open("im", 8887)
         assert counters(lab)["run"] == 1
@@ -114,6 +191,12 @@ class TestLabStack:
         assert o["imEndpoint"] == f"{lab.im_public}:8887"
         assert o["imPrivateIp"] == lab.im and o["target"] == "existing"
         assert o["imHealth"]["imPort8887"] == "open"
+        # The IM host's steps came through pbx01 (the provider's `proxy`), both ends pinned.
+        clients = {e["client"] for e in lab.command_log("im") if e["user"] == "root"}
+        assert clients == {lab.pbx01}, clients
+        assert any("pulumi-resource-command" in a for a in argv)  # the sampler saw the provider
+        for value in secret_values(lab):
+            assert not [a for a in argv if value in a], "a secret in a process's argv"
 
     def test_second_up_changes_nothing_and_runs_no_remote_command(self, lab, stack):
         before = remote_commands(lab)
@@ -124,37 +207,40 @@ class TestLabStack:
     def test_stopped_then_running_run_only_their_verb(self, lab, stack):
         before = counters(lab)
         stack.set["imState"] = "stopped"
-        stack("up")
+        stack("up", "--diff")
         assert counters(lab) == {**before, "stop": before["stop"] + 1}
         assert not lab.tcp_open("im", 8887)
         assert stack.outputs()["imHealth"]["imPort8887"] == "closed"
         stack.set["imState"] = "running"
-        stack("up")
+        stack("up", "--diff")
         assert counters(lab) == {**before, "stop": before["stop"] + 1, "start": before["start"] + 1}
         assert lab.tcp_open("im", 8887)
 
     def test_restart_token_runs_only_restart(self, lab, stack):
         before = counters(lab)
         stack.set["restartToken"] = "2026-11-25T12:00"
-        stack("up")
+        stack("up", "--diff")
         assert counters(lab) == {**before, "restart": before["restart"] + 1}
 
     def test_release_bump_runs_only_upgrade(self, lab, stack):
         before, token = counters(lab), lab.im_token()
         stack.set["imRelease"] = "22.1"
-        stack("up")
+        stack("up", "--diff")
         assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
         assert lab.im_token() != token
 
-    def test_state_and_engine_output_hold_no_secret(self, lab, stack):
-        exported = stack("pulumi", "stack", "export", "--show-secrets=false").stdout
+    def test_state_engine_output_and_command_logs_hold_no_secret(self, lab, stack):
+        exported = stack("pulumi", "stack", "export").stdout
         assert '"secure"' in exported or "ciphertext" in exported
-        private_key = Path(lab.key).read_text()
-        values = [lab.pbx_password, lab.pbx_admin.password, lab.im_token()]
-        values += [line for line in private_key.splitlines() if len(line) > 20]
-        for where, text in (("state", exported), ("engine output", "\n".join(stack.transcript))):
-            for value in values:
-                assert value not in text, f"a secret in the {where}"
+        logs = "\n".join(lab.commands("pbx01") + lab.commands("im"))
+        places = (
+            ("state", exported),
+            ("engine output (with --diff)", "\n".join(stack.transcript)),
+            ("the hosts' command logs", logs),
+        )
+        for where, text in places:
+            for value in secret_values(lab):
+                assert value not in text, f"a secret in {where}"
 
     def test_rotating_the_ssh_key_runs_no_vendor_verb(self, lab, stack, tmp_path):
         new = tmp_path / "rotated"
@@ -167,14 +253,27 @@ class TestLabStack:
         stack("up")
         assert counters(lab) == before
 
+    def test_a_changed_dial_timeout_runs_no_vendor_verb_and_then_nothing_at_all(self, lab, stack):
+        before = counters(lab)
+        stack.set["sshPerDialTimeout"] = "20"
+        stack("up")
+        assert counters(lab) == before
+        # No spurious connection diff afterwards (pulumi-command#447): a no-op up runs nothing.
+        commands = remote_commands(lab)
+        out = stack("up").stdout
+        assert "14 unchanged" in out
+        assert remote_commands(lab) == commands
+
     def test_wrong_pinned_host_key_fails_before_any_remote_command(self, lab, stack):
         before = remote_commands(lab)
         stack.set["restartToken"] = "after-a-wrong-key"  # a change, so a step would run
         stack.set["pbx01HostKey"] = lab.im_host_key  # the IM host's key is not pbx01's
-        done = stack("up", ok=False)
-        assert "Host key verification failed" in done.stdout + done.stderr
+        try:
+            done = stack("up", ok=False)
+        finally:
+            del stack.set["pbx01HostKey"]
+        assert "ssh: handshake failed: ssh: host key mismatch" in done.stdout + done.stderr
         assert remote_commands(lab) == before
-        del stack.set["pbx01HostKey"]
 
     def test_destroy_runs_rm_and_leaves_the_lab_as_it_started(self, lab, stack):
         before = counters(lab)
@@ -195,5 +294,37 @@ class TestLabStack:
         assert not lab.tcp_open("im", 8887)
         stack("up")
         assert lab.tcp_open("im", 8887)
+        stack("destroy")
+        assert not lab.standin_state()["installed"]
+
+    def test_pbx01_down_mid_up_fails_clearly_and_the_next_up_completes(self, lab, stack):
+        def deploys() -> int:
+            return sum(" deploy HOST_ID=" in c for c in lab.commands("pbx01"))
+
+        runs, deploys_before = counters(lab)["run"], deploys()
+        proc = stack.start("up")
+        try:
+            # Once deploy is running (every step before it is done), pbx01's sshd goes away; the
+            # session deploy already has keeps running (sshd's KillMode=process), new dials fail.
+            wait_for(lambda: deploys() > deploys_before, 300, "the deploy step to start on pbx01")
+            lab.inside("pbx01", "systemctl stop ssh")
+            done = stack.done(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            lab.inside("pbx01", "systemctl start ssh")
+        out = done.stdout + done.stderr
+        assert done.returncode != 0, out
+        # The step that could not reach pbx01 says so, naming the address. (Pulumi's Python SDK
+        # then prints a traceback of the registrations the engine cut short; that is its noise.)
+        assert (
+            f"**creating failed** error: after 10 failed attempts: dial tcp {lab.pbx01}:22: "
+            "connect: connection refused" in out
+        )
+        assert counters(lab)["run"] == runs + 1  # deploy itself finished
+        stack("up")
+        assert counters(lab)["run"] == runs + 1  # and is not run again
+        assert lab.tcp_open("im", 8887)
+        assert stack.outputs()["imHealth"]["imPort8887"] == "open"
         stack("destroy")
         assert not lab.standin_state()["installed"]

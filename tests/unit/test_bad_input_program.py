@@ -65,6 +65,19 @@ CASES = [
         "portsip-im:subnetId: no subnet 'subnet-0nope'",
     ),
     (
+        "rsa host key pinned",
+        {**h.base_config("existing"), "pbx01HostKey": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7"},
+        "portsip-im:pbx01HostKey: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7': is an ssh-rsa host "
+        "key, which the command provider can only verify with SHA-1 `ssh-rsa` signatures that "
+        "OpenSSH 8.8+ servers refuse: pin the host's ed25519 key instead "
+        "(`ssh-keyscan -t ed25519 HOST`)",
+    ),
+    (
+        "ssh dial timeout out of range",
+        {**h.base_config("existing"), "sshPerDialTimeout": "0"},
+        "portsip-im:sshPerDialTimeout: '0': Input should be greater than or equal to 1",
+    ),
+    (
         "data disk too small",
         {**h.base_config("hcloud"), "dataDiskGb": "200"},
         "portsip-im:dataDiskGb: '200': must be at least 256",

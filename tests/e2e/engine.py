@@ -1,0 +1,80 @@
+"""The Pulumi engine that scripts/install-pulumi-engine builds: its environment, for the end-to-end
+tests and scripts/benchmark.
+
+The engine is the CLI, the Python language host and the command provider v1.2.1 built from their
+upstream sources (README, "The real engine"). `.ci/run` builds it before pytest; a test that needs
+it fails (never skips) when it is missing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_VERSION = "1.2.1"
+
+
+def engine_env(pulumi_home: Path | None = None) -> dict[str, str]:
+    """The environment scripts/engine-env sets up (engine first on PATH, no downloads, no update
+    check); with `pulumi_home`, a private plugin cache holding the built command provider."""
+    out = subprocess.run(
+        ["bash", "-c", ". scripts/engine-env >/dev/null 2>&1; env -0"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    env = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    binary = Path(env["PORTSIP_COMMAND_PLUGIN"])
+    if not (Path(env["PORTSIP_ENGINE_BIN"]) / "pulumi").exists() or not binary.exists():
+        raise RuntimeError(
+            f"no engine in {env['PORTSIP_ENGINE_BIN']}: run scripts/install-pulumi-engine"
+        )
+    if pulumi_home is not None:
+        env["PULUMI_HOME"] = str(pulumi_home)
+        install = ["pulumi", "plugin", "install", "resource", "command", COMMAND_VERSION]
+        subprocess.run([*install, "--file", str(binary)], env=env, check=True, capture_output=True)
+    return env
+
+
+class Project:
+    """A throw-away Pulumi project run by the engine's CLI (through the Python language host), with
+    its own file backend and passphrase: for tests of the provider itself."""
+
+    def __init__(self, folder: Path, program: str, env: dict[str, str], stack: str = "t"):
+        self.dir = folder
+        self.stack = stack
+        (folder / "state").mkdir(parents=True)
+        (folder / "Pulumi.yaml").write_text(
+            f"name: throwaway\nruntime:\n  name: python\n  options:\n"
+            f"    virtualenv: {ROOT / 'venv'}\n"
+        )
+        (folder / "__main__.py").write_text(program)
+        self.env = {
+            **env,
+            "PULUMI_BACKEND_URL": f"file://{folder / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": secrets.token_hex(16),
+        }
+        self.pulumi("stack", "init", stack)
+
+    def pulumi(self, *args: str, input: str | None = None, check: bool = True):
+        done = subprocess.run(
+            ["pulumi", "--non-interactive", *args],
+            cwd=self.dir,
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)}: {done.stdout}\n{done.stderr}")
+        return done
+
+    def set(self, key: str, value: str, secret: bool = False) -> None:
+        flag = "--secret" if secret else "--plaintext"
+        self.pulumi("config", "set", flag, key, input=value)
+
+    def up(self, check: bool = True):
+        return self.pulumi("up", "--yes", "--skip-preview", check=check)

@@ -1,7 +1,9 @@
 """The policies of the `portsip-im-guardrails` pack, importable without starting the pack.
 
 `__main__.py` hands `POLICIES` to `PolicyPack` (which serves them to the Pulumi engine and never
-returns); the tests call the policies' `validate` directly.
+returns); the tests call the policies' `validate` directly. The policies on the remote steps
+(host keys pinned, no secrets in command text) are in remote_commands.py; reading properties that
+may be unknown at preview is in props.py.
 
 How resources are recognised: every resource the program creates carries the tag/label
 `portsip-im-stack` (components/hosts/__init__.py, `stack_labels`), and the data volume also
@@ -46,7 +48,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
 
 # The pack runs from its own folder; the guide's figures live in the program (components/spec.py).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,8 @@ from components.spec import (  # noqa: E402
     HostFacts,
     describe_shortfall,
 )
+from policy.props import UNKNOWN, get, items  # noqa: E402
+from policy.remote_commands import HOST_KEY_PINNED, NO_SECRETS_IN_COMMANDS  # noqa: E402
 
 PACK_NAME = "portsip-im-guardrails"
 
@@ -156,43 +159,6 @@ def hcloud_server_verdict(server_type: str) -> TypeVerdict:
         family = match.group(1)
         return TypeVerdict(True, _small_family(what, family, HCLOUD_SMALL_FAMILIES[family]))
     return TypeVerdict(False)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading properties. During preview some values are unknown; the engine's proxy raises
-# UnknownValueError when one is read. These helpers turn that into UNKNOWN so that one unknown
-# value does not hide everything else from a policy.
-
-
-class _Unknown:
-    def __repr__(self) -> str:
-        return "<unknown during preview>"
-
-
-UNKNOWN: Any = _Unknown()
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    """obj[key], or `default` when absent, or UNKNOWN when not known yet."""
-    if obj is None or obj is UNKNOWN or not isinstance(obj, Mapping):
-        return default
-    try:
-        return obj[key] if key in obj else default
-    except UnknownValueError:
-        return UNKNOWN
-
-
-def items(seq: Any) -> list[Any]:
-    """The elements of a list property (UNKNOWN for each unknown one); [] when absent."""
-    if seq is None or seq is UNKNOWN or isinstance(seq, (str, bytes, Mapping)):
-        return []
-    out = []
-    for i in range(len(seq)):
-        try:
-            out.append(seq[i])
-        except UnknownValueError:
-            out.append(UNKNOWN)
-    return out
 
 
 def marks(props: Any) -> dict[str, Any]:
@@ -679,4 +645,14 @@ NO_SECRETS = ResourceValidationPolicy(
     validate=validate_no_secrets,
 )
 
-POLICIES = [HOST_SIZE, HOST_TYPE_LISTED, IM_PORT_OPEN, SSH_NOT_PUBLIC, DATA_PROTECTED, NO_SECRETS]
+POLICIES = [
+    HOST_SIZE,
+    HOST_TYPE_LISTED,
+    IM_PORT_OPEN,
+    SSH_NOT_PUBLIC,
+    DATA_PROTECTED,
+    NO_SECRETS,
+    # On every target: the remote steps (policy/remote_commands.py).
+    HOST_KEY_PINNED,
+    NO_SECRETS_IN_COMMANDS,
+]

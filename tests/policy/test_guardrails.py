@@ -41,6 +41,8 @@ def test_pack_lists_each_policy_once_with_the_intended_levels():
         "ssh-not-open-to-internet",
         "im-data-protected",
         "no-secrets-in-user-data-or-tags",
+        "remote-host-key-pinned",
+        "no-secrets-in-remote-commands",
     ]
     levels = {p.name: p.enforcement_level for p in g.POLICIES}
     # None: the pack's level, MANDATORY (policy/__main__.py); only the table's gap is advisory.

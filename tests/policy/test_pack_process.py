@@ -89,6 +89,8 @@ def test_pack_info(analyzer):
         "ssh-not-open-to-internet",
         "im-data-protected",
         "no-secrets-in-user-data-or-tags",
+        "remote-host-key-pinned",
+        "no-secrets-in-remote-commands",
     }
     assert set(levels.values()) == {MANDATORY}
     assert analyzer.GetPluginInfo(empty_pb2.Empty()).version

@@ -96,3 +96,40 @@ def test_undersized_data_volume_is_caught_after_the_program_check():
     data = next(r for r in result.resources if r.typ == g.AWS_VOLUME)
     data.inputs["size"] = 128
     assert "im-host-meets-spec" in run_pack(result)
+
+
+def _step(result: harness.Result, suffix: str) -> harness.Registered:
+    return next(
+        r for r in result.resources if r.typ == "command:remote:Command" and r.name.endswith(suffix)
+    )
+
+
+@pytest.mark.parametrize("target", ["aws", "existing"])
+def test_unpinned_step_connections_are_caught(target):
+    result = harness.run(harness.base_config(target))
+    prepare = _step(result, "-prepare")  # on the IM host, through pbx01
+    del prepare.inputs["connection"]["proxy"]["hostKey"]
+    _step(result, "-pbx01-check").inputs["connection"]["hostKey"] = ""
+    found = run_pack(result)
+    assert list(found) == ["remote-host-key-pinned"]
+    assert sorted(m.split(":")[0] for m in found["remote-host-key-pinned"]) == [
+        "im-pbx01-check",
+        "im-prepare",
+    ]
+
+
+def test_a_secret_config_value_in_a_step_command_is_caught():
+    # As if a change passed pbxPassword as a parameter instead of on stdin.
+    config = harness.base_config("aws")
+    result = harness.run(config)
+    check = _step(result, "-pbx01-check")
+    check.inputs["create"] += f" PBX_PASSWORD={config['pbxPassword']}"
+    found = run_pack(result)
+    assert found == {
+        "no-secrets-in-remote-commands": [
+            "im-pbx01-check: `create` carries the secret value of config portsip-im:pbxPassword; "
+            "a command's text is its remote command line (seen in `ps` and the host's logs), "
+            "shown in preview diffs and kept in state: pass secrets on stdin "
+            "(components/remote.py step(secrets=...))"
+        ]
+    }

@@ -104,3 +104,15 @@ def test_every_shown_stack_passes_the_address_rules():
             parse_config(config, set(secrets))
         except ConfigError as exc:
             raise AssertionError(f"stack {name}: {exc}") from None
+
+
+def test_lab_stack_knows_every_secret():
+    """scripts/lab-stack refuses to keep secrets in plain text: its list is settings.SECRETS."""
+    import re
+
+    from components.settings import SECRETS
+
+    text = (h.ROOT / "scripts" / "lab-stack").read_text()
+    listed = re.search(r'^secret_keys=" (.*) "$', text, re.M)
+    assert listed, "secret_keys not found in scripts/lab-stack"
+    assert sorted(listed.group(1).split()) == sorted(s.key for s in SECRETS)

@@ -16,10 +16,18 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
@@ -45,6 +53,45 @@ DEFAULT_ADMIN_USER = {"aws": "ubuntu", "hcloud": "root", "existing": "root"}
 
 def _everyone() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")]
+
+
+# The broadest SSH source range `adminCidrs` accepts, per IP version. An IPv4 /8 is the largest
+# block ever held by one organisation (the legacy class A allocations; RIRs hand out far less), and
+# an IPv6 /32 is the standard allocation to a whole ISP (an RIR's minimum LIR allocation). A shorter
+# prefix spans many unrelated networks: it is not an operators' admin range but (a large part of)
+# the Internet, 0.0.0.0/0 and ::/0 included.
+ADMIN_CIDR_MIN_PREFIX = {4: 8, 6: 32}
+
+# What counts as a private address for privateIp, pbx01PrivateIp and pbxVirtualIp: RFC 1918,
+# RFC 6598 (shared address space, carrier-grade NAT) and IPv6 unique local addresses (RFC 4193).
+# Deliberately not `ipaddress.is_private`, which also admits documentation, benchmarking and
+# link-local ranges that no PBX network uses.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+_PRIVATE_TEXT = "RFC 1918 10/8, 172.16/12, 192.168/16; RFC 6598 100.64/10; IPv6 ULA fc00::/7"
+
+
+def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for an address inside one of PRIVATE_NETWORKS."""
+    return any(ip.version == net.version and ip in net for net in PRIVATE_NETWORKS)
+
+
+def _admin_range(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    bound = ADMIN_CIDR_MIN_PREFIX[net.version]
+    if net.prefixlen < bound:
+        whole = " (the whole Internet)" if net.prefixlen == 0 else ""
+        raise ValueError(
+            f"would open SSH on the IM server to {net}{whole}; an admin range must be "
+            f"/{bound} or narrower for IPv{net.version} (list the operators' own networks)"
+        )
+    return net
+
+
+AdminCidr = Annotated[IPvAnyNetwork, AfterValidator(_admin_range)]
 
 
 class ConfigError(pulumi.RunError):
@@ -114,9 +161,11 @@ class ImConfig(BaseModel):
         default_factory=lambda: _everyone(),
         description="Who may reach the IM service on TCP 8887 (JSON list). Default: everyone.",
     )
-    admin_cidrs: list[IPvAnyNetwork] = Field(
+    admin_cidrs: list[AdminCidr] = Field(
         default_factory=list,
-        description="Who besides pbx01 may reach SSH on the IM server (JSON list). Default: none.",
+        description="Who besides pbx01 may reach SSH on the IM server (JSON list). Default: none. "
+        "Each range must be IPv4 /8 or IPv6 /32 or narrower: 0.0.0.0/0, ::/0 and other ranges "
+        "that span much of the Internet are refused.",
     )
     admin_user: str | None = Field(
         None,
@@ -238,6 +287,12 @@ class ImConfig(BaseModel):
     )
     skip_cluster_check: bool = Field(
         False, description="Upgrade without first checking that the PBX cluster is healthy."
+    )
+    allow_public_private_network: bool = Field(
+        False,
+        description="Accept public addresses for `privateIp`, `pbx01PrivateIp` and "
+        "`pbxVirtualIp`, for networks that really use public addressing internally. Default: "
+        "they must be private (RFC 1918, RFC 6598 100.64.0.0/10, IPv6 ULA fc00::/7).",
     )
 
     @field_validator("storage_path", "data_disk_device")
@@ -452,6 +507,11 @@ def parse_config(
     return config
 
 
+_PUBLIC_OPT_OUT = (
+    "if this network really uses public addresses internally, set allowPublicPrivateNetwork: true"
+)
+
+
 def _cross_checks(c: ImConfig) -> list[str]:
     out: list[str] = []
 
@@ -492,10 +552,34 @@ def _cross_checks(c: ImConfig) -> list[str]:
         )
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
-    for field in ("private_ip", "public_ip"):
+    for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):
         ip = getattr(c, field)
-        if ip is not None and (ip.is_unspecified or ip.is_multicast or ip.is_loopback):
+        if ip is None:
+            continue
+        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
             out.append(f"{NAMESPACE}:{key_of(field)}: {ip} is not a usable host address")
+        elif field != "public_ip" and not c.allow_public_private_network:
+            if not is_private_address(ip):
+                out.append(
+                    f"{NAMESPACE}:{key_of(field)}: {ip} is not a private address "
+                    f"({_PRIVATE_TEXT}); {_PUBLIC_OPT_OUT}"
+                )
+    if (
+        c.target in ("aws", "hcloud")
+        and c.pbx01_private_ip is None
+        and not c.allow_public_private_network
+    ):
+        # pbx01PrivateIp defaults to pbx01Host: the SSH rule's source must then be private too.
+        try:
+            default = ipaddress.IPv4Address(c.pbx01_host or "")
+        except ValueError:
+            default = None
+        if default is not None and not is_private_address(default):
+            out.append(
+                f"{NAMESPACE}:pbx01PrivateIp: not set, and pbx01Host ({default}), its default, is "
+                "not a private address; set pbx01PrivateIp to pbx01's private IP (the source of "
+                f"SSH to the IM server), or {_PUBLIC_OPT_OUT}"
+            )
     if c.target in ("aws", "hcloud") and c.pbx01_private_ip is None and c.pbx_stack is None:
         try:
             ipaddress.IPv4Address(c.pbx01_host or "")

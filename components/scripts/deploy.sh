@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # deploy: guide step 5, on pbx01 as the pbx user:
 #   cd /opt/portsip-pbx-ha-guide/ && /bin/bash im.sh run -a PRIVATE_IP -A PUBLIC_IP [-f STORAGE_PATH]
 # then verifies that the IM service answers on TCP 8887 and, with PBX API access, that the PBX lists
@@ -8,6 +9,7 @@
 # host get `im.sh rm` and then `im.sh run`.
 : "${ACTION:=run}" "${HOST_ID:=}" "${PRIVATE_IP:?}" "${PUBLIC_IP:?}" "${STORAGE_PATH:=}"
 : "${PBX_USER:=pbx}" "${VERIFY_API:=0}" "${API_WAIT:=120}"
+# shellcheck disable=SC2034  # read by vendor.sh, prepended to this step
 IM_IP="$PRIVATE_IP"
 read_secrets
 record="$STATE_DIR/deployed"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # host-key: read the new IM host's SSH host key from pbx01, over the private network, once. Every
 # later connection to the IM host pins this key.
 : "${IM_IP:?}" "${WAIT:=600}"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh — prepended to every remote step by components/remote.py; not run on its own.
 #
 # A step is invoked as:  bash -c "<lib.sh + step.sh>" STEP KEY=VALUE ...

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # manage: day 2, on pbx01. ACTION=state makes the IM service match STATE (running|stopped) with
 # `im.sh start`/`im.sh stop`, and runs nothing when it already does. ACTION=restart runs
 # `im.sh restart` when RESTART_TOKEN changes (the first value is only recorded).

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pbx-api.sh — the PBX REST client, prepended after lib.sh to steps that talk to the PBX.
 #
 # Endpoint paths and auth come from components/pbx.py as parameters (PBX_API_URL, PBX_LOGIN_PATH,

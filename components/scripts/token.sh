@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # token: guide step 3, on pbx01. Puts the IM server token in a file only the pbx user can read
 # (~/.portsip-im/im-token), where deploy and upgrade take it from; prints only its fingerprint.
 # rest: generated once through the PBX API (the portal's "Generate Token"); an upgrade generates a

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # upgrade: day 2, on pbx01. When RELEASE changes: check that the PBX cluster is healthy, get a fresh
 # token (rest: generated now, only after the check passed; manual: the operator's new imToken, which
 # the token step stored), then run `im.sh upgrade`. The first RELEASE seen is only recorded: the
@@ -39,6 +40,7 @@ else
   fi
 fi
 
+# shellcheck disable=SC2034  # read by vendor.sh, prepended to this step
 EXTRA_REDACT="$(cat "$token_file" 2>/dev/null || true)"  # im.sh may print the old token too
 if [ "$MODE" = rest ]; then
   [ "$SKIP_CLUSTER_CHECK" != 1 ] || pbx_login

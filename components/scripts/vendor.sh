@@ -1,7 +1,12 @@
+# shellcheck shell=bash
 # vendor.sh — runs PortSIP's HA helper (im.sh) on pbx01; prepended after lib.sh to the steps that
 # call it. The token goes to im.sh on stdin and in its environment, never in argv. Vendor output
 # (which prints the token) is redacted before it is written to a log only the pbx user can read;
 # what is shown is the tail of that log. EXTRA_REDACT names one more value to mask (an old token).
+#
+# PortSIP's scripts report failures as `[error]: ...` lines and do not promise a non-zero exit status
+# (an unknown verb prints an error and exits 0), so a verb fails when it exits non-zero OR prints an
+# `[error]` line, whatever its exit status; `[warn]` lines are shown on stderr either way.
 : "${GUIDE_DIR:=/opt/portsip-pbx-ha-guide}" "${IM_IP:=}" "${WAIT:=600}"
 LOG_DIR="$STATE_DIR/logs"
 mkdir -p "$LOG_DIR"
@@ -19,9 +24,29 @@ im_verb() {  # im_verb VERB [ARGS...]: run `im.sh VERB ARGS` as the guide does; 
   (cd "$GUIDE_DIR" && IM_TOKEN="$token" /bin/bash im.sh "$@" <<<"$token" 2>&1) \
     | redact "$token" "${EXTRA_REDACT:-}" >"$log" || rc=$?
   flock -u 9
-  if [ "$rc" != 0 ]; then
-    printf '[%s] im.sh %s failed (exit %s); last lines (token redacted), full log on pbx01 in %s:\n' \
-      "$STEP" "$verb" "$rc" "$log" >&2
+  vendor_verdict "$verb" "$rc" "$log"
+}
+
+# The vendor's message lines: `[error]: ...` / `[warn]: ...` at the start of a line, after any
+# whitespace or terminal colour codes.
+VENDOR_ESC=$'\e'
+VENDOR_ERROR_LINE="^(${VENDOR_ESC}\[[0-9;]*m|[[:space:]])*\[error\]"
+VENDOR_WARN_LINE="^(${VENDOR_ESC}\[[0-9;]*m|[[:space:]])*\[warn(ing)?\]"
+
+# vendor_verdict VERB RC LOG: show the (redacted) log's warnings; fail with its first error line and
+# its tail when im.sh exited non-zero or printed an [error] line; else show its last lines.
+vendor_verdict() {
+  local verb="$1" rc="$2" log="$3" errors why
+  errors="$(grep -E "$VENDOR_ERROR_LINE" "$log" || true)"
+  if grep -qE "$VENDOR_WARN_LINE" "$log"; then
+    printf '[%s] im.sh %s warned (token redacted):\n' "$STEP" "$verb" >&2
+    grep -E "$VENDOR_WARN_LINE" "$log" | sed 's/^/    /' >&2
+  fi
+  if [ "$rc" != 0 ] || [ -n "$errors" ]; then
+    why="exit $rc"
+    [ "$rc" != 0 ] || why="exit 0, but it printed an error"
+    printf '[%s] im.sh %s failed (%s)%s\n' "$STEP" "$verb" "$why" "${errors:+: ${errors%%$'\n'*}}" >&2
+    printf '[%s] last lines (token redacted), full log on pbx01 in %s:\n' "$STEP" "$log" >&2
     tail -n 20 "$log" | sed 's/^/    /' >&2
     exit 1
   fi

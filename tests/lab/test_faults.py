@@ -82,3 +82,20 @@ def test_unreachable_faults(lab, host):
 def test_unknown_fault_is_refused(lab):
     with pytest.raises(AssertionError, match="unknown fault"):
         lab.plant("gremlins")
+
+
+@pytest.mark.parametrize(
+    "fault,switch",
+    [
+        ("imsh-fail", ".fail-next"),
+        ("imsh-fail-always", ".fail-always"),
+        ("imsh-error-exit0", ".error-exit0-next"),
+    ],
+)
+def test_imsh_switch_faults(lab, fault, switch):
+    path = lab.path("pbx01", f"/opt/portsip-pbx-ha-guide/{switch}")
+    assert not path.exists()
+    lab.plant(fault)
+    assert path.exists()
+    lab.clear_faults()
+    assert not path.exists()

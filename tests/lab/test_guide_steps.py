@@ -258,6 +258,36 @@ class TestFaults:
         guide.run("deploy")
         assert lab.tcp_open("im", 8887)
 
+    def test_vendor_error_with_exit_0_fails_the_step_and_a_rerun_converges(self, lab):
+        fresh(lab)
+        guide = Guide(lab, lab_config(lab))
+        guide.up(only=["pbx01-check", "prepare", "whitelist", "token", "trust-key", "trust"])
+        lab.plant("imsh-error-exit0")  # the next im.sh verb prints [error] and exits 0
+        done = guide.run("deploy", check=False)
+        assert done.returncode != 0
+        assert (
+            "[deploy] im.sh run failed (exit 0, but it printed an error): [error]: im.sh run "
+            "failed (simulated by the lab switch" in done.stderr
+        )
+        assert "full log on pbx01 in" in done.stderr
+        assert lab.im_token() not in done.stdout + done.stderr
+        assert not lab.tcp_open("im", 8887) and counters(lab)["run"] == 0
+        # The switch is consumed: the fault is gone, and the same step now converges.
+        assert not lab.path("pbx01", "/opt/portsip-pbx-ha-guide/.error-exit0-next").exists()
+        guide.run("deploy")
+        assert lab.tcp_open("im", 8887) and counters(lab)["run"] == 1
+        # A day-2 verb is judged the same way, and its change is not recorded until it worked.
+        guide.run("restart")  # the first restartToken is only recorded
+        guide.config["restartToken"] = "r1"
+        lab.plant("imsh-error-exit0")
+        done = guide.run("restart", check=False)
+        assert done.returncode != 0 and "im.sh restart failed (exit 0, but" in done.stderr
+        assert counters(lab)["restart"] == 0
+        lab.clear_faults()
+        assert "restarted" in guide.run("restart").stdout
+        assert counters(lab)["restart"] == 1
+        assert "restart token unchanged; nothing to do" in guide.run("restart").stdout
+
     def test_missing_token_is_a_clear_error(self, lab):
         fresh(lab)
         guide = Guide(lab, lab_config(lab))

@@ -196,6 +196,22 @@ def test_fail_switch_fails_the_next_verb_once(trusted):
     assert lab.imsh("status").returncode == 0
 
 
+def test_error_exit0_switch_reports_an_error_and_exits_0_once(trusted):
+    lab = trusted
+    if not lab.standin_state()["installed"]:  # on its own (pytest -k), deploy first
+        assert lab.imsh("run", "-a", lab.im, token=lab.im_token()).returncode == 0
+    lab.plant("imsh-error-exit0")
+    before = lab.standin_state()["counters"].get("restart", 0)
+    p = lab.imsh("restart")
+    assert p.returncode == 0  # like the vendor: an error line does not promise a non-zero exit
+    assert len(errors(p)) == 1 and ".error-exit0-next, now consumed" in errors(p)[0]
+    assert not lab.path("pbx01", f"{GUIDE}/.error-exit0-next").exists()  # consumed
+    assert lab.standin_state()["counters"]["restart"] == before  # nothing was done
+    p = lab.imsh("restart")
+    assert p.returncode == 0 and errors(p) == []
+    assert lab.standin_state()["counters"]["restart"] == before + 1
+
+
 def test_rm_removes_the_installation_but_keeps_data(trusted):
     lab = trusted
     assert lab.imsh("rm").returncode == 0

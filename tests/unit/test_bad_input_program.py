@@ -88,6 +88,38 @@ CASES = [
         "portsip-im:clientCidrs[0]: '0.0.0.0/40'",
     ),
     (
+        "ssh open to the whole internet",
+        {**h.base_config("aws"), "adminCidrs": '["0.0.0.0/0"]'},
+        "portsip-im:adminCidrs[0]: '0.0.0.0/0': would open SSH on the IM server to 0.0.0.0/0 "
+        "(the whole Internet)",
+    ),
+    (
+        "ssh open to the whole ipv6 internet",
+        {**h.base_config("hcloud"), "adminCidrs": '["198.51.100.0/24", "::/0"]'},
+        "portsip-im:adminCidrs[1]: '::/0': would open SSH on the IM server to ::/0",
+    ),
+    (
+        "ssh open to a huge range",
+        {**h.base_config("existing"), "adminCidrs": '["64.0.0.0/2"]'},
+        "portsip-im:adminCidrs[0]: '64.0.0.0/2': would open SSH on the IM server to 64.0.0.0/2; "
+        "an admin range must be /8 or narrower for IPv4",
+    ),
+    (
+        "public address as the private ip",
+        {**h.base_config("existing"), "privateIp": "8.8.8.8"},
+        "portsip-im:privateIp: 8.8.8.8 is not a private address",
+    ),
+    (
+        "public address as the pbx virtual ip",
+        {**h.base_config("aws"), "pbxVirtualIp": "104.18.36.130"},
+        "portsip-im:pbxVirtualIp: 104.18.36.130 is not a private address",
+    ),
+    (
+        "public address as pbx01's private ip",
+        {**h.base_config("hcloud"), "pbx01PrivateIp": "104.18.36.11"},
+        "portsip-im:pbx01PrivateIp: 104.18.36.11 is not a private address",
+    ),
+    (
         "storage path not absolute",
         {**h.base_config("existing"), "storagePath": "im"},
         "portsip-im:storagePath: 'im': must be an absolute path",

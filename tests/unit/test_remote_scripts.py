@@ -38,7 +38,7 @@ def shellcheck(text: str, tmp_path: Path, name: str) -> subprocess.CompletedProc
 @pytest.mark.parametrize("step", sorted(sent_scripts()))
 def test_each_sent_script_is_shellcheck_clean(step, tmp_path):
     text = sent_scripts()[step]
-    assert text.startswith("# lib.sh")
+    assert text.startswith("# shellcheck shell=bash\n# lib.sh")
     assert "set -euo pipefail" in text.split("\n", 12)[-1] or "set -euo pipefail" in text[:800]
     done = shellcheck(text, tmp_path, step)
     assert done.returncode == 0, done.stdout
@@ -52,8 +52,40 @@ def test_the_gate_catches_a_broken_script(tmp_path):
 def test_every_script_file_is_used():
     used = "\n".join(sent_scripts().values())
     for f in SCRIPTS.glob("*.sh"):
-        first = f.read_text().splitlines()[0]
+        first = f.read_text().splitlines()[1]  # its own first line, after the directive
         assert first in used, f"{f.name} is never sent"
+
+
+def shellcheck_alone(path: Path) -> subprocess.CompletedProcess:
+    # As CI runs it (.ci/run): the file alone, its shell from its own directive, no --shell.
+    return subprocess.run(
+        [SHELLCHECK, "-x", "--severity=style", path.name],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=path.parent,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(f.name for f in SCRIPTS.glob("*.sh")))
+def test_each_script_file_checks_on_its_own(name):
+    path = SCRIPTS / name
+    assert path.read_text().startswith("# shellcheck shell=bash\n"), name
+    done = shellcheck_alone(path)
+    assert done.returncode == 0, done.stdout
+
+
+def test_a_script_file_alone_gets_checked(tmp_path):
+    # Without its directive shellcheck refuses a fragment (SC2148); with it, a real problem
+    # still fails and a clean file passes.
+    body = 'for f in $(ls "$DIR"); do echo $f; done\n'
+    (tmp_path / "bare.sh").write_text(body)
+    assert shellcheck_alone(tmp_path / "bare.sh").returncode != 0
+    (tmp_path / "directive.sh").write_text("# shellcheck shell=bash\n" + body)
+    done = shellcheck_alone(tmp_path / "directive.sh")
+    assert done.returncode != 0 and "SC2086" in done.stdout
+    (tmp_path / "clean.sh").write_text('# shellcheck shell=bash\necho "$DIR"\n')
+    assert shellcheck_alone(tmp_path / "clean.sh").returncode == 0
 
 
 def test_rendered_command_round_trips_through_the_shell():

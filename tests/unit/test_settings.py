@@ -9,6 +9,7 @@ from components.settings import (
     ImConfig,
     check_ip_in_network,
     config_keys,
+    is_private_address,
     parse_config,
 )
 from tests.unit.harness import base_config
@@ -171,3 +172,104 @@ def test_ip_inside_network():
 def test_every_field_has_a_description():
     assert all(f.description for f in ImConfig.model_fields.values())
     assert "sshPrivateKey" in config_keys() and "privateIp" in config_keys()
+
+
+@pytest.mark.parametrize(
+    "cidrs",
+    [
+        '["0.0.0.0/0"]',
+        '["::/0"]',
+        "0.0.0.0/1, 128.0.0.0/1",  # the whole Internet in two halves
+        '["2.0.0.0/7"]',  # one bit broader than the IPv4 bound
+        '["2000::/3"]',  # all of IPv6's global unicast
+        '["2001:db8::/31"]',  # one bit broader than the IPv6 bound
+    ],
+)
+def test_admin_cidrs_that_span_the_internet_are_refused(cidrs):
+    msg = error_of("aws", adminCidrs=cidrs)
+    assert "portsip-im:adminCidrs[0]:" in msg
+    assert "would open SSH on the IM server to" in msg
+    assert "or narrower for IPv" in msg
+
+
+def test_admin_cidrs_name_the_whole_internet():
+    assert "0.0.0.0/0 (the whole Internet)" in error_of("aws", adminCidrs='["0.0.0.0/0"]')
+    assert "/32 or narrower for IPv6" in error_of("aws", adminCidrs="::/0")
+
+
+@pytest.mark.parametrize(
+    "cidrs", ["10.0.0.0/8", "2001:db8::/32", "198.51.100.7/32", "203.0.113.0/24, 2001:db8:1::/48"]
+)
+def test_admin_cidrs_at_or_inside_the_bound_are_accepted(cidrs):
+    c = parse("aws", adminCidrs=cidrs)
+    assert [str(n) for n in c.admin_cidrs] == [x.strip() for x in cidrs.split(",")]
+
+
+def test_client_cidrs_may_still_be_everyone():
+    # TCP 8887 is the IM service itself: open to everyone by default, on purpose.
+    c = parse("aws", clientCidrs='["0.0.0.0/0", "::/0"]')
+    assert [str(n) for n in c.client_cidrs] == ["0.0.0.0/0", "::/0"]
+
+
+@pytest.mark.parametrize(
+    "address, private",
+    [
+        ("10.0.0.1", True),
+        ("172.16.0.1", True),
+        ("172.31.255.254", True),
+        ("192.168.1.25", True),
+        ("100.64.0.1", True),  # RFC 6598 shared address space
+        ("100.127.255.254", True),
+        ("fd12:3456::25", True),  # IPv6 ULA
+        ("172.32.0.1", False),
+        ("100.128.0.1", False),
+        ("8.8.8.8", False),
+        ("104.18.36.110", False),
+        ("192.0.2.1", False),  # documentation range: private to Python, not a PBX network
+        ("169.254.1.1", False),  # link-local
+        ("2001:db8::25", False),
+    ],
+)
+def test_private_address(address, private):
+    assert is_private_address(ipaddress.ip_address(address)) is private
+
+
+@pytest.mark.parametrize("key", ["privateIp", "pbx01PrivateIp", "pbxVirtualIp"])
+@pytest.mark.parametrize("target", ["aws", "hcloud", "existing"])
+def test_private_addresses_must_be_private(target, key):
+    msg = error_of(target, **{key: "8.8.8.8"})
+    assert f"portsip-im:{key}: 8.8.8.8 is not a private address (RFC 1918" in msg
+    assert "set allowPublicPrivateNetwork: true" in msg
+    assert msg.count("portsip-im:") == 1
+
+
+def test_public_private_network_is_an_explicit_opt_out():
+    c = parse(
+        "existing",
+        privateIp="8.8.8.8",
+        pbxVirtualIp="8.8.4.4",
+        pbx01PrivateIp="8.8.8.9",
+        allowPublicPrivateNetwork="true",
+    )
+    assert str(c.private_ip) == "8.8.8.8" and c.allow_public_private_network is True
+    assert parse("existing").allow_public_private_network is False
+    # The opt-out is about addressing only: an unusable address stays refused.
+    assert "127.0.0.1 is not a usable host address" in error_of(
+        "existing", privateIp="127.0.0.1", allowPublicPrivateNetwork="true"
+    )
+
+
+def test_public_ip_may_be_public():
+    assert str(parse("existing", publicIp="104.18.36.110").public_ip) == "104.18.36.110"
+
+
+def test_pbx01_host_as_default_private_ip_must_be_private_on_clouds():
+    msg = error_of("aws", pbx01Host="104.18.36.11")
+    assert (
+        "portsip-im:pbx01PrivateIp: not set, and pbx01Host (104.18.36.11), its default, is not a "
+        "private address" in msg
+    )
+    assert msg.count("portsip-im:") == 1
+    parse("aws", pbx01Host="104.18.36.11", pbx01PrivateIp="192.168.1.11")
+    parse("aws", pbx01Host="104.18.36.11", allowPublicPrivateNetwork="true")
+    parse("existing", pbx01Host="104.18.36.11")  # reached from outside; no cloud SSH rule there

@@ -62,3 +62,57 @@ def test_pulumi_yaml_declares_every_key():
     declared = yaml.safe_load((h.ROOT / "Pulumi.yaml").read_text())["config"]
     assert sorted(k.split(":", 1)[1] for k in declared) == sorted(config_keys())
     assert declared["portsip-im:sshPrivateKey"]["secret"] is True
+
+
+def readme_stacks():
+    """The stack files the README shows (```yaml blocks with a portsip-im:target)."""
+    import re
+
+    readme = (h.ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    return [yaml.safe_load(b)["config"] for b in blocks if "portsip-im:target:" in b]
+
+
+def test_every_shown_stack_passes_the_address_rules():
+    """Pulumi.dev.yaml, Pulumi.lab.yaml and the README's examples: private addresses private,
+    no SSH range that spans the Internet (the rules of components/settings.py)."""
+    from components.settings import ConfigError, parse_config
+
+    secrets = {"sshPrivateKey": "k", "pbxPassword": "p", "pbxAdminPassword": "a"}
+    stacks = {
+        "dev": stack_config(h.ROOT / "Pulumi.dev.yaml"),
+        "lab": {
+            **stack_config(h.ROOT / "Pulumi.lab.yaml"),
+            # what scripts/lab-stack adds from the running lab
+            "pbx01HostKey": h.PBX01_HOST_KEY,
+            "imHostKey": h.IM_HOST_KEY,
+        },
+    }
+    for i, raw in enumerate(readme_stacks()):
+        stacks[f"readme-{i}"] = {
+            k.partition(":")[2]: json.dumps(v) if isinstance(v, list) else str(v)
+            for k, v in raw.items()
+            if k.startswith("portsip-im:")
+        }
+    assert len(stacks) == 4  # dev, lab, the README's Hetzner and on-prem stacks
+    for name, config in stacks.items():
+        config = {**config, **secrets}
+        for key in ("pbx01HostKey", "imHostKey", "sshPublicKey"):
+            if key in config:  # the README's examples abbreviate keys as AAAA...
+                config[key] = h.IM_HOST_KEY
+        try:
+            parse_config(config, set(secrets))
+        except ConfigError as exc:
+            raise AssertionError(f"stack {name}: {exc}") from None
+
+
+def test_lab_stack_knows_every_secret():
+    """scripts/lab-stack refuses to keep secrets in plain text: its list is settings.SECRETS."""
+    import re
+
+    from components.settings import SECRETS
+
+    text = (h.ROOT / "scripts" / "lab-stack").read_text()
+    listed = re.search(r'^secret_keys=" (.*) "$', text, re.M)
+    assert listed, "secret_keys not found in scripts/lab-stack"
+    assert sorted(listed.group(1).split()) == sorted(s.key for s in SECRETS)

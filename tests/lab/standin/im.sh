@@ -12,7 +12,8 @@
 #
 # It reaches the IM host as pbx@IM over SSH with ~/.ssh/id_rsa, BatchMode and strict host key
 # checking (the guide's step 4 sets that up), and runs the IM-host half there with `sudo -n`.
-# Lab switches in this folder: .fail-next (next verb fails, file consumed), .fail-always.
+# Lab switches in this folder: .fail-next (next verb fails, file consumed), .fail-always,
+# .error-exit0-next (next verb prints an [error] line and exits 0, doing nothing; file consumed).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +57,13 @@ fi
 if [[ -e "$HERE/.fail-next" ]]; then
     rm -f "$HERE/.fail-next"
     die "im.sh $verb failed (simulated by the lab switch $HERE/.fail-next, now consumed)"
+fi
+if [[ -e "$HERE/.error-exit0-next" ]]; then
+    # PortSIP's scripts do not promise a non-zero exit with an [error] line (FACTS.md): this one
+    # reports the failure and exits 0.
+    rm -f "$HERE/.error-exit0-next"
+    echo "[error]: im.sh $verb failed (simulated by the lab switch $HERE/.error-exit0-next, now consumed; exit status 0)"
+    exit 0
 fi
 if [[ -r "$HERE/.delay" ]]; then
     sleep "$(cat "$HERE/.delay")"

@@ -1,0 +1,138 @@
+"""vendor.sh judges im.sh by what it prints, not by its exit status alone: the real `restart`
+step (lib.sh + vendor.sh + manage.sh, as components/remote.py assembles it) run locally with bash
+against a fake im.sh. PortSIP's scripts print `[error]: ...` and may still exit 0
+(../shared/portsip/FACTS.md).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.remote import script_text
+
+TOKEN = "tok-0123456789abcdef-test-only"
+IM_IP = "127.0.0.87"  # a loopback address of its own: the step checks IM_IP:8887 after the verb
+
+
+@pytest.fixture
+def im_port() -> Iterator[None]:
+    """Something listening on IM_IP:8887, as the IM service does after a good restart."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((IM_IP, 8887))
+        s.listen(16)
+        yield
+
+
+def restart(tmp_path: Path, fake_imsh: str) -> subprocess.CompletedProcess:
+    """Run the restart step with a changed restartToken against a fake im.sh printing `fake_imsh`
+    (a bash body). Returns the finished process."""
+    home = tmp_path / "home"
+    state = home / ".portsip-im"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "im-token").write_text(TOKEN)
+    (state / "restart-token").write_text("r0")
+    guide = tmp_path / "guide"
+    guide.mkdir(exist_ok=True)
+    (guide / "im.sh").write_text(fake_imsh)
+    return subprocess.run(
+        [
+            "bash",
+            "-c",
+            script_text("manage", ["vendor"]),
+            "restart",
+            "ACTION=restart",
+            "RESTART_TOKEN=r1",
+            f"IM_IP={IM_IP}",
+            "WAIT=0",
+            f"GUIDE_DIR={guide}",
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"HOME": str(home), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+
+
+def recorded_token(tmp_path: Path) -> str:
+    return (tmp_path / "home" / ".portsip-im" / "restart-token").read_text()
+
+
+def test_an_error_line_with_exit_0_fails_the_step(tmp_path):
+    done = restart(
+        tmp_path,
+        'echo "[info]: restarting the IM server"\n'
+        'echo "[error]: the IM container did not come up"\n'
+        'echo "[info]: see docker compose logs"\n'
+        "exit 0\n",
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        "[restart] im.sh restart failed (exit 0, but it printed an error): "
+        "[error]: the IM container did not come up\n" in done.stderr
+    )
+    # ... and the log's tail, so the operator sees the context
+    assert "    [info]: see docker compose logs" in done.stderr
+    assert "full log on pbx01 in" in done.stderr
+    assert "restarted" not in done.stdout
+    assert recorded_token(tmp_path) == "r0"  # not recorded: the next run tries again
+
+
+def test_the_error_line_shown_is_redacted(tmp_path):
+    done = restart(
+        tmp_path,
+        'read -r t; echo "[info]: token : $t"\necho "[error]: the token $IM_TOKEN was refused"\n',
+    )
+    assert done.returncode == 1
+    assert "failed (exit 0, but it printed an error): [error]: the token [redacted] was" in (
+        done.stderr
+    )
+    assert TOKEN not in done.stdout + done.stderr
+    logs = list((tmp_path / "home" / ".portsip-im" / "logs").glob("*-restart.log"))
+    assert logs and TOKEN not in logs[0].read_text()
+
+
+def test_a_coloured_error_line_counts_too(tmp_path):
+    done = restart(tmp_path, "printf '\\033[31m[error]: failed\\033[0m\\n'\n")
+    assert done.returncode == 1 and "im.sh restart failed (exit 0, but it printed" in done.stderr
+
+
+def test_a_non_zero_exit_still_fails_with_its_error_line(tmp_path):
+    done = restart(tmp_path, 'echo "[error]: cannot reach the IM server"\nexit 255\n')
+    assert done.returncode == 1
+    assert "im.sh restart failed (exit 255): [error]: cannot reach the IM server" in done.stderr
+
+
+def test_a_non_zero_exit_without_an_error_line_fails(tmp_path):
+    done = restart(tmp_path, 'echo "[info]: half way"\nexit 3\n')
+    assert done.returncode == 1
+    assert "im.sh restart failed (exit 3)\n" in done.stderr and "[info]: half way" in done.stderr
+
+
+def test_warnings_are_shown_and_the_step_succeeds(tmp_path, im_port):
+    done = restart(
+        tmp_path,
+        'echo "[info]: restarting"\n'
+        'echo "[warn]: the IM container took 90 s to start"\n'
+        'echo "[info]: the word [error] inside a line is not an error line"\n'
+        "exit 0\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "[restart] im.sh restart warned (token redacted):\n"
+        "    [warn]: the IM container took 90 s to start\n" in done.stderr
+    )
+    assert "restarted; 127.0.0.87:8887 accepts connections" in done.stdout
+    assert recorded_token(tmp_path) == "r1"
+
+
+def test_a_clean_run_prints_no_warning(tmp_path, im_port):
+    done = restart(tmp_path, 'echo "[info]: done"\n')
+    assert done.returncode == 0, done.stderr
+    assert "warned" not in done.stderr and "im.sh restart done" in done.stdout

@@ -3,8 +3,9 @@
 Both operations — whitelist an IP (and remove it again), obtain the IM token — run on pbx01 by
 `scripts/whitelist.sh` and `scripts/token.sh`:
 
-- `rest`: through PortSIP's PBX REST API (v22). Endpoint paths and auth live here and in
-  `scripts/pbx-api.sh`; the admin password reaches pbx01 as a secret on stdin.
+- `rest`: through PortSIP's PBX REST API (v22), as its OpenAPI document describes it. `API_CALLS`
+  below lists every call; `scripts/pbx-api.sh` makes them, logging in as `pbxApiLogin` says. The
+  admin password reaches pbx01 as a secret on stdin.
 - `manual`: for sites that will not hand the program PBX admin credentials. The token is the
   operator's `imToken`; the whitelist is the operator's to add, and the step refuses to go on
   until `whitelistConfirmed` says it is done, telling exactly what to click.
@@ -18,12 +19,92 @@ import pulumi
 
 from .settings import Settings
 
-# PortSIP documents this fixed OAuth client id for the password grant.
+# PortSIP's REST guide documents this fixed OAuth client id for the password grant.
 OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
-LOGIN_PATH = "/login/oauth/token"
-IP_FILTERS_PATH = "/ip_filters"
-IM_TOKEN_PATH = "/im/token"
-IM_RECORD_PATH = "/im"
+JSON_LOGIN_PATH = "/login"  # the OpenAPI document's login
+OAUTH_LOGIN_PATH = "/login/oauth/token"  # the REST guide's; pbxApiLoginPath overrides it
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One PBX REST API call the program can make (paths relative to the base URL `.../api`).
+
+    `documented`: the call is in PortSIP's OpenAPI document (`pbx-rest-api-v22.openapi.json`);
+    the OAuth login is documented only in PortSIP's REST guide.
+    """
+
+    method: str
+    path: str
+    step: str
+    when: str
+    needs: str
+    documented: bool = True
+
+
+_BEARER = "the bearer token from the login"
+# Every call `scripts/pbx-api.sh` and the steps make (a unit test checks the scripts against this
+# table and the table against the OpenAPI document; the README's table is generated from it).
+API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall(
+        "POST",
+        JSON_LOGIN_PATH,
+        "whitelist, token, deploy, upgrade",
+        "first, with `pbxApiLogin` `json` or `auto`",
+        "JSON `{username, password}`: `pbxAdminUser`, `pbxAdminPassword` (on stdin)",
+    ),
+    ApiCall(
+        "POST",
+        OAUTH_LOGIN_PATH,
+        "whitelist, token, deploy, upgrade",
+        "first, with `pbxApiLogin` `oauth`, or `auto` when `/login` answers 404/405 "
+        "(path: `pbxApiLoginPath`)",
+        "form `grant_type=password`, `username`, `password`, `scope=all`, `client_id`",
+        documented=False,
+    ),
+    ApiCall(
+        "GET",
+        "/ip_filters",
+        "whitelist",
+        "every run: list the IP rules, 100 a page (`top`, `skip`)",
+        _BEARER,
+    ),
+    ApiCall(
+        "POST",
+        "/ip_filters",
+        "whitelist",
+        "an IM address has no ACCEPT rule yet",
+        f"JSON `{{cidr, target: ACCEPT, expire_at, description}}` (`whitelistDays`); {_BEARER}",
+    ),
+    ApiCall(
+        "POST",
+        "/ip_filters/{id}/destroy",
+        "whitelist",
+        "a rule of this stack for an address no longer wanted; every rule of this stack on destroy",
+        f"the rule's id; {_BEARER}",
+    ),
+    ApiCall(
+        "GET",
+        "/im/token",
+        "token",
+        "every run: the PBX's current IM token, kept on pbx01",
+        _BEARER,
+    ),
+    ApiCall(
+        "POST",
+        "/im/token",
+        "token, upgrade",
+        "the PBX has no IM token; `imTokenRotation` changed; `imRelease` changed (after the "
+        "cluster check)",
+        _BEARER,
+    ),
+    ApiCall(
+        "GET",
+        "/im",
+        "deploy",
+        "after `im.sh run`: the PBX lists the IM server's addresses (polled)",
+        _BEARER,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +113,7 @@ class PbxAccess:
 
     mode: str
     api_url: pulumi.Input[str] | None
+    login: str
     login_path: str
     tls_verify: bool
     admin_user: str
@@ -45,6 +127,7 @@ class PbxAccess:
         return cls(
             mode=c.pbx_api,
             api_url=settings.pbx_api_url,
+            login=c.pbx_api_login,
             login_path=c.pbx_api_login_path,
             tls_verify=c.pbx_api_tls_verify,
             admin_user=c.pbx_admin_user,
@@ -64,6 +147,8 @@ class PbxAccess:
             assert self.api_url is not None  # enforced by the settings' cross checks
             out.update(
                 PBX_API_URL=self.api_url,
+                PBX_LOGIN=self.login,
+                PBX_JSON_LOGIN_PATH=JSON_LOGIN_PATH,
                 PBX_LOGIN_PATH=self.login_path,
                 PBX_CLIENT_ID=OAUTH_CLIENT_ID,
                 PBX_TLS_VERIFY="1" if self.tls_verify else "0",

@@ -256,9 +256,17 @@ class ImConfig(BaseModel):
         description="Base URL of the PBX REST API as pbx01 reaches it. Default: "
         "`https://<pbxVirtualIp>:8887/api`.",
     )
+    pbx_api_login: Literal["auto", "json", "oauth"] = Field(
+        "auto",
+        description="rest: how to log in to the PBX API. `json`: the OpenAPI document's `POST "
+        "/login` with a JSON body; `oauth`: the form-encoded password grant of PortSIP's REST "
+        "guide at `pbxApiLoginPath`; `auto`: `json`, and `oauth` only when `/login` answers 404 "
+        "or 405.",
+    )
     pbx_api_login_path: str = Field(
         "/login/oauth/token",
-        description="The PBX API's OAuth login path (PortSIP's REST guide).",
+        description="The PBX API's OAuth login path (PortSIP's REST guide), for `pbxApiLogin` "
+        "`oauth` or `auto`.",
     )
     pbx_api_tls_verify: bool = Field(
         True,
@@ -279,6 +287,11 @@ class ImConfig(BaseModel):
     )
     restart_token: str | None = Field(
         None, description="Any value; changing it runs `im.sh restart` once."
+    )
+    im_token_rotation: str | None = Field(
+        None,
+        description="Any value; changing it regenerates the IM token on the PBX once and "
+        "re-deploys the IM server with it (`im.sh rm`, `im.sh run`). Set it with `--plaintext`.",
     )
     im_release: str | None = Field(
         None,
@@ -549,6 +562,11 @@ def _cross_checks(c: ImConfig) -> list[str]:
     if c.pbx_api_url is not None and not c.pbx_api_url.startswith(("https://", "http://")):
         out.append(
             f"{NAMESPACE}:pbxApiUrl: {c.pbx_api_url!r}: must start with https:// (or http://)"
+        )
+    if not c.pbx_api_login_path.startswith("/") or any(ch in c.pbx_api_login_path for ch in "?# "):
+        out.append(
+            f"{NAMESPACE}:pbxApiLoginPath: {c.pbx_api_login_path!r}: must be a path under the "
+            "API base URL, starting with / (e.g. /login/oauth/token)"
         )
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")

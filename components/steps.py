@@ -161,12 +161,14 @@ def add_guide_steps(
         opts=child(prepare),
     )
 
-    # Guide step 3: the IM token, kept on pbx01; a new release gets a fresh one.
+    # Guide step 3: the PBX's current IM token, kept on pbx01; regenerated only when the PBX has
+    # none or imTokenRotation changes (then deploy re-runs im.sh); a new release gets a fresh one.
+    rotation = c.im_token_rotation or ""
     token = remote.step(
         f"{name}-token",
         on=pbx01,
         script="pbx-api+token",
-        params=pbx.params(),
+        params={**pbx.params(), "ROTATION": rotation},
         secrets=pbx.token_secrets(),
         delete_params={"ACTION": "remove"},
         quiet=True,
@@ -203,6 +205,7 @@ def add_guide_steps(
         "GUIDE_DIR": c.guide_dir,
         "PBX_USER": c.pbx01_user,
         "VERIFY_API": _flag(pbx.rest),
+        "TOKEN_ROTATION": rotation,
         **pbx.params(),
     }
     deploy = remote.step(

@@ -4,35 +4,47 @@
 # then verifies that the IM service answers on TCP 8887 and, with PBX API access, that the PBX lists
 # the IM server's addresses (the guide's deployment verification). ACTION=rm runs `im.sh rm`.
 #
-# What was deployed where is recorded on pbx01, so a re-run (a rotated key, a new version of this
-# script) runs nothing, a new host (a replaced VM) gets `im.sh run`, and new addresses on the same
-# host get `im.sh rm` and then `im.sh run`.
+# What was deployed where, and with which token (its fingerprint), is recorded on pbx01, so a re-run
+# (a rotated key, a new version of this script) runs nothing, a new host (a replaced VM) gets
+# `im.sh run`, and new addresses on the same host, or a new IM token (imTokenRotation, passed as
+# TOKEN_ROTATION so that this step re-runs), get `im.sh rm` and then `im.sh run`.
 : "${ACTION:=run}" "${HOST_ID:=}" "${PRIVATE_IP:?}" "${PUBLIC_IP:?}" "${STORAGE_PATH:=}"
+: "${TOKEN_ROTATION:=}"
 : "${PBX_USER:=pbx}" "${VERIFY_API:=0}" "${API_WAIT:=120}"
 # shellcheck disable=SC2034  # read by vendor.sh, prepended to this step
 IM_IP="$PRIVATE_IP"
 read_secrets
 record="$STATE_DIR/deployed"
+token_record="$STATE_DIR/deployed-token"
 wanted="$HOST_ID $PRIVATE_IP $PUBLIC_IP $STORAGE_PATH"
 
 if [ "$ACTION" = rm ]; then
   im_verb rm
-  rm -f "$record"
+  rm -f "$record" "$token_record"
   say "the IM service is removed from $PRIVATE_IP (its data on the data disk is kept)"
   exit 0
 fi
 
 previous="$(cat "$record" 2>/dev/null || true)"
+given="$(cat "$token_record" 2>/dev/null || true)"
+new_token=0
 if [ "$previous" = "$wanted" ] && im_port_open 0; then
-  say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
-  exit 0
+  if [ -z "$given" ] || [ "$given" = "$(token_sha)" ]; then
+    token_sha >"$token_record"
+    say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
+    exit 0
+  fi
+  new_token=1
 fi
 
 [ -s "$STATE_DIR/im-token" ] || die "no IM token on pbx01 (the token step stores it)"
 ssh_im "$PBX_USER" "$PRIVATE_IP" true \
   || die "pbx01 cannot log in to $PBX_USER@$PRIVATE_IP without a password (the trust step sets that up)"
 
-if [ -n "$previous" ] && [ "${previous%% *}" = "$HOST_ID" ] && [ "$previous" != "$wanted" ]; then
+if [ "$new_token" = 1 ]; then
+  say "the IM token changed since the IM service was deployed (imTokenRotation '${TOKEN_ROTATION}'): removing the installation to run it again with the new token"
+  im_verb rm
+elif [ -n "$previous" ] && [ "${previous%% *}" = "$HOST_ID" ] && [ "$previous" != "$wanted" ]; then
   say "the addresses changed on the same host ($previous -> $wanted): removing the old installation first"
   im_verb rm
 fi
@@ -44,6 +56,7 @@ im_verb "${args[@]}"
 im_port_open "$WAIT" || die "the IM service does not accept connections on $PRIVATE_IP:8887 after ${WAIT}s"
 say "verified: $PRIVATE_IP:8887 accepts connections from pbx01"
 printf '%s' "$wanted" >"$record"
+token_sha >"$token_record"
 
 if [ "$VERIFY_API" = 1 ]; then
   pbx_login

@@ -1,31 +1,59 @@
 # shellcheck shell=bash
 # pbx-api.sh — the PBX REST client, prepended after lib.sh to steps that talk to the PBX.
 #
-# Endpoint paths and auth come from components/pbx.py as parameters (PBX_API_URL, PBX_LOGIN_PATH,
-# PBX_CLIENT_ID, PBX_TLS_VERIFY, PBX_ADMIN_USER); the admin password arrives as the secret
-# PBX_ADMIN_PASSWORD. The bearer token lives in a private temp file, never in argv.
-: "${PBX_API_URL:=}" "${PBX_LOGIN_PATH:=/login/oauth/token}" "${PBX_TLS_VERIFY:=1}"
-: "${PBX_CLIENT_ID:=}" "${PBX_ADMIN_USER:=admin}" "${PBX_ADMIN_PASSWORD:=}"
+# It speaks the API as PortSIP's OpenAPI document describes it; every call it makes is listed in
+# components/pbx.py (API_CALLS). Paths and auth come from there as parameters (PBX_API_URL,
+# PBX_LOGIN, PBX_JSON_LOGIN_PATH, PBX_LOGIN_PATH, PBX_CLIENT_ID, PBX_TLS_VERIFY, PBX_ADMIN_USER);
+# the admin password arrives as the secret PBX_ADMIN_PASSWORD. Bodies reach curl on stdin and the
+# bearer token from a private temp file: no secret is ever in an argv.
+: "${PBX_API_URL:=}" "${PBX_LOGIN:=auto}" "${PBX_JSON_LOGIN_PATH:=/login}"
+: "${PBX_LOGIN_PATH:=/login/oauth/token}" "${PBX_TLS_VERIFY:=1}"
+: "${PBX_CLIENT_ID:=}" "${PBX_ADMIN_USER:=admin}" "${PBX_ADMIN_PASSWORD:=}" "${PBX_API_MAX_TIME:=30}"
 
 PBX_TMP="$(mktemp -d)"
 trap 'rm -rf "$PBX_TMP"' EXIT
 PBX_STATUS=""
 PBX_BODY=""
+PBX_CURL_RC=0
+PBX_LOGGED_IN=""
 
-# pbx_request METHOD PATH [BODY [CONTENT-TYPE]]: sets PBX_STATUS and PBX_BODY.
-pbx_request() {
+# pbx_send METHOD PATH [BODY [CONTENT-TYPE]]: one call; sets PBX_STATUS and PBX_BODY. Returns 1
+# (with PBX_CURL_RC set) when no HTTP answer came back.
+pbx_send() {
   local method="$1" path="$2" body="${3-}" ctype="${4:-application/json}" out
-  local args=(--silent --show-error --max-time 30 -X "$method" -o "$PBX_TMP/body" -w '%{http_code}')
+  local args=(--silent --show-error --connect-timeout 10 --max-time "$PBX_API_MAX_TIME" -X "$method"
+    -o "$PBX_TMP/body" -w '%{http_code}')
   [ "$PBX_TLS_VERIFY" = 1 ] || args+=(--insecure)
   [ -f "$PBX_TMP/auth" ] && args+=(-H "@$PBX_TMP/auth")
   if [ -n "$body" ]; then
     args+=(-H "Content-Type: $ctype" --data-binary @-)
   fi
-  if ! out="$(printf '%s' "$body" | curl "${args[@]}" "$PBX_API_URL$path" 2>"$PBX_TMP/err")"; then
-    die "PBX API $method $path at $PBX_API_URL unreachable: $(head -c 300 "$PBX_TMP/err")"
-  fi
+  rm -f "$PBX_TMP/body"
+  PBX_CURL_RC=0
+  out="$(printf '%s' "$body" | curl "${args[@]}" "$PBX_API_URL$path" 2>"$PBX_TMP/err")" \
+    || PBX_CURL_RC=$?
+  [ "$PBX_CURL_RC" = 0 ] || return 1
   PBX_STATUS="$out"
   PBX_BODY="$(cat "$PBX_TMP/body" 2>/dev/null || true)"
+}
+
+# What went wrong when no HTTP answer came back, from curl's exit code.
+pbx_transport_error() {
+  local detail
+  detail="$(head -c 300 "$PBX_TMP/err" | tr '\n' ' ')"
+  case "$PBX_CURL_RC" in
+    6) echo "unreachable: cannot resolve its host name ($detail); check pbxApiUrl" ;;
+    7) echo "unreachable: no connection ($detail); check pbxApiUrl and that the PBX web service runs" ;;
+    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail)" ;;
+    35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91 | 98)
+      echo "TLS verification failed ($detail); give pbx01 the CA of the PBX's certificate, or set pbxApiTlsVerify=false for a self-signed lab PBX" ;;
+    *) echo "failed (curl exit $PBX_CURL_RC: $detail)" ;;
+  esac
+}
+
+# pbx_request METHOD PATH [BODY [CONTENT-TYPE]]: pbx_send, or stop with what went wrong.
+pbx_request() {
+  pbx_send "$@" || die "PBX API $1 $2 at $PBX_API_URL: $(pbx_transport_error)"
 }
 
 # json_field EXPR: reads JSON on stdin, prints the Python expression EXPR of it (j is the document).
@@ -43,32 +71,105 @@ except Exception:
     print("no detail")'
 }
 
-pbx_login() {
-  [ -n "$PBX_API_URL" ] || die "pbxApiUrl is not set (and pbxVirtualIp is unknown)"
-  [ -n "$PBX_ADMIN_PASSWORD" ] || die "no PBX admin password on stdin (config pbxAdminPassword)"
-  local form
-  form="$(printf '%s\n%s' "$PBX_ADMIN_USER" "$PBX_ADMIN_PASSWORD" | python3 -c '
+# pbx_login_try STYLE: one login (json: the OpenAPI document's POST /login with a JSON body; oauth:
+# the REST guide's form-encoded password grant). 0 and the bearer token stored on success; 1 with
+# PBX_STATUS set when the PBX answered something else. No answer at all stops the step.
+pbx_login_try() {
+  local style="$1" path body ctype token
+  if [ "$style" = json ]; then
+    path="$PBX_JSON_LOGIN_PATH" ctype=application/json
+    body="$(printf '%s\n%s' "$PBX_ADMIN_USER" "$PBX_ADMIN_PASSWORD" | python3 -c '
+import json, sys
+user, password = sys.stdin.read().split("\n", 1)
+print(json.dumps({"username": user, "password": password}))')"
+  else
+    path="$PBX_LOGIN_PATH" ctype=application/x-www-form-urlencoded
+    body="$(printf '%s\n%s' "$PBX_ADMIN_USER" "$PBX_ADMIN_PASSWORD" | python3 -c '
 import sys, urllib.parse
 user, password = sys.stdin.read().split("\n", 1)
 print(urllib.parse.urlencode({"grant_type": "password", "username": user, "password": password,
                               "scope": "all", "client_id": sys.argv[1]}))' "$PBX_CLIENT_ID")"
-  pbx_request POST "$PBX_LOGIN_PATH" "$form" application/x-www-form-urlencoded
-  case "$PBX_STATUS" in
-    200) ;;
-    *) die "PBX API login as $PBX_ADMIN_USER failed (HTTP $PBX_STATUS: $(pbx_error)); check pbxAdminUser/pbxAdminPassword" ;;
-  esac
-  local token
-  token="$(printf '%s' "$PBX_BODY" | json_field 'j["access_token"]')"
+  fi
+  pbx_send POST "$path" "$body" "$ctype" \
+    || die "PBX API $style login (POST $PBX_API_URL$path): $(pbx_transport_error)"
+  [ "$PBX_STATUS" = 200 ] || return 1
+  token="$(printf '%s' "$PBX_BODY" | json_field 'j.get("access_token")' 2>/dev/null || true)"
+  [ -n "$token" ] || die "PBX API $style login (POST $PBX_API_URL$path) answered 200 without an access_token"
   printf 'Authorization: Bearer %s\n' "$token" >"$PBX_TMP/auth"
+  PBX_LOGGED_IN="$style login, POST $path"
+}
+
+# pbx_login_failed STYLE PATH [NOTE]: stop, saying what the failed login's answer means.
+pbx_login_failed() {
+  local what="the $1 login (POST $PBX_API_URL$2)${3:+ $3}" detail
+  detail="$(pbx_error)"
+  case "$PBX_STATUS" in
+    404 | 405)
+      die "PBX API: no such login path: $what answered HTTP $PBX_STATUS; this PBX does not serve that login there (check pbxApiUrl, which ends in /api, and pbxApiLogin / pbxApiLoginPath)" ;;
+    401 | 403)
+      die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP $PBX_STATUS: $detail); check pbxAdminUser/pbxAdminPassword" ;;
+    400)
+      if [[ "$detail" == *UNAUTHORIZED* || "$detail" == *password* ]]; then
+        die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP 400: $detail); check pbxAdminUser/pbxAdminPassword"
+      fi
+      die "PBX API: $what was refused (HTTP 400: $detail)" ;;
+    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail)" ;;
+  esac
+}
+
+# pbx_login: log in as pbxApiLogin says (auto: json, and oauth only when /login is not there).
+pbx_login() {
+  [ -n "$PBX_API_URL" ] || die "pbxApiUrl is not set (and pbxVirtualIp is unknown)"
+  [ -n "$PBX_ADMIN_PASSWORD" ] || die "no PBX admin password on stdin (config pbxAdminPassword)"
+  rm -f "$PBX_TMP/auth"
+  local first
+  case "$PBX_LOGIN" in
+    json) pbx_login_try json || pbx_login_failed json "$PBX_JSON_LOGIN_PATH" ;;
+    oauth) pbx_login_try oauth || pbx_login_failed oauth "$PBX_LOGIN_PATH" ;;
+    auto)
+      if ! pbx_login_try json; then
+        case "$PBX_STATUS" in
+          404 | 405)
+            first="$PBX_STATUS"
+            pbx_login_try oauth || pbx_login_failed oauth "$PBX_LOGIN_PATH" \
+              "(tried after the json login POST $PBX_API_URL$PBX_JSON_LOGIN_PATH answered HTTP $first)"
+            ;;
+          *) pbx_login_failed json "$PBX_JSON_LOGIN_PATH" ;;
+        esac
+      fi
+      ;;
+    *) die "pbxApiLogin: unknown login style '$PBX_LOGIN' (auto, json or oauth)" ;;
+  esac
+  printf '[%s] PBX API: logged in as %s (%s, pbxApiLogin=%s)\n' \
+    "$STEP" "$PBX_ADMIN_USER" "$PBX_LOGGED_IN" "$PBX_LOGIN" >&2
+}
+
+# pbx_token_into FILE: the JSON answer's "token" into FILE (0600), through a pipe, never an argv.
+pbx_token_into() {
+  printf '%s' "$PBX_BODY" | json_field 'j.get("token")' | tr -d '\n' >"$1.new"
+  chmod 600 "$1.new"
+  if [ -s "$1.new" ]; then
+    mv "$1.new" "$1"
+  else
+    rm -f "$1.new"
+    return 1
+  fi
+}
+
+# pbx_current_token FILE: the PBX's current IM token (GET /im/token) into FILE; 1 when it has none.
+pbx_current_token() {
+  pbx_request GET /im/token
+  case "$PBX_STATUS" in
+    200) pbx_token_into "$1" ;;
+    404) return 1 ;;
+    *) pbx_expect 200 "reading the current IM token" ;;
+  esac
 }
 
 pbx_generate_token() {  # pbx_generate_token FILE: the portal's "Generate Token", into FILE (0600)
   pbx_request POST /im/token
   pbx_expect 200 "generating the IM token"
-  printf '%s' "$PBX_BODY" | json_field 'j["token"]' | tr -d '\n' >"$1.new"
-  [ -s "$1.new" ] || die "the PBX returned an empty IM token"
-  chmod 600 "$1.new"
-  mv "$1.new" "$1"
+  pbx_token_into "$1" || die "the PBX returned an empty IM token"
 }
 
 pbx_expect() {  # pbx_expect CODE WHAT

@@ -1,16 +1,19 @@
 # shellcheck shell=bash
 # token: guide step 3, on pbx01. Puts the IM server token in a file only the pbx user can read
 # (~/.portsip-im/im-token), where deploy and upgrade take it from; prints only its fingerprint.
-# rest: generated once through the PBX API (the portal's "Generate Token"); an upgrade generates a
-# fresh one itself, after its cluster check. manual: the operator's imToken arrives on stdin.
-: "${ACTION:=obtain}" "${MODE:=rest}"
+# rest: the PBX's current token (GET /im/token) is read and kept; the PBX is asked to regenerate it
+# (the portal's "Generate Token", which invalidates the old one) only when it has none, or when
+# ROTATION (imTokenRotation) changed since the last run; an upgrade regenerates it itself, after its
+# cluster check. The first ROTATION seen is only recorded. manual: the operator's imToken on stdin.
+: "${ACTION:=obtain}" "${MODE:=rest}" "${ROTATION:=}"
 IM_TOKEN=""
 read_secrets
 token_file="$STATE_DIR/im-token"
+rotation_file="$STATE_DIR/im-token-rotation"
 
 if [ "$ACTION" = remove ]; then
-  rm -f "$token_file"
-  say "token: removed the local copy on pbx01"
+  rm -f "$token_file" "$rotation_file"
+  say "token: removed the local copy on pbx01 (the PBX's token is left as it is)"
   exit 0
 fi
 
@@ -22,12 +25,27 @@ if [ "$MODE" = manual ]; then
     printf '%s' "$IM_TOKEN" >"$token_file"
     say "token: stored the operator's token" >&2
   fi
-elif [ -s "$token_file" ]; then
-  say "token: already on pbx01; kept" >&2
 else
   pbx_login
-  pbx_generate_token "$token_file"
-  say "token: generated the IM token on the PBX" >&2
+  if [ -f "$rotation_file" ] && [ "$(cat "$rotation_file")" != "$ROTATION" ]; then
+    pbx_generate_token "$token_file"
+    say "token: imTokenRotation changed ('$(cat "$rotation_file")' -> '$ROTATION'): the PBX generated a new IM token; deploy runs im.sh with it" >&2
+  elif pbx_current_token "$token_file.pbx"; then
+    if [ -s "$token_file" ] && cmp -s "$token_file" "$token_file.pbx"; then
+      rm -f "$token_file.pbx"
+      say "token: pbx01's copy is the PBX's current IM token; kept" >&2
+    elif [ -s "$token_file" ]; then
+      mv "$token_file.pbx" "$token_file"
+      warn "token: the PBX's current IM token differs from pbx01's copy (changed in the portal?); pbx01's copy now holds the PBX's"
+    else
+      mv "$token_file.pbx" "$token_file"
+      say "token: read the PBX's current IM token (GET /im/token) and kept it on pbx01; the PBX's token is unchanged" >&2
+    fi
+  else
+    pbx_generate_token "$token_file"
+    say "token: the PBX had no IM token; it generated one" >&2
+  fi
+  printf '%s' "$ROTATION" >"$rotation_file"
 fi
 chmod 600 "$token_file"
 printf 'sha256:%s\n' "$(sha256sum <"$token_file" | cut -c1-16)"

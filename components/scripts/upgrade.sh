@@ -50,4 +50,5 @@ fi
 im_verb upgrade
 im_port_open "$WAIT" || die "after im.sh upgrade, $IM_IP:8887 refuses connections"
 printf '%s' "$RELEASE" >"$release_file"
+token_sha >"$STATE_DIR/deployed-token"  # the token the IM server now runs with
 say "upgraded to release '${RELEASE}'; $IM_IP:8887 accepts connections"

@@ -54,6 +54,12 @@ vendor_verdict() {
   say "im.sh $verb done (log: $log)"
 }
 
+# The fingerprint of pbx01's copy of the IM token (empty without one); deploy and upgrade record the
+# one the IM server was last given in $STATE_DIR/deployed-token, so a new token re-deploys.
+token_sha() {
+  if [ -s "$STATE_DIR/im-token" ]; then sha256sum <"$STATE_DIR/im-token" | cut -c1-64; fi
+}
+
 im_port_open() { wait_tcp "$IM_IP" 8887 "${1:-0}"; }
 
 im_port_closed_within() {  # im_port_closed_within SECONDS

@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "lab"
 GUIDE_DIR = "/opt/portsip-pbx-ha-guide"
 OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
+API_STATE = "/var/lib/portsip-pbx-api/state.json"
+API_TRAFFIC = "/var/lib/portsip-pbx-api/traffic.jsonl"
 UP_TIMEOUT = 900  # a cold `up` runs debootstrap
 _session_lab_active = False
 
@@ -99,6 +101,8 @@ class Lab:
     pbx_password_file: str
     run_dir: str
     roots: dict[str, Path] = field(default_factory=dict)
+    traffic_problems: list[str] = field(default_factory=list)
+    _traffic_seen: int = 0
 
     @classmethod
     def from_up(cls, stdout: str) -> Lab:
@@ -214,7 +218,7 @@ class Lab:
 
     def api_state(self) -> dict:
         """The PBX API state file on pbx01: ip_filters, im_token, im, sessions, requests."""
-        return json.loads(self.path("pbx01", "/var/lib/portsip-pbx-api/state.json").read_text())
+        return json.loads(self.path("pbx01", API_STATE).read_text())
 
     def standin_state(self) -> dict:
         """The stand-in IM installation on the IM host: state.json fields (state, release,
@@ -256,19 +260,46 @@ class Lab:
         return status, (json.loads(raw) if raw else None)
 
     def api_login(self) -> str:
+        """A bearer token from the document's login, `POST /login` with a JSON body."""
         status, body = self.api(
             "POST",
-            "/login/oauth/token",
-            form={
-                "grant_type": "password",
-                "username": self.pbx_admin.user,
-                "password": self.pbx_admin.password,
-                "scope": "all",
-                "client_id": OAUTH_CLIENT_ID,
-            },
+            "/login",
+            json_body={"username": self.pbx_admin.user, "password": self.pbx_admin.password},
         )
         assert status == 200, body
         return body["access_token"]
+
+    def api_login_styles(self, *styles: str) -> None:
+        """Which logins the stand-in serves: "json" (`POST /login`), "oauth" (the REST guide's)."""
+        f = self.path("pbx01", API_STATE)
+        st = json.loads(f.read_text())
+        st["login_styles"] = list(styles)
+        tmp = f.with_name(f.name + ".test-tmp")
+        tmp.write_text(json.dumps(st))
+        os.chmod(tmp, f.stat().st_mode)
+        tmp.replace(f)
+
+    def api_traffic(self) -> list[dict[str, Any]]:
+        """The PBX API requests and answers recorded since the last call (tests/spec_judge.py)."""
+        f = self.path("pbx01", API_TRAFFIC)
+        size = f.stat().st_size if f.exists() else 0
+        if size < self._traffic_seen:  # a new pbx01 (reset): a new file
+            self._traffic_seen = 0
+        if size == self._traffic_seen:
+            return []
+        with open(f, "rb") as fh:
+            fh.seek(self._traffic_seen)
+            data = fh.read()
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only
+        self._traffic_seen += len(data)
+        return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+    def judge_traffic(self) -> None:
+        """Validate the traffic since the last check against the OpenAPI document; findings are
+        kept for the test's teardown (see `api_traffic_conforms`)."""
+        from tests import spec_judge
+
+        self.traffic_problems += spec_judge.problems(self.api_traffic())
 
     def im_token(self) -> str | None:
         return self.api_state()["im_token"]
@@ -296,7 +327,9 @@ class Lab:
 
     def reset_pbx01(self) -> None:
         """Return pbx01 to fresh (new root copy and API state; same keys and credentials)."""
+        self.judge_traffic()  # what the old pbx01 recorded is judged before it goes
         self._lab("reset", "pbx01")
+        self._traffic_seen = 0
 
     def status(self) -> str:
         return run_lab("status").stdout
@@ -378,3 +411,21 @@ def lab(request) -> Lab:
             pytrace=False,
         )
     return Lab.from_up(p.stdout)
+
+
+@pytest.fixture(autouse=True)
+def api_traffic_conforms(request):
+    """Every test that uses the lab: each PBX API request the test caused, and each answer the
+    stand-in gave, must validate against PortSIP's OpenAPI document (openapi-core). Module-scoped
+    set-up traffic is judged with the first test after it."""
+    yield
+    if "lab" not in request.fixturenames or not _session_lab_active:
+        return
+    lab = request.getfixturevalue("lab")
+    lab.judge_traffic()
+    found, lab.traffic_problems = lab.traffic_problems, []
+    if found:
+        pytest.fail(
+            "PBX API traffic that disagrees with the OpenAPI document:\n  " + "\n  ".join(found),
+            pytrace=False,
+        )

@@ -4,6 +4,7 @@ service, through day-2 changes, to destroy; and the faults the guide cares about
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -117,6 +118,30 @@ class TestTheGuide:
         assert lab.im_token() != old_token
         assert lab.tcp_open("im", 8887)
         assert lab.im_token() not in done.stdout + done.stderr
+        # The IM server runs with the upgrade's token: deploy finds nothing to re-deploy.
+        before = counters(lab)
+        assert "nothing to do" in deployed.run("deploy", "update").stdout
+        assert counters(lab) == before
+
+    def test_token_rotation_regenerates_once_and_redeploys(self, lab, deployed):
+        before, old_token = counters(lab), lab.im_token()
+        deployed.config = lab_config(
+            lab, restartToken="2026-11-25", imRelease="22.1", imTokenRotation="2026-12"
+        )
+        done = deployed.run("token", "update")
+        new_token = lab.im_token()
+        assert new_token != old_token and "imTokenRotation changed ('' -> '2026-12')" in done.stderr
+        done = deployed.run("deploy", "update")
+        assert "the IM token changed since the IM service was deployed" in done.stdout
+        assert counters(lab) == {**before, "rm": before["rm"] + 1, "run": before["run"] + 1}
+        assert lab.standin_state()["token_sha256"] == hashlib.sha256(new_token.encode()).hexdigest()
+        assert lab.tcp_open("im", 8887)
+        # The same value again changes nothing, on the PBX or the IM server.
+        deployed.run("token", "update")
+        deployed.run("deploy", "update")
+        assert lab.im_token() == new_token
+        assert counters(lab) == {**before, "rm": before["rm"] + 1, "run": before["run"] + 1}
+        assert new_token not in deployed.transcript()
 
     def test_an_old_address_leaves_the_whitelist(self, lab, deployed):
         moved = "10.213.7.113"  # only an API record: nothing is sent to it
@@ -303,8 +328,16 @@ class TestFaults:
         guide = Guide(lab, lab_config(lab, pbxAdminPassword="not-the-password"))
         done = guide.run("whitelist", check=False)
         assert done.returncode != 0
-        assert "PBX API login as admin failed (HTTP 400" in done.stderr
+        assert "PBX API: bad credentials: the json login (POST " in done.stderr
+        assert "refused admin (HTTP 401" in done.stderr
+        assert "check pbxAdminUser/pbxAdminPassword" in done.stderr
         assert "not-the-password" not in done.stderr + done.stdout
+
+    def test_tls_verification_failure_is_named(self, lab):
+        guide = Guide(lab, lab_config(lab, pbxApiTlsVerify="true"))  # the lab CA is not trusted
+        done = guide.run("whitelist", check=False)
+        assert done.returncode != 0 and "TLS verification failed" in done.stderr
+        assert "bad credentials" not in done.stderr
 
     @pytest.mark.parametrize("fault, step", [("pbx01-down", "pbx01-check"), ("im-down", "prepare")])
     def test_unreachable_host_fails_then_converges(self, lab, fault, step):
@@ -317,6 +350,41 @@ class TestFaults:
         assert time.monotonic() - started < 120
         lab.clear_faults()
         guide.run(step)
+
+
+class TestPbxApi:
+    def test_recreated_stack_keeps_the_pbx_token(self, lab):
+        """A new stack (fresh pbx01 state) against a PBX that has a token reads it, and does not
+        regenerate it: an IM server already running with it keeps working."""
+        fresh(lab)
+        token = lab.im_token()
+        assert token
+        guide = Guide(lab, lab_config(lab))
+        done = guide.run("token")
+        assert "read the PBX's current IM token" in done.stderr
+        assert lab.im_token() == token
+        lab.ssh("pbx01", "rm -rf ~/.portsip-im", user="pbx", check=True)  # pbx01's state, gone
+        again = Guide(lab, lab_config(lab))
+        done = again.run("token")
+        assert lab.im_token() == token and "generated" not in done.stdout + done.stderr
+        copy = lab.ssh("pbx01", "cat ~/.portsip-im/im-token", user="pbx", check=True).stdout
+        assert copy == token
+        assert token not in guide.transcript() + again.transcript()
+
+    def test_auto_login_falls_back_to_oauth_on_a_pbx_without_login(self, lab):
+        fresh(lab)
+        lab.api_login_styles("oauth")
+        try:
+            guide = Guide(lab, lab_config(lab))
+            done = guide.run("whitelist")
+            assert "(oauth login, POST /login/oauth/token, pbxApiLogin=auto)" in done.stderr
+            done = Guide(lab, lab_config(lab, pbxApiLogin="json")).run("whitelist", check=False)
+            assert done.returncode != 0
+            assert f"no such login path: the json login (POST {lab.pbx_api}/login)" in done.stderr
+        finally:
+            lab.api_login_styles("json", "oauth")
+        done = Guide(lab, lab_config(lab, pbxApiLogin="json")).run("whitelist")
+        assert "(json login, POST /login, pbxApiLogin=json)" in done.stderr
 
 
 class TestSecrets:

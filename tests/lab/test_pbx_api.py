@@ -1,56 +1,20 @@
-"""The stand-in PBX REST API on pbx01: auth, whitelist (IP filters), IM token and IM record, with
-response shapes checked against PortSIP's published OpenAPI description (../shared/portsip/)."""
+"""The stand-in PBX REST API on pbx01: auth, whitelist (IP filters), IM token and IM record.
+
+PortSIP's OpenAPI document is the judge: every request these tests send and every answer the
+stand-in gives is validated against it with openapi-core after each test (the autouse fixture
+`api_traffic_conforms` in tests/lab/fixture.py), and the stand-in refuses what the document
+refuses. The OAuth login is the REST guide's, not the document's: tested here as that guide says."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.lab.fixture import OAUTH_CLIENT_ID, REPO
+from tests import spec_judge
+from tests.lab.fixture import API_TRAFFIC, OAUTH_CLIENT_ID
 
 pytestmark = pytest.mark.lab
-
-SPEC = REPO.parent / "shared" / "portsip" / "pbx-rest-api-v22.openapi.json"
-
-
-@pytest.fixture(scope="module")
-def spec():
-    if not SPEC.exists():
-        pytest.fail(
-            f"{SPEC} not found: the CI layout puts ../shared beside the repo", pytrace=False
-        )
-    return json.loads(SPEC.read_text())
-
-
-def schema_of(spec, path, method, status="200"):
-    op = spec["paths"][path][method]
-    return op["responses"][status]["content"]["application/json"]["schema"]
-
-
-def conforms(value, schema) -> list[str]:
-    """A small JSON-schema check (type, properties, items, enum, allOf): enough for these."""
-    problems = []
-    for sub in schema.get("allOf", []):
-        problems += conforms(value, sub)
-    t = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "integer": int, "boolean": bool}
-    if t in types and not isinstance(value, types[t]):
-        return [f"{value!r} is not {t}"]
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{value!r} not in {schema['enum']}")
-    if t == "object":
-        props = schema.get("properties", {})
-        for k, v in value.items():
-            if k not in props:
-                problems.append(f"unexpected field {k!r}")
-            else:
-                problems += [f"{k}: {p}" for p in conforms(v, props[k])]
-    if t == "array":
-        for i, v in enumerate(value):
-            problems += [f"[{i}]: {p}" for p in conforms(v, schema.get("items", {}))]
-    return problems
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +71,13 @@ def test_oauth_login_needs_a_form_body(lab):
     assert status == 400
 
 
-def test_json_login(lab, spec):
+def test_json_login(lab):
     status, body = lab.api(
         "POST",
         "/login",
         json_body={"username": lab.pbx_admin.user, "password": lab.pbx_admin.password},
     )
-    assert status == 200 and not conforms(body, schema_of(spec, "/login", "get"))
+    assert status == 200 and set(body) == {"access_token", "expires_at", "expires_in", "role"}
     assert lab.api("GET", "/ip_filters", token=body["access_token"])[0] == 200
     status, body = lab.api(
         "POST", "/login", json_body={"username": lab.pbx_admin.user, "password": "x"}
@@ -146,7 +110,7 @@ def test_logout_ends_the_session(lab):
     assert lab.api("GET", "/im", token=t)[0] == 401
 
 
-def test_whitelist_entry_lifecycle(lab, token, spec):
+def test_whitelist_entry_lifecycle(lab, token):
     entry = {
         "cidr": "10.213.7.12/32",
         "target": "ACCEPT",
@@ -154,15 +118,14 @@ def test_whitelist_entry_lifecycle(lab, token, spec):
         "description": "portsip-im test",
     }
     status, body = lab.api("POST", "/ip_filters", token=token, json_body=entry)
-    assert status == 200 and not conforms(body, schema_of(spec, "/ip_filters", "post"))
+    assert status == 200 and set(body) == {"id"}
     fid = body["id"]
     assert {**entry, "id": fid} in lab.api_state()["ip_filters"]  # recorded in the state file
     status, listing = lab.api("GET", "/ip_filters", token=token)
-    assert status == 200 and not conforms(listing, schema_of(spec, "/ip_filters", "get"))
+    assert status == 200
     assert listing["count"] >= 1 and {**entry, "id": fid} in listing["items"]
     status, one = lab.api("GET", f"/ip_filters/{fid}", token=token)
     assert status == 200 and one == {**entry, "id": fid}
-    assert not conforms(one, schema_of(spec, "/ip_filters/{id}", "get"))
     status, found = lab.api(
         "GET", "/ip_filters?filter=cidr%20eq%20%2710.213.7.12%2F32%27", token=token
     )
@@ -179,24 +142,70 @@ def test_whitelist_entry_lifecycle(lab, token, spec):
 
 
 @pytest.mark.parametrize(
-    "bad",
+    "bad, says",
     [
-        {"cidr": "10.213.7.300/32", "target": "ACCEPT"},
-        {"cidr": "10.213.7.12/32", "target": "MAYBE"},
-        {"cidr": "10.213.7.12/32", "target": "ACCEPT", "expire_at": "soon"},
-        {"target": "ACCEPT"},
+        ({"cidr": "10.213.7.300/32", "target": "ACCEPT"}, "invalid cidr"),
+        ({"cidr": "10.213.7.12/32", "target": "MAYBE"}, "is not one of ['ACCEPT', 'DENY']"),
+        ({"cidr": "10.213.7.12/32", "target": "ACCEPT", "expire_at": "soon"}, "RFC 3339"),
+        ({"target": "ACCEPT"}, "body.cidr: required"),
+        ({"cidr": ["10.213.7.12/32"], "target": "ACCEPT"}, "is not of type string"),
+        ({"cidr": "10.213.7.12/32", "target": "ACCEPT", "description": "x" * 256}, "longer than"),
     ],
 )
-def test_bad_whitelist_entries_are_refused(lab, token, bad):
+def test_bad_whitelist_entries_are_refused(lab, token, bad, says):
     n = len(lab.api_state()["ip_filters"])
     status, body = lab.api("POST", "/ip_filters", token=token, json_body=bad)
-    assert status == 400 and body["errors"]
+    assert status == 400 and any(says in e["message"] for e in body["errors"]), body
     assert len(lab.api_state()["ip_filters"]) == n
 
 
-def test_im_token_regenerate_and_destroy(lab, token, spec):
+@pytest.mark.parametrize(
+    "method, path, body, status, says",
+    [
+        ("POST", "/login", {"username": "admin"}, 400, "body.password: required"),
+        ("POST", "/login", {"username": 7, "password": "x"}, 400, "is not of type string"),
+        ("GET", "/ip_filters?top=0", None, 400, "less than the minimum 1"),
+        ("GET", "/ip_filters?skip=-1", None, 400, "less than the minimum 0"),
+        ("GET", "/ip_filters?top=many", None, 400, "is not of type integer"),
+        ("DELETE", "/ip_filters", None, 405, "DELETE not allowed"),
+        ("GET", "/no_such_thing", None, 404, "no such path"),
+    ],
+)
+def test_what_the_document_refuses_is_refused(lab, token, method, path, body, status, says):
+    got, answer = lab.api(method, path, token=token, json_body=body)
+    assert got == status and any(says in e["message"] for e in answer["errors"]), answer
+
+
+def test_login_styles_served_as_set(lab):
+    try:
+        lab.api_login_styles("oauth")  # an older PBX: only the REST guide's login
+        creds = {"username": lab.pbx_admin.user, "password": lab.pbx_admin.password}
+        assert lab.api("POST", "/login", json_body=creds)[0] == 404
+        assert lab.api("POST", "/login/oauth/token", form=login_form(lab))[0] == 200
+        lab.api_login_styles("json")  # exactly the document
+        assert lab.api("POST", "/login/oauth/token", form=login_form(lab))[0] == 404
+        assert lab.api("POST", "/login", json_body=creds)[0] == 200
+    finally:
+        lab.api_login_styles("json", "oauth")
+
+
+def test_traffic_is_recorded_for_the_judge_without_secrets(lab, token):
+    lab.judge_traffic()  # what came before is judged now; this test's own traffic follows
+    lab.api("GET", "/ip_filters?top=5", token=token)
+    entries = lab.api_traffic()
+    assert [(e["method"], e["path"], e["query"], e["status"]) for e in entries] == [
+        ("GET", "/api/ip_filters", "top=5", 200)
+    ]
+    assert entries[0]["headers"] == {"Authorization": "Bearer [redacted]"}
+    assert not spec_judge.problems(entries)
+    text = lab.path("pbx01", API_TRAFFIC).read_text()
+    assert lab.pbx_admin.password not in text and token not in text
+    assert (lab.im_token() or "-") not in text
+
+
+def test_im_token_regenerate_and_destroy(lab, token):
     status, cur = lab.api("GET", "/im/token", token=token)
-    assert status == 200 and not conforms(cur, schema_of(spec, "/im/token", "get"))
+    assert status == 200 and set(cur) == {"token"}
     assert cur["token"] == lab.im_token()
     status, new = lab.api("POST", "/im/token", token=token)
     assert status == 200 and new["token"] != cur["token"]
@@ -207,9 +216,9 @@ def test_im_token_regenerate_and_destroy(lab, token, spec):
     assert lab.api("POST", "/im/token", token=token)[0] == 200  # leave one for later tests
 
 
-def test_im_record(lab, token, spec):
+def test_im_record(lab, token):
     status, body = lab.api("GET", "/im", token=token)
-    assert status == 200 and not conforms(body, schema_of(spec, "/im", "get"))
+    assert status == 200
     rec = {
         "private_ipv4": "10.213.7.12",
         "private_ipv6": "",

@@ -1,21 +1,40 @@
 #!/usr/bin/python3
 """Stand-in for the PortSIP PBX v22 REST API -- only what the portsip-im project uses.
 
-Written for the portsip-im lab from ../shared/portsip/FACTS.md and PortSIP's published OpenAPI
-description (shapes only); not PortSIP code. Runs on the lab's pbx01 as portsip-pbx-api.service.
+Written for the portsip-im lab from ../shared/portsip/FACTS.md and PortSIP's published OpenAPI 3.1
+document (pbx-rest-api-v22.openapi.json); not PortSIP code. Runs on the lab's pbx01 as
+portsip-pbx-api.service, with python3's standard library only.
 
-HTTPS on 0.0.0.0:8887, base path /api:
-  POST /api/login/oauth/token   form: grant_type=password|refresh_token, username, password,
-                                scope=all, client_id=<PortSIP's fixed id>
-  POST /api/login               JSON {username, password}; GET /api/login; POST /api/logout
+The document is the judge. It is loaded at start (/etc/portsip-pbx-api/openapi.json), and every
+request to /api is checked against it before anything else: a path the document does not have ->
+404, a method it does not have there -> 405, a missing or invalid bearer token where the operation
+needs one -> 401, query parameters and JSON bodies against the operation's schemas (types, enum,
+required, lengths, minimum/maximum, allOf, RFC 3339 `date_time`) -> 400; every refusal is a 4XX
+with an `errors` list. The checks are derived from the document (see `Spec` below), not written
+per endpoint. Served (HTTPS on 0.0.0.0:8887, base path /api):
+  POST /api/login               the document's login: JSON {username, password}; GET /api/login,
+                                POST /api/logout
   GET|POST /api/ip_filters, GET|POST /api/ip_filters/{id}, POST /api/ip_filters/{id}/destroy
   GET|POST /api/im/token, POST /api/im/token/destroy, GET|POST /api/im
-Every call but login needs `Authorization: Bearer ACCESS_TOKEN` (else 401).
+  POST /api/login/oauth/token   NOT in the OpenAPI document: the OAuth password grant documented
+                                elsewhere, in PortSIP's REST guide (FACTS.md), served as that guide
+                                describes it -- form: grant_type=password|refresh_token, username,
+                                password, scope=all, client_id=<PortSIP's fixed id>
+Which login styles are served is the state's `login_styles` (default ["json", "oauth"]); a style
+left out answers 404 like a PBX without it (tests use ["oauth"] for an older PBX, ["json"] for a
+PBX exactly as the document describes it).
+
+Every /api request and its answer is appended to the traffic file
+(/var/lib/portsip-pbx-api/traffic.jsonl), with secrets (passwords, tokens) replaced by
+"[redacted]", so the tests can validate each pair against the document with openapi-core.
 
 Plain HTTP on 127.0.0.1:8886 (local to pbx01 only, no auth) -- what the stand-in im.sh uses:
   GET /internal/im/token_sha256 -> {"sha256": ...|null};  POST /internal/im  (as POST /api/im)
 
 State: /var/lib/portsip-pbx-api/state.json (tests read it). Admin: /etc/portsip-pbx-api/admin.json.
+Environment overrides (tests run it locally too): PBX_API_STATE, PBX_API_ADMIN, PBX_API_TLS (a
+directory, or "off" for plain HTTP), PBX_API_PORT, PBX_API_INTERNAL_PORT, PBX_API_OPENAPI,
+PBX_API_TRAFFIC, PBX_API_BIND.
 """
 
 import base64
@@ -38,6 +57,12 @@ STATE = os.environ.get("PBX_API_STATE", "/var/lib/portsip-pbx-api/state.json")
 ADMIN = os.environ.get("PBX_API_ADMIN", "/etc/portsip-pbx-api/admin.json")
 TLS_DIR = os.environ.get("PBX_API_TLS", "/etc/portsip-pbx-api")
 PORT = int(os.environ.get("PBX_API_PORT", "8887"))
+BIND = os.environ.get("PBX_API_BIND", "0.0.0.0")
+OPENAPI = os.environ.get("PBX_API_OPENAPI", "/etc/portsip-pbx-api/openapi.json")
+TRAFFIC = os.environ.get("PBX_API_TRAFFIC", "/var/lib/portsip-pbx-api/traffic.jsonl")
+OAUTH_PATH = "/login/oauth/token"  # relative to /api; the REST guide's, not in the document
+SECRET_FIELDS = {"password", "access_token", "refresh_token", "token"}
+LOGIN_STYLES = os.environ.get("PBX_API_LOGIN_STYLES", "json,oauth").split(",")
 INTERNAL_PORT = int(os.environ.get("PBX_API_INTERNAL_PORT", "8886"))
 CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 TOKEN_LIFETIME = 1800
@@ -71,6 +96,7 @@ def fresh_state() -> dict:
         "im": {k: "" for k in IM_FIELDS},
         # sha256(access token) -> {"expires": epoch, "refresh": sha256(refresh token)}
         "sessions": {},
+        "login_styles": LOGIN_STYLES,
         "requests": [],  # last 500: {ts, method, path, status} -- never bodies or headers
     }
 
@@ -99,9 +125,13 @@ def admin() -> dict:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, problems: list[str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.problems = problems or [message]
+
+    def body(self) -> dict:
+        return {"errors": [{"code": self.code, "message": m} for m in self.problems]}
 
 
 def bad(message: str) -> ApiError:
@@ -206,6 +236,135 @@ def apply_query(items: list, q: dict) -> dict:
     return {"count": len(items), "items": items[skip : skip + top]}
 
 
+# ---------------------------------------------------------------- the document as the judge
+
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+JSON_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+class Spec:
+    """The OpenAPI document: operation lookup and a JSON Schema check of the keywords it uses."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+        self.security = doc.get("security", [])
+        self.paths = []  # (regex, template, path item), literal paths before templated ones
+        for template, item in doc.get("paths", {}).items():
+            rx = re.sub(r"\\{[^/]+?\\}", "([^/]+)", re.escape(template))
+            self.paths.append((re.compile(rx + "$"), template, item))
+        self.paths.sort(key=lambda t: t[1].count("{"))
+
+    def resolve(self, node):
+        while isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            assert ref.startswith("#/"), ref
+            node = self.doc
+            for part in ref[2:].split("/"):
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def find(self, path: str):
+        """(template, path item, path parameter values) or None."""
+        for rx, template, item in self.paths:
+            m = rx.match(path)
+            if m:
+                names = re.findall(r"\{([^/]+?)\}", template)
+                return template, item, dict(zip(names, m.groups(), strict=True))
+        return None
+
+    def check(self, value, schema, where: str) -> list[str]:
+        schema = self.resolve(schema) or {}
+        out = []
+        for sub in schema.get("allOf", []):
+            out += self.check(value, sub, where)
+        for key in ("anyOf", "oneOf"):
+            if key in schema and not any(not self.check(value, s, where) for s in schema[key]):
+                out.append(f"{where}: matches none of the allowed schemas")
+        types = schema.get("type")
+        if types is not None:
+            types = types if isinstance(types, list) else [types]
+            if not any(JSON_TYPES.get(t, lambda v: True)(value) for t in types):
+                return out + [f"{where}: {value!r} is not of type {' or '.join(types)}"]
+        if "enum" in schema and value not in schema["enum"]:
+            out.append(f"{where}: {value!r} is not one of {schema['enum']}")
+        if "const" in schema and value != schema["const"]:
+            out.append(f"{where}: must be {schema['const']!r}")
+        if isinstance(value, str):
+            if "minLength" in schema and len(value) < schema["minLength"]:
+                out.append(f"{where}: shorter than {schema['minLength']} characters")
+            if "maxLength" in schema and len(value) > schema["maxLength"]:
+                out.append(f"{where}: longer than {schema['maxLength']} characters")
+            if "pattern" in schema and not re.search(schema["pattern"], value):
+                out.append(f"{where}: does not match {schema['pattern']!r}")
+            if schema.get("format") in ("date_time", "date-time") and not RFC3339.fullmatch(value):
+                out.append(f"{where}: {value!r} is not an RFC 3339 date-time")
+        if JSON_TYPES["number"](value):
+            if "minimum" in schema and value < schema["minimum"]:
+                out.append(f"{where}: {value} is less than the minimum {schema['minimum']}")
+            if "maximum" in schema and value > schema["maximum"]:
+                out.append(f"{where}: {value} is greater than the maximum {schema['maximum']}")
+        if isinstance(value, dict):
+            props = schema.get("properties", {})
+            for name in schema.get("required", []):
+                if name not in value:
+                    out.append(f"{where}.{name}: required")
+            for name, v in value.items():
+                if name in props:
+                    out += self.check(v, props[name], f"{where}.{name}")
+                elif schema.get("additionalProperties") is False:
+                    out.append(f"{where}.{name}: unknown field")
+        if isinstance(value, list) and "items" in schema:
+            for i, v in enumerate(value):
+                out += self.check(v, schema["items"], f"{where}[{i}]")
+        return out
+
+    @staticmethod
+    def coerce(raw: str, schema: dict):
+        """A query/path parameter's string as its schema's type (unchanged if it is no number)."""
+        t = schema.get("type")
+        try:
+            if t == "integer":
+                return int(raw)
+            if t == "number":
+                return float(raw)
+        except ValueError:
+            return raw
+        if t == "boolean" and raw in ("true", "false"):
+            return raw == "true"
+        return raw
+
+
+def load_spec() -> Spec:
+    with open(OPENAPI) as f:
+        return Spec(json.load(f))
+
+
+def redacted(value):
+    """A copy of a JSON value with every secret field's value replaced by "[redacted]"."""
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if k in SECRET_FIELDS and isinstance(v, str) else redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def record(entry: dict) -> None:
+    os.makedirs(os.path.dirname(TRAFFIC), exist_ok=True)
+    with open(TRAFFIC, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "PortSIP-PBX-lab-standin"
@@ -247,17 +406,22 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
-        query = urllib.parse.parse_qs(url.query)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         n = int(self.headers.get("Content-Length") or 0)
         self._body = (
             self.rfile.read(n) if n > 0 else b""
         )  # always consumed: keep-alive stays in sync
+        documented = True
         with LOCK:
             st = load()
             try:
-                status, body = self.route(method, path, query, st)
+                if self.internal:
+                    status, body = self.route_internal(method, path, st)
+                else:
+                    documented = self.judge(method, path, query, st)
+                    status, body = self.route(method, path, query, st)
             except ApiError as e:
-                status, body = e.status, {"errors": [{"code": e.code, "message": e.message}]}
+                status, body = e.status, e.body()
             except Exception as e:  # noqa: BLE001
                 status, body = (
                     500,
@@ -268,8 +432,103 @@ class Handler(BaseHTTPRequestHandler):
                 + [{"ts": rfc3339(now()), "method": method, "path": path, "status": status}]
             )[-500:]
             save(st)
+            if not self.internal:
+                self.record(method, path, url.query, status, body, documented)
         self.send(status, body)
         print(f"{method} {path} {status}", file=sys.stderr, flush=True)
+
+    def record(self, method, path, query, status, body, documented) -> None:
+        """One request and its answer in the traffic file, secrets redacted."""
+        ctype = self.headers.get("Content-Type")
+        headers = {"Content-Type": ctype} if ctype else {}
+        if self.headers.get("Authorization"):
+            scheme = self.headers["Authorization"].split(" ", 1)[0]
+            headers["Authorization"] = f"{scheme} [redacted]"
+        raw = self._body.decode("utf-8", "replace")
+        if raw.strip() and (ctype or "").startswith("application/x-www-form-urlencoded"):
+            form = urllib.parse.parse_qsl(raw, keep_blank_values=True)
+            raw = urllib.parse.urlencode(
+                [(k, "[redacted]" if k in SECRET_FIELDS else v) for k, v in form]
+            )
+        elif raw.strip():
+            try:
+                raw = json.dumps(redacted(json.loads(raw)))
+            except ValueError:
+                pass
+        record(
+            {
+                "ts": rfc3339(now()),
+                "method": method,
+                "path": path,
+                "query": query,
+                "headers": headers,
+                "body": raw,
+                "status": status,
+                "response": "" if body is None else json.dumps(redacted(body)),
+                "documented": documented,
+            }
+        )
+
+    def judge(self, method: str, path: str, query: dict, st: dict) -> bool:
+        """The request against the OpenAPI document (raises ApiError with every problem).
+        True when the operation is in the document; False for the OAuth login (REST guide)."""
+        if not path.startswith("/api/"):
+            raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+        p = path[len("/api") :]
+        styles = st.get("login_styles", ["json", "oauth"])
+        if p == OAUTH_PATH:
+            if "oauth" not in styles:
+                raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+            if method != "POST":
+                raise ApiError(405, "METHOD_NOT_ALLOWED", f"{method} not allowed on {path}")
+            return False  # documented elsewhere: PortSIP's REST guide
+        if p == "/login" and method == "POST" and "json" not in styles:
+            raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+        found = SPEC.find(p)
+        if found is None:
+            raise ApiError(404, "NOT_FOUND", f"no such path {path}")
+        template, item, path_params = found
+        op = item.get(method.lower())
+        if op is None:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{method} not allowed on {path}")
+        security = op.get("security", SPEC.security)
+        if security and {} not in security:
+            self.bearer(st)
+        problems = []
+        for param in [*item.get("parameters", []), *op.get("parameters", [])]:
+            param = SPEC.resolve(param)
+            name, where, schema = param["name"], param["in"], param.get("schema", {})
+            if where == "query" and name in query:
+                value = Spec.coerce(query[name][-1], SPEC.resolve(schema))
+                problems += SPEC.check(value, schema, f"query parameter {name}")
+            elif where == "path":
+                value = Spec.coerce(urllib.parse.unquote(path_params[name]), SPEC.resolve(schema))
+                problems += SPEC.check(value, schema, f"path parameter {name}")
+            elif param.get("required") and where == "query":
+                problems.append(f"query parameter {name}: required")
+        rb = SPEC.resolve(op.get("requestBody"))
+        if rb:
+            content = rb.get("content", {})
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if not self._body.strip():
+                if rb.get("required"):
+                    problems.append("body: required")
+            elif ctype not in content:
+                raise ApiError(
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    f"body: content type {ctype or 'none'!r}; {template} takes "
+                    + ", ".join(content),
+                )
+            elif ctype == "application/json":
+                try:
+                    value = json.loads(self._body)
+                except ValueError:
+                    raise bad("body: not valid JSON") from None
+                problems += SPEC.check(value, content[ctype].get("schema", {}), "body")
+        if problems:
+            raise ApiError(400, "INVALID_ARGUMENT", problems[0], problems)
+        return True
 
     def do_GET(self):
         self.handle_any("GET")
@@ -440,18 +699,30 @@ class TLSServer(ThreadingHTTPServer):
         self.RequestHandlerClass(request, client_address, self)
 
 
+SPEC: Spec
+
+
 def main() -> None:
+    global SPEC
+    SPEC = load_spec()
     with LOCK:
         load()  # create the state on first start
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(TLS_DIR, "tls.crt"), os.path.join(TLS_DIR, "tls.key"))
-    public = TLSServer(("0.0.0.0", PORT), Handler)
-    public.context = ctx
+    public: ThreadingHTTPServer
+    if TLS_DIR == "off":  # plain HTTP: only for a local test run, never the lab
+        public, scheme = ThreadingHTTPServer((BIND, PORT), Handler), "http"
+        public.daemon_threads = True
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(TLS_DIR, "tls.crt"), os.path.join(TLS_DIR, "tls.key"))
+        tls = TLSServer((BIND, PORT), Handler)
+        tls.context = ctx
+        public, scheme = tls, "https"
     internal = ThreadingHTTPServer(("127.0.0.1", INTERNAL_PORT), InternalHandler)
     internal.daemon_threads = True
     threading.Thread(target=internal.serve_forever, daemon=True).start()
     print(
-        f"listening on https://0.0.0.0:{PORT}/api and http://127.0.0.1:{INTERNAL_PORT}/internal",
+        f"listening on {scheme}://{BIND}:{public.server_address[1]}/api and "
+        f"http://127.0.0.1:{internal.server_address[1]}/internal",
         file=sys.stderr,
         flush=True,
     )

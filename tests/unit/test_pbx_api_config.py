@@ -1,0 +1,71 @@
+"""The PBX API keys: pbxApiLogin, pbxApiLoginPath, imTokenRotation -- validated at preview, and
+reaching the steps that need them (and only as plain parameters: no secret in a command)."""
+
+import shlex
+
+import pytest
+
+from components.settings import ConfigError, parse_config
+from tests.unit import harness as h
+
+SECRETS = {"sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken"}
+
+
+def parse(**overrides: str):
+    raw = {**h.base_config("existing"), **overrides}
+    return parse_config(raw, SECRETS & raw.keys())
+
+
+def test_login_defaults_to_auto():
+    c = parse()
+    assert c.pbx_api_login == "auto" and c.pbx_api_login_path == "/login/oauth/token"
+    assert c.im_token_rotation is None
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"pbxApiLogin": "basic"},
+            "portsip-im:pbxApiLogin: 'basic' is not one of auto, json or oauth",
+        ),
+        ({"pbxApiLoginPath": "login/oauth"}, "portsip-im:pbxApiLoginPath: 'login/oauth': must be"),
+        ({"pbxApiLoginPath": "/login?x=1"}, "portsip-im:pbxApiLoginPath: '/login?x=1': must be"),
+    ],
+)
+def test_bad_login_settings_are_one_clear_error(overrides, message):
+    with pytest.raises(ConfigError) as exc:
+        parse(**overrides)
+    assert message in str(exc.value)
+    assert str(exc.value).count("portsip-im:") == 1
+
+
+def params(r: h.Registered, phase: str = "create") -> dict[str, str]:
+    words = shlex.split(r.inputs[phase])
+    return dict(w.split("=", 1) for w in words[words.index("-c") + 3 :])
+
+
+def steps(**config: str) -> dict[str, h.Registered]:
+    result = h.run({**h.base_config("existing"), **config})
+    return {r.name.removeprefix("im-"): r for r in result.mocks.of_type("command:remote:Command")}
+
+
+def test_login_style_and_rotation_reach_the_steps():
+    s = steps(pbxApiLogin="json", imTokenRotation="2026-12")
+    for step in ("whitelist", "token", "deploy", "upgrade"):
+        p = params(s[step])
+        assert p["PBX_LOGIN"] == "json" and p["PBX_JSON_LOGIN_PATH"] == "/login", step
+        assert p["PBX_LOGIN_PATH"] == "/login/oauth/token", step
+    assert params(s["token"])["ROTATION"] == "2026-12"
+    assert params(s["deploy"])["TOKEN_ROTATION"] == "2026-12"
+    # The admin password travels on stdin only.
+    for r in s.values():
+        assert h.base_config("existing")["pbxAdminPassword"] not in r.inputs["create"]
+
+
+def test_a_new_rotation_value_changes_only_token_and_deploy():
+    before, after = steps(), steps(imTokenRotation="2026-12")
+    changed = {
+        name for name in before if before[name].inputs["create"] != after[name].inputs["create"]
+    }
+    assert changed == {"token", "deploy"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,42 +40,51 @@ def engine_env(pulumi_home: Path | None = None) -> dict[str, str]:
 
 
 class Project:
-    """A throw-away Pulumi project run by the engine's CLI (through the Python language host), with
-    its own file backend and passphrase: for tests of the provider itself."""
+    """A throw-away Pulumi Python project run by the engine's CLI (through the Python language
+    host, in the repository's virtualenv), with its own file backend and passphrase: for tests of
+    the provider and the policy pack themselves. Secrets go to `config set --secret` on stdin."""
 
-    def __init__(self, folder: Path, program: str, env: dict[str, str], stack: str = "t"):
+    def __init__(self, folder: Path, program: str, env: dict[str, str]):
         self.dir = folder
-        self.stack = stack
         (folder / "state").mkdir(parents=True)
         (folder / "Pulumi.yaml").write_text(
-            f"name: throwaway\nruntime:\n  name: python\n  options:\n"
+            f"name: {folder.name}\nruntime:\n  name: python\n  options:\n"
             f"    virtualenv: {ROOT / 'venv'}\n"
         )
-        (folder / "__main__.py").write_text(program)
+        (folder / "__main__.py").write_text(textwrap.dedent(program))
         self.env = {
             **env,
             "PULUMI_BACKEND_URL": f"file://{folder / 'state'}",
             "PULUMI_CONFIG_PASSPHRASE": secrets.token_hex(16),
         }
-        self.pulumi("stack", "init", stack)
 
     def pulumi(self, *args: str, input: str | None = None, check: bool = True):
         done = subprocess.run(
             ["pulumi", "--non-interactive", *args],
             cwd=self.dir,
             env=self.env,
-            input=input,
+            input=input if input is not None else "",
             capture_output=True,
             text=True,
             timeout=600,
         )
         if check and done.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)}: {done.stdout}\n{done.stderr}")
+            raise AssertionError(f"pulumi {' '.join(args)}:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def set(self, key: str, value: str, secret: bool = False) -> None:
-        flag = "--secret" if secret else "--plaintext"
-        self.pulumi("config", "set", flag, key, input=value)
+    def init(self, stack: str, config=None, secret=None) -> None:
+        self.pulumi("stack", "init", stack)
+        for key, value in (config or {}).items():
+            self.set(stack, key, value)
+        for key, value in (secret or {}).items():
+            self.set(stack, key, value, secret=True)
 
-    def up(self, check: bool = True):
-        return self.pulumi("up", "--yes", "--skip-preview", check=check)
+    def set(self, stack: str, key: str, value: str, secret: bool = False) -> None:
+        flag = "--secret" if secret else "--plaintext"
+        self.pulumi("config", "set", "--stack", stack, flag, key, input=value)
+
+    def up(self, stack: str, check: bool = True):
+        return self.pulumi("up", "--stack", stack, "--yes", "--skip-preview", check=check)
+
+    def preview(self, stack: str, *args: str, check: bool = True):
+        return self.pulumi("preview", "--stack", stack, "--color", "never", *args, check=check)

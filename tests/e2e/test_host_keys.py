@@ -9,7 +9,6 @@ and the lab stack in test_lab_stack.py).
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,7 @@ from tests.e2e.engine import Project, engine_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
-PROGRAM = textwrap.dedent(
-    """
+PROGRAM = """
     import pulumi
     import pulumi_command as command
 
@@ -38,14 +36,12 @@ PROGRAM = textwrap.dedent(
     )
     pulumi.export("stdout", ran.stdout)
     """
-)
 
 
 @pytest.fixture
 def project(lab, tmp_path) -> Project:
-    p = Project(tmp_path / "project", PROGRAM, engine_env(tmp_path / "pulumi-home"))
-    p.set("host", lab.pbx01)
-    p.set("key", Path(lab.key).read_text(), secret=True)
+    p = Project(tmp_path / "pinned", PROGRAM, engine_env(tmp_path / "pulumi-home"))
+    p.init("t", config={"host": lab.pbx01}, secret={"key": Path(lab.key).read_text()})
     return p
 
 
@@ -55,17 +51,17 @@ def pbx01_commands(lab) -> list[str]:
 
 def test_an_ed25519_pin_connects(lab, project):
     assert lab.pbx01_host_key.startswith("ssh-ed25519 ")
-    project.set("hostKey", lab.pbx01_host_key)
-    project.up()
-    out = project.pulumi("stack", "output", "stdout").stdout
+    project.set("t", "hostKey", lab.pbx01_host_key)
+    project.up("t")
+    out = project.pulumi("stack", "output", "--stack", "t", "stdout").stdout
     assert "pinned-connection-ok" in out
     assert len(pbx01_commands(lab)) >= 1
 
 
 def test_a_wrong_pin_fails_before_any_command_runs(lab, project):
     before = len(pbx01_commands(lab))
-    project.set("hostKey", lab.im_host_key)  # a real key, but the IM host's
-    done = project.up(check=False)
+    project.set("t", "hostKey", lab.im_host_key)  # a real key, but the IM host's
+    done = project.up("t", check=False)
     assert done.returncode != 0
     assert "ssh: handshake failed: ssh: host key mismatch" in done.stdout + done.stderr
     assert len(pbx01_commands(lab)) == before
@@ -74,8 +70,8 @@ def test_a_wrong_pin_fails_before_any_command_runs(lab, project):
 def test_an_rsa_pin_finds_no_common_host_key_algorithm(lab, project):
     rsa = lab.path("pbx01", "/etc/ssh/ssh_host_rsa_key.pub").read_text().split()
     before = len(pbx01_commands(lab))
-    project.set("hostKey", f"{rsa[0]} {rsa[1]}")
-    done = project.up(check=False)
+    project.set("t", "hostKey", f"{rsa[0]} {rsa[1]}")
+    done = project.up("t", check=False)
     out = done.stdout + done.stderr
     assert done.returncode != 0
     # The very key pbx01 has, refused because the provider asks for SHA-1 signatures only.

@@ -180,6 +180,14 @@ class TestLabStack:
         assert remote_commands(lab) == before
         assert not lab.standin_state()["installed"]
 
+    def test_the_policy_pack_passes_the_lab_stack(self, lab, stack):
+        # The language host starts the pack (policy/venv, made by scripts/setup); every remote
+        # step's connection and proxy pin a host key and no command text carries a secret.
+        done = stack("preview", "--policy-pack", str(REPO / "policy"))
+        out = done.stdout + done.stderr
+        assert "portsip-im-guardrails@v" in out
+        assert "mandatory" not in out.lower()
+
     def test_up_runs_every_step_through_pbx01_with_no_secret_in_any_argv(self, lab, stack):
         with process_sampler() as argv:
             out = stack("up").stdout

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.policy.engine import project
+from tests.policy.engine import preview_with_pack, project
 
 pytestmark = pytest.mark.e2e
 
@@ -94,8 +94,8 @@ def previews(tmp_path_factory):
     }
     host_key = "ssh-ed25519 " + base64.b64encode(secrets.token_bytes(51)).decode()
     for stack in ("bad", "good"):
-        proj.stack(stack, {"case": stack, "hostKey": host_key}, values)
-    results = {stack: proj.preview(stack) for stack in ("bad", "good")}
+        proj.init(stack, config={"case": stack, "hostKey": host_key}, secret=values)
+    results = {stack: preview_with_pack(proj, stack) for stack in ("bad", "good")}
     return results, values, time.monotonic() - started
 
 

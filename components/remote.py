@@ -70,11 +70,14 @@ def connection(
     """A pinned connection; `via` makes its host the jump host (pinned as well)."""
     proxy = None
     if via is not None:
+        # The jump host's own dial keeps pbx01's limits (a new VM's patience is for its own dial).
         proxy = command.remote.ProxyConnectionArgs(
             host=via.host,
             user=via.user,
             private_key=via.private_key,
             host_key=via.host_key,
+            dial_error_limit=via.dial_error_limit,
+            per_dial_timeout=via.per_dial_timeout,
         )
     return command.remote.ConnectionArgs(
         host=host,

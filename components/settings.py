@@ -290,8 +290,9 @@ class ImConfig(BaseModel):
     )
     im_token_rotation: str | None = Field(
         None,
-        description="Any value; changing it regenerates the IM token on the PBX once and "
-        "re-deploys the IM server with it (`im.sh rm`, `im.sh run`). Set it with `--plaintext`.",
+        description="rest: any value; setting it to a new one regenerates the IM token on the PBX "
+        "once and re-deploys the IM server with it (`im.sh rm`, `im.sh run`). Set it with "
+        "`--plaintext`. (manual: set a new imToken instead.)",
     )
     im_release: str | None = Field(
         None,
@@ -511,6 +512,13 @@ def parse_config(
                 f"{NAMESPACE}:{secret.key}: set as plain text; it must be a secret "
                 f"(pulumi config set --secret {secret.key} ...)"
             )
+
+    # A plain key set with --secret would still reach argv and state in clear: say so instead.
+    for key in sorted(secret_keys & plain.keys()):
+        problems.append(
+            f"{NAMESPACE}:{key}: set as a secret, but it is not one (it shows in commands and "
+            f"previews): pulumi config set --plaintext {key} ..."
+        )
 
     if config is not None:
         problems.extend(_cross_checks(config))

@@ -9,8 +9,12 @@ Each step is a `.sh` file under `components/scripts/`, run by `remote.step`. Wha
   converge cheaply (whitelist, trust, state, restart, upgrade) re-run their idempotent script on an
   update, e.g. a rotated SSH key; the scripts then find nothing to do and call no vendor verb.
 - prepare re-runs only when its own inputs change (a new VM among them); an update runs `:`.
-- deploy re-runs its script on any change; the script records what it deployed where on pbx01 and
-  runs no vendor verb when that still holds; new addresses on the same host run `im.sh rm` first.
+- deploy re-runs its script on any change, and when the token step reports another token; the
+  script records what it deployed where, with which token, on pbx01 and runs no vendor verb when
+  that still holds (running or stopped); new addresses on the same host or a new token run
+  `im.sh rm` first.
+- token re-reads the PBX's current token on each run and regenerates it only when neither side has
+  one or imTokenRotation is set to a new value.
 - Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove trust, token copy and
   whitelist entries. prepare leaves the host (and its data disk) as it is.
 """
@@ -205,7 +209,9 @@ def add_guide_steps(
         "GUIDE_DIR": c.guide_dir,
         "PBX_USER": c.pbx01_user,
         "VERIFY_API": _flag(pbx.rest),
-        "TOKEN_ROTATION": rotation,
+        # Which token pbx01 holds (a digest of the token step's fingerprint line): a rotated or
+        # newly given token re-runs deploy, which then re-deploys with it (im.sh rm, im.sh run).
+        "TOKEN_FP": _digest(token.stdout),
         **pbx.params(),
     }
     deploy = remote.step(

@@ -183,12 +183,14 @@ class TestLabStack:
     def test_the_policy_pack_passes_the_lab_stack(self, lab, stack):
         # The language host starts the pack (policy/venv, made by scripts/setup); every remote
         # step's connection and proxy pin a host key and no command text carries a secret.
+        # (tests/policy/test_pack_engine.py shows the same pack failing stacks that break it.)
         done = stack("preview", "--policy-pack", str(REPO / "policy"))
         out = done.stdout + done.stderr
         assert "portsip-im-guardrails@v" in out
         assert "mandatory" not in out.lower()
 
     def test_up_runs_every_step_through_pbx01_with_no_secret_in_any_argv(self, lab, stack):
+        logged = {host: len(lab.argv_log(host)) for host in ("pbx01", "im")}
         with process_sampler() as argv:
             out = stack("up").stdout
         assert "14 created" in out
@@ -202,8 +204,14 @@ class TestLabStack:
         # The IM host's steps came through pbx01 (the provider's `proxy`), both ends pinned.
         clients = {e["client"] for e in lab.command_log("im") if e["user"] == "root"}
         assert clients == {lab.pbx01}, clients
-        assert any("pulumi-resource-command" in a for a in argv)  # the sampler saw the provider
+        # Every curl/ssh/python3/chpasswd call on the hosts (the lab's argv log), and every
+        # command line the machine showed meanwhile: the log did see the steps' work...
+        calls = [c for h in ("pbx01", "im") for c in lab.argv_log(h)[logged[h] :]]
+        assert any(c.startswith("curl ") for c in calls) and any(c == "chpasswd" for c in calls)
+        assert any("pulumi-resource-command" in a for a in argv)
+        # ... and none of it holds a secret.
         for value in secret_values(lab):
+            assert not [c for c in calls if value in c], "a secret in a tool's arguments"
             assert not [a for a in argv if value in a], "a secret in a process's argv"
 
     def test_second_up_changes_nothing_and_runs_no_remote_command(self, lab, stack):
@@ -310,6 +318,10 @@ class TestLabStack:
             return sum(" deploy HOST_ID=" in c for c in lab.commands("pbx01"))
 
         runs, deploys_before = counters(lab)["run"], deploys()
+        # The stand-in im.sh's switch: sleep before acting, so deploy is surely still running
+        # when pbx01's sshd stops.
+        delay = lab.path("pbx01", "/opt/portsip-pbx-ha-guide/.delay")
+        delay.write_text("8\n")
         proc = stack.start("up")
         try:
             # Once deploy is running (every step before it is done), pbx01's sshd goes away; the
@@ -318,6 +330,7 @@ class TestLabStack:
             lab.inside("pbx01", "systemctl stop ssh")
             done = stack.done(proc)
         finally:
+            delay.unlink(missing_ok=True)
             if proc.poll() is None:
                 proc.kill()
             lab.inside("pbx01", "systemctl start ssh")

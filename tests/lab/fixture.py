@@ -212,6 +212,12 @@ class Lab:
             return []
         return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
 
+    def argv_log(self, host: str) -> list[str]:
+        """Calls of curl, ssh, python3, chpasswd... on `host` with their arguments, one a line
+        (/var/log/lab-argv.log, written by the lab's PATH shims: what `ps` could have shown)."""
+        f = self.path(host, "/var/log/lab-argv.log")
+        return f.read_text().splitlines() if f.exists() else []
+
     def commands(self, host: str, user: str | None = None) -> list[str]:
         """Commands run over SSH on `host` (only `user`'s if given); "" = interactive login."""
         return [e["cmd"] or "" for e in self.command_log(host) if user is None or e["user"] == user]

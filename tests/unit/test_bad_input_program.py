@@ -162,3 +162,13 @@ def test_config_error_is_a_clean_run_error():
 
     # RunError is what Pulumi prints as a message alone, without the program's stack trace.
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_plain_key_set_as_secret_is_refused():
+    # Pulumi's CLI takes a key named *token* for a secret; this one goes into a command line.
+    config = {**h.base_config("existing"), "restartToken": "2026-11-30"}
+    msg = preview_error(config, secret_keys=(*h.SECRET_KEYS, "restartToken"))
+    assert (
+        "portsip-im:restartToken: set as a secret, but it is not one (it shows in commands and "
+        "previews): pulumi config set --plaintext restartToken ..." in msg
+    )

@@ -33,7 +33,7 @@ from . import remote
 from .hosts import ImHost
 from .pbx import PbxAccess
 from .settings import Settings
-from .spec import MEASURED_MEMORY_SLACK, MIN_DISK_GB, MIN_MEMORY_MIB, MIN_VCPUS
+from .spec import MEASURED_MEMORY_SLACK
 
 DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
 
@@ -113,6 +113,7 @@ def add_guide_steps(
     im_admin = remote.Host(im_conn, sudo=host.admin_user != "root")
 
     # Guide step 1.
+    profile = settings.profile
     prepare_params: dict[str, pulumi.Input[str]] = {
         "HOST_ID": host.host_id,
         "REQUIRED_OS": c.required_os,
@@ -124,21 +125,24 @@ def add_guide_steps(
         "SUDO_NOPASSWD": _flag(c.pbx_sudo_nopasswd),
         "MEASURE_SPEC": _flag(c.target == "existing"),
         "ALLOW_UNDERSIZED": _flag(c.allow_undersized_host),
-        "MIN_VCPUS": str(MIN_VCPUS),
-        "MIN_MEMORY_MIB": str(MIN_MEMORY_MIB),
-        "MEMORY_FLOOR_MIB": str(int(MIN_MEMORY_MIB * MEASURED_MEMORY_SLACK)),
-        "MIN_DISK_GB": str(MIN_DISK_GB),
+        "MIN_VCPUS": str(profile.min_vcpus),
+        "MIN_MEMORY_MIB": str(profile.min_memory_mib),
+        "MEMORY_FLOOR_MIB": str(int(profile.min_memory_mib * MEASURED_MEMORY_SLACK)),
+        "MIN_DISK_GB": str(profile.min_disk_gb),
     }
+    # The profile's name is only for prepare.sh's message; its figures are in the triggers above,
+    # so a stack made before profiles existed (large) does not re-run prepare for this parameter.
+    prepare_args = {**prepare_params, "SIZING_PROFILE": profile.name}
     if c.allow_undersized_host:
         pulumi.log.warn(
-            "allowUndersizedHost=true: the IM host may be below PortSIP's 20 vCPU / 16 GiB / "
-            "256 GB. Acceptable for a lab, never for production."
+            f"allowUndersizedHost=true: the IM host may be below PortSIP's {profile.asks()} "
+            f"(sizingProfile {profile.name}). Acceptable for a lab, never for production."
         )
     prepare = remote.step(
         f"{name}-prepare",
         on=im_admin,
         script="prepare",
-        params=prepare_params,
+        params=prepare_args,
         secrets={"PBX_PASSWORD": settings.pbx_password},
         rerun_on_update=False,
         triggers=[pulumi.Output.all(**prepare_params), settings.pbx_password],

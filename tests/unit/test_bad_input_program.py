@@ -60,6 +60,22 @@ CASES = [
         "portsip-im:size: AWS has no instance type 't9.huge'",
     ),
     (
+        "unknown sizing profile",
+        {**h.base_config("hcloud"), "sizingProfile": "small"},
+        "portsip-im:sizingProfile: 'small' is not one of large or medium",
+    ),
+    (
+        "existing host with an unknown sizing profile",
+        {**h.base_config("existing"), "sizingProfile": "Medium"},
+        "portsip-im:sizingProfile: 'Medium' is not one of large or medium",
+    ),
+    (
+        "aws size below the medium profile",
+        {**h.base_config("aws"), "sizingProfile": "medium", "size": "r7i.xlarge"},
+        "portsip-im:size: instance type r7i.xlarge has 4 vCPU (minimum 6); PortSIP's guide asks "
+        "for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium",
+    ),
+    (
         "unknown subnet",
         {**h.base_config("aws"), "subnetId": "subnet-0nope"},
         "portsip-im:subnetId: no subnet 'subnet-0nope'",

@@ -148,22 +148,7 @@ def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
         known.write_text(f"{c.pbx01_host} {c.pbx01_host_key}\n")
         ssh = [
             "ssh",
-            "-F",
-            "/dev/null",
-            "-i",
-            str(key),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            f"ConnectTimeout={c.ssh_per_dial_timeout}",
-            "-o",
-            "LogLevel=ERROR",
+            *remote.pinned_ssh_options(key, known, c.ssh_per_dial_timeout),
             f"{c.pbx01_user}@{c.pbx01_host}",
             command,
         ]

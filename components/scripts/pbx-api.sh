@@ -185,3 +185,24 @@ pbx_generate_token() {  # pbx_generate_token FILE: the portal's "Generate Token"
 pbx_expect() {  # pbx_expect CODE WHAT
   [ "$PBX_STATUS" = "$1" ] || die "PBX API: $2 failed (HTTP $PBX_STATUS: $(pbx_error))"
 }
+
+# pbx_ip_filters: every IP filter, all pages (the API pages its lists, top <= 100), as one JSON
+# object {"items": [...], "count": N} on stdout. Run it in `$(...)`: a failed call ends the step.
+pbx_ip_filters() {
+  local acc='{"items": []}' skip=0 got total
+  while :; do
+    pbx_request GET "/ip_filters?top=100&skip=$skip"
+    pbx_expect 200 "listing IP filters"
+    acc="$(printf '%s\n%s' "$acc" "$PBX_BODY" | python3 -c '
+import json, sys
+acc, page = (json.loads(part) for part in sys.stdin.read().split("\n", 1))
+acc["items"] += page.get("items", [])
+acc["count"] = page.get("count", len(acc["items"]))
+print(json.dumps(acc))')"
+    got="$(printf '%s' "$acc" | json_field 'len(j["items"])')"
+    total="$(printf '%s' "$acc" | json_field 'j["count"]')"
+    if [ "$got" -ge "$total" ] || [ "$got" -le "$skip" ]; then break; fi
+    skip="$got"
+  done
+  printf '%s' "$acc"
+}

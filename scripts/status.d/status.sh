@@ -75,22 +75,7 @@ if [ "$MODE" = rest ]; then
     pbx_request GET /im
     pbx_expect 200 "reading the IM server record"
     im="$PBX_BODY"
-    filters='{"items": []}'
-    skip=0
-    while :; do
-      pbx_request GET "/ip_filters?top=100&skip=$skip"
-      pbx_expect 200 "listing IP filters"
-      filters="$(printf '%s\n%s' "$filters" "$PBX_BODY" | python3 -c '
-import json, sys
-acc, page = (json.loads(part) for part in sys.stdin.read().split("\n", 1))
-acc["items"] += page.get("items", [])
-acc["count"] = page.get("count", len(acc["items"]))
-print(json.dumps(acc))')"
-      got="$(printf '%s' "$filters" | json_field 'len(j["items"])')"
-      total="$(printf '%s' "$filters" | json_field 'j["count"]')"
-      if [ "$got" -ge "$total" ] || [ "$got" -le "$skip" ]; then break; fi
-      skip="$got"
-    done
+    filters="$(pbx_ip_filters)"
     printf '%s\n%s' "$im" "$filters" | python3 -c '
 import json, sys
 im, filters = (json.loads(part) for part in sys.stdin.read().split("\n", 1))

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_lab_stack import Stack
+from tests.e2e.stack import fresh_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
-    lab.clear_faults()
-    lab.reset_pbx01()
-    lab.reset_im()
-    s = Stack(lab, tmp_path_factory.mktemp("sizing"))
-    yield s
-    if s.dir.exists():
-        s("destroy", ok=None)
+    with fresh_stack(lab, tmp_path_factory.mktemp("sizing")) as s:
+        yield s
 
 
 def test_medium_profile_is_measured_on_the_host_and_named(lab, stack):

@@ -9,20 +9,15 @@ import json
 
 import pytest
 
-from tests.e2e.test_lab_stack import Stack, secret_values
+from tests.e2e.stack import Stack, fresh_stack, secret_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
-    lab.clear_faults()
-    lab.reset_pbx01()
-    lab.reset_im()
-    s = Stack(lab, tmp_path_factory.mktemp("status"))
-    yield s
-    if s.dir.exists():
-        s("destroy", ok=None)
+    with fresh_stack(lab, tmp_path_factory.mktemp("status")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

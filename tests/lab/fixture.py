@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from components.remote import pinned_ssh_options
+
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "lab"
 GUIDE_DIR = "/opt/portsip-pbx-ha-guide"
@@ -59,26 +61,6 @@ def parse_up(stdout: str) -> dict[str, str]:
             k, v = line.split(": ", 1)
             facts[k.strip()] = v.strip()
     return facts
-
-
-def pinned_ssh_options(key: str | Path, known_hosts: str | Path) -> list[str]:
-    """ssh options: this key only, no prompt, and only the host keys in `known_hosts`."""
-    return [
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "ConnectTimeout=10",
-        "-o",
-        "LogLevel=ERROR",
-    ]
 
 
 @dataclass

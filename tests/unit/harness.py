@@ -300,7 +300,14 @@ def base_config(target: str) -> dict[str, str]:
     return common
 
 
-SECRET_KEYS = ("sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken")
+SECRET_KEYS = (
+    "sshPrivateKey",
+    "pbxPassword",
+    "pbxAdminPassword",
+    "imToken",
+    "backupPassword",
+    "backupEnv",
+)
 
 
 def run(

@@ -370,10 +370,18 @@ class ImConfig(BaseModel):
         description="Retention, restic's `--keep-*` rules as a JSON object: `last`, `hourly`, "
         "`daily`, `weekly`, `monthly`, `yearly` → a positive count.",
     )
+    restore_snapshot: str | None = Field(
+        None,
+        description="Restore the IM data from this backup snapshot: `latest` or a restic "
+        "snapshot id. The restore runs once each time the value changes (IM stopped, data "
+        "swapped in, IM started, health checked); unset it afterwards. Needs backupRepository.",
+        pattern=r"^(latest|[0-9a-f]{8,64})$",
+    )
     upgrade_without_backup: bool = Field(
         False,
-        description="Let an `imRelease` upgrade go ahead when the backup before it fails (or no "
-        "repository is set), with a loud warning. Default: no backup, no upgrade.",
+        description="Let an `imRelease` upgrade go ahead when the backup before it fails, with a "
+        "loud warning. Default: a failed backup stops the upgrade. (Without backupRepository "
+        "there is no backup to take: the upgrade warns and goes ahead.)",
     )
     allow_public_private_network: bool = Field(
         False,
@@ -710,6 +718,8 @@ def _cross_checks(c: ImConfig) -> list[str]:
             f"{NAMESPACE}:pbxApiLoginPath: {c.pbx_api_login_path!r}: must be a path under the "
             "API base URL, starting with / (e.g. /login/oauth/token)"
         )
+    if c.restore_snapshot is not None and c.backup_repository is None:
+        out.append(f"{NAMESPACE}:restoreSnapshot: needs backupRepository (where to restore from)")
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):

@@ -180,6 +180,21 @@ CASES = [
         "portsip-im:backupEnv: RESTIC_PASSWORD: set by the backup itself",
     ),
     (
+        "restore snapshot not an id",
+        {
+            **h.base_config("existing"),
+            "backupRepository": "/srv/backup",
+            "backupPassword": "restic-pass",
+            "restoreSnapshot": "yesterday",
+        },
+        "portsip-im:restoreSnapshot: 'yesterday'",
+    ),
+    (
+        "restore without a repository",
+        {**h.base_config("existing"), "restoreSnapshot": "latest"},
+        "portsip-im:restoreSnapshot: needs backupRepository",
+    ),
+    (
         "ssh key missing",
         {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},
         "portsip-im:sshPrivateKey: required, not set",

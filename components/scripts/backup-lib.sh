@@ -153,7 +153,8 @@ pib_restore() {
   shopt -s dotglob nullglob
   for live in "$PIB_DATA"/*; do
     name="${live##*/}"
-    [ "$live" != "$PIB_STAGE" ] || continue
+    # The restore's own staging area, and ext4's lost+found (not backed up), stay as they are.
+    [ "$live" != "$PIB_STAGE" ] && [ "$name" != lost+found ] || continue
     if [ -d "$live" ] && [ ! -L "$live" ] && [ -d "$src/$name" ] && [ ! -L "$src/$name" ]; then
       find "$live" -mindepth 1 -delete
       for staged in "$src/$name"/*; do mv "$staged" "$live/"; done

@@ -64,15 +64,15 @@ pib_stop_im() {
     for c in portsip.instantmessage portsip.webserver portsip.database; do
       if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ]; then
         docker stop -t 120 "$c" >/dev/null
-        PIB_STOPPED="docker:$c $PIB_STOPPED" # started again in reverse: the database first
+        PIB_STOPPED="docker:$c${PIB_STOPPED:+ $PIB_STOPPED}" # started in reverse: database first
       fi
     done
   fi
   if systemctl is-active -q portsip-im-standin.service 2>/dev/null; then
     systemctl stop portsip-im-standin.service
-    PIB_STOPPED="$PIB_STOPPED unit:portsip-im-standin.service"
+    PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:portsip-im-standin.service"
   fi
-  pib_say "IM service stopped for a consistent copy (${PIB_STOPPED:- nothing was running})"
+  pib_say "IM service stopped for a consistent copy (${PIB_STOPPED:-nothing was running})"
 }
 
 pib_start_im() {
@@ -97,6 +97,11 @@ pib_record() {
   cat "$PIB_STATE/last.json" >>"$PIB_STATE/history.jsonl"
 }
 
+# pib_why FILE: restic's reason from its stderr (its Fatal line, else the first line).
+pib_why() {
+  grep -m 1 -E 'Fatal|[Ee]rror' "$1" || head -n 1 "$1"
+}
+
 # pib_fail SNAPSHOT MESSAGE: record a failed run and stop.
 pib_fail() {
   pib_record failed "$1" 0 "$((SECONDS - PIB_T0))" "$2"
@@ -115,7 +120,7 @@ pib_backup() {
   out="$(restic backup --json --tag portsip-im --exclude "$PIB_STAGE" \
     --exclude "$PIB_DATA/lost+found" "$PIB_DATA" 2>"$err")" || {
     pib_start_im
-    pib_fail "" "restic backup failed: $(tail -n 1 "$err")"
+    pib_fail "" "restic backup failed: $(pib_why "$err")"
   }
   pib_start_im
   trap - EXIT
@@ -125,10 +130,10 @@ pib_backup() {
   pib_say "snapshot $snap saved (${bytes:-0} bytes of $PIB_DATA, IM stopped $((SECONDS - PIB_T0)) s)"
   read -r -a keep <"$PIB_CONF/keep"
   restic forget --tag portsip-im --prune "${keep[@]}" >/dev/null 2>"$err" ||
-    pib_fail "$snap" "restic forget --prune failed: $(tail -n 1 "$err")"
+    pib_fail "$snap" "restic forget --prune failed: $(pib_why "$err")"
   pib_say "retention applied: ${keep[*]}"
   restic check --read-data-subset=5% >/dev/null 2>"$err" ||
-    pib_fail "$snap" "restic check failed: $(tail -n 1 "$err")"
+    pib_fail "$snap" "restic check failed: $(pib_why "$err")"
   pib_say "repository checked (structure and 5% of the data)"
   pib_record ok "$snap" "${bytes:-0}" "$((SECONDS - PIB_T0))" "backup, retention and check done"
 }
@@ -145,7 +150,7 @@ pib_restore() {
   err="$PIB_STATE/restic.err"
   rm -rf "$PIB_STAGE"
   restic restore "$snap" --target "$PIB_STAGE" >/dev/null 2>"$err" ||
-    pib_die "restic restore $snap failed: $(tail -n 1 "$err")"
+    pib_die "restic restore $snap failed: $(pib_why "$err")"
   src="$PIB_STAGE$PIB_DATA"
   [ -d "$src" ] || pib_die "snapshot $snap holds no $PIB_DATA"
   pib_stop_im

@@ -202,6 +202,13 @@ class ImConfig(BaseModel):
     data_disk_gb: int = Field(
         256, description="Size in GB of the separate data volume for IM data (aws/hcloud), >= 256."
     )
+    data_snapshot_id: str | None = Field(
+        None,
+        description="aws: create the data volume from this EBS snapshot (`snap-…`, e.g. an "
+        "`im-pre-upgrade-snapshot`) instead of blank. Read only when the volume is created (a new "
+        "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored.",
+        pattern=r"^snap-[0-9a-f]{8,17}$",
+    )
     data_disk_device: str | None = Field(
         None,
         description="existing: the block device that holds IM data (e.g. `/dev/sdb`), if any.",
@@ -718,6 +725,8 @@ def _cross_checks(c: ImConfig) -> list[str]:
             f"{NAMESPACE}:pbxApiLoginPath: {c.pbx_api_login_path!r}: must be a path under the "
             "API base URL, starting with / (e.g. /login/oauth/token)"
         )
+    if c.data_snapshot_id is not None and c.target != "aws":
+        out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
     if c.restore_snapshot is not None and c.backup_repository is None:
         out.append(f"{NAMESPACE}:restoreSnapshot: needs backupRepository (where to restore from)")
     if c.whitelist_days < 1:

@@ -133,3 +133,13 @@ def test_no_repository_warns_once_at_preview(monkeypatch):
     said.clear()
     h.run({**h.base_config("existing"), **h.BACKUP_CONFIG}, preview=True)
     assert not [m for m in said if "backupRepository" in m]
+
+
+def test_aws_data_volume_from_a_snapshot_only_when_created():
+    result = h.run({**h.base_config("aws"), "dataSnapshotId": "snap-0123456789abcdef0"})
+    volume = result.mocks.one("aws:ebs/volume:Volume")
+    assert volume.inputs["snapshotId"] == "snap-0123456789abcdef0"
+    assert "snapshotId" in volume.options["ignore_changes"]
+    assert volume.options["protect"] is True
+    plain = h.run(h.base_config("aws")).mocks.one("aws:ebs/volume:Volume")
+    assert "snapshotId" not in plain.inputs

@@ -195,6 +195,16 @@ CASES = [
         "portsip-im:restoreSnapshot: needs backupRepository",
     ),
     (
+        "data snapshot not an ebs snapshot id",
+        {**h.base_config("aws"), "dataSnapshotId": "vol-0123"},
+        "portsip-im:dataSnapshotId: 'vol-0123'",
+    ),
+    (
+        "data snapshot on hcloud",
+        {**h.base_config("hcloud"), "dataSnapshotId": "snap-0123456789abcdef0"},
+        "portsip-im:dataSnapshotId: only for target aws",
+    ),
+    (
         "ssh key missing",
         {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},
         "portsip-im:sshPrivateKey: required, not set",

@@ -64,7 +64,7 @@ API_CALLS: tuple[ApiCall, ...] = (
     ApiCall(
         "GET",
         "/ip_filters",
-        "whitelist",
+        "whitelist, scripts/status",
         "every run: list the IP rules, 100 a page (`top`, `skip`)",
         _BEARER,
     ),
@@ -100,8 +100,9 @@ API_CALLS: tuple[ApiCall, ...] = (
     ApiCall(
         "GET",
         "/im",
-        "deploy",
-        "after `im.sh run`: the PBX lists the IM server's addresses (polled)",
+        "deploy, scripts/status",
+        "after `im.sh run`: the PBX lists the IM server's addresses (polled); status: compared "
+        "with the stack's",
         _BEARER,
     ),
 )

@@ -50,6 +50,22 @@ def encode_secrets(secrets: Mapping[str, str | None]) -> str:
     )
 
 
+def pinned_ssh_options(key: str | Path, known_hosts: str | Path, timeout: int = 10) -> list[str]:
+    """OpenSSH options for the hosts the program reaches outside Pulumi (scripts/status, the lab):
+    this key only, no prompt, no user config, and only the host keys in `known_hosts`."""
+    options = {
+        "IdentitiesOnly": "yes",
+        "BatchMode": "yes",
+        "StrictHostKeyChecking": "yes",
+        "UserKnownHostsFile": str(known_hosts),
+        "ConnectTimeout": str(timeout),
+        "LogLevel": "ERROR",
+    }
+    return ["-F", "/dev/null", "-i", str(key)] + [
+        word for name, value in options.items() for word in ("-o", f"{name}={value}")
+    ]
+
+
 @dataclass(frozen=True)
 class Host:
     """Where a step runs: a pinned SSH connection, and whether the step needs root through sudo."""
@@ -70,11 +86,14 @@ def connection(
     """A pinned connection; `via` makes its host the jump host (pinned as well)."""
     proxy = None
     if via is not None:
+        # The jump host's own dial keeps pbx01's limits (a new VM's patience is for its own dial).
         proxy = command.remote.ProxyConnectionArgs(
             host=via.host,
             user=via.user,
             private_key=via.private_key,
             host_key=via.host_key,
+            dial_error_limit=via.dial_error_limit,
+            per_dial_timeout=via.per_dial_timeout,
         )
     return command.remote.ConnectionArgs(
         host=host,

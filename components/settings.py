@@ -31,6 +31,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from .spec import PROFILES, Profile
+
 NAMESPACE = "portsip-im"
 
 Target = Literal["aws", "hcloud", "existing"]
@@ -44,9 +46,17 @@ _SSH_KEY_TYPES = {
 }
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
-# Defaults that meet the guide's large profile (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and
-# 48 GiB; Hetzner ccx53 has 32 dedicated vCPU and 128 GB.
-DEFAULT_SIZE = {"aws": "c7i.6xlarge", "hcloud": "ccx53"}
+# Default `size` per sizing profile (components/spec.py), the smallest current general-purpose type
+# that meets it with dedicated cores:
+# - large (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and 48 GiB (c7i.4xlarge's 16 vCPU fall
+#   short); Hetzner ccx53 has 32 dedicated vCPU and 128 GB (ccx43 has 16).
+# - medium (>= 6 vCPU, >= 16 GiB): c7i.2xlarge has 8 vCPU and exactly 16 GiB (c7i.xlarge has 4);
+#   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
+#   not defaults: PortSIP asks for cores, and those are burstable.
+DEFAULT_SIZE = {
+    "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
+    "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},
+}
 # Who the operator's key logs in as on a fresh VM (the image's default account).
 DEFAULT_ADMIN_USER = {"aws": "ubuntu", "hcloud": "root", "existing": "root"}
 
@@ -177,10 +187,18 @@ class ImConfig(BaseModel):
         description="aws/hcloud: an existing Elastic IP allocation id (`eipalloc-…`) or Hetzner "
         "Primary IP id to reuse instead of allocating one.",
     )
+    sizing_profile: Literal["large", "medium"] = Field(
+        "large",
+        description="PortSIP's sizing profile for the IM host: `large` (up to 50,000 users: 20 "
+        "vCPU, 16 GiB, 256 GB SSD) or `medium` (up to 10,000 users: 6 vCPU, 16 GiB, 256 GB SSD). "
+        "Checked against the cloud's figures at preview (measured on `existing`), and by the "
+        "policy pack.",
+    )
     size: str | None = Field(
         None,
-        description="AWS instance type or Hetzner server type. Default: `c7i.6xlarge` (aws), "
-        "`ccx53` (hcloud). Checked against the guide's minimum of 20 vCPU and 16 GiB.",
+        description="AWS instance type or Hetzner server type. Default: `c7i.6xlarge` / `ccx53` "
+        "(sizingProfile large), `c7i.2xlarge` / `ccx33` (medium). Checked against the profile's "
+        "minimums.",
     )
     subnet_id: str | None = Field(
         None, description="aws (required): the subnet the PBX HA nodes live in."
@@ -291,8 +309,8 @@ class ImConfig(BaseModel):
     )
     allow_undersized_host: bool = Field(
         False,
-        description="existing: accept a host below 20 vCPU / 16 GiB / 256 GB, with a loud "
-        "warning. For a lab only, never production.",
+        description="existing: accept a host below the sizing profile's minimums, with a loud "
+        "warning. For a lab only, never production (a smaller site sets sizingProfile medium).",
     )
     pbx_sudo_nopasswd: bool = Field(
         True,
@@ -350,8 +368,9 @@ class ImConfig(BaseModel):
     )
     im_token_rotation: str | None = Field(
         None,
-        description="Any value; changing it regenerates the IM token on the PBX once and "
-        "re-deploys the IM server with it (`im.sh rm`, `im.sh run`). Set it with `--plaintext`.",
+        description="rest: any value; setting it to a new one regenerates the IM token on the PBX "
+        "once and re-deploys the IM server with it (`im.sh rm`, `im.sh run`). Set it with "
+        "`--plaintext`. (manual: set a new imToken instead.)",
     )
     im_release: str | None = Field(
         None,
@@ -572,8 +591,12 @@ class Settings:
         return self.config.target
 
     @property
+    def profile(self) -> Profile:
+        return PROFILES[self.config.sizing_profile]
+
+    @property
     def size(self) -> str | None:
-        return self.config.size or DEFAULT_SIZE.get(self.config.target)
+        return self.config.size or DEFAULT_SIZE[self.config.sizing_profile].get(self.config.target)
 
     @property
     def admin_user(self) -> str:
@@ -668,6 +691,13 @@ def parse_config(
     if "backupEnv" in raw:
         bad_env = backup_env_problems(raw["backupEnv"])
         problems.extend(f"{NAMESPACE}:backupEnv: {p}" for p in bad_env)
+
+    # A plain key set with --secret would still reach argv and state in clear: say so instead.
+    for key in sorted(secret_keys & plain.keys()):
+        problems.append(
+            f"{NAMESPACE}:{key}: set as a secret, but it is not one (it shows in commands and "
+            f"previews): pulumi config set --plaintext {key} ..."
+        )
 
     if config is not None:
         problems.extend(_cross_checks(config))

@@ -1,8 +1,11 @@
-"""The guide's hardware minimums for the IM server, and the one check every target uses.
+"""The guide's hardware minimums per sizing profile, and the one check every target uses.
 
-PortSIP sizes a dedicated IM server for up to 50,000 concurrent users at 20 CPU cores, 16 GB RAM
-and a 256 GB SSD. The check is pure so it runs the same on cloud catalogue figures at preview
-time and on figures measured on an existing host.
+PortSIP sizes a dedicated IM server in two profiles (the AWS edition of the guide gives both; the
+on-premise guide only the first):
+  * large: up to 50,000 concurrent users, 20 CPU cores, 16 GB RAM, a 256 GB SSD;
+  * medium ("small to medium"): up to 10,000 users, 6–8 cores or more, 16 GB RAM, a 256 GB SSD.
+The check is pure so it runs the same on cloud catalogue figures at preview time, on figures
+measured on an existing host, and in the policy pack.
 """
 
 from __future__ import annotations
@@ -11,9 +14,39 @@ from dataclasses import dataclass
 
 IM_PORT = 8887
 """Where IM clients reach the IM service (the guide: allow it in any extra firewall)."""
-MIN_VCPUS = 20
-MIN_MEMORY_MIB = 16 * 1024
-MIN_DISK_GB = 256
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One of PortSIP's sizing profiles for the IM server."""
+
+    name: str
+    users: int
+    """Concurrent users PortSIP sizes the profile for."""
+    min_vcpus: int
+    min_memory_mib: int
+    min_disk_gb: int
+
+    def asks(self) -> str:
+        """The minimums as the error messages say them."""
+        return (
+            f"{self.min_vcpus} vCPU, {self.min_memory_mib // 1024} GiB RAM and a "
+            f"{self.min_disk_gb} GB SSD"
+        )
+
+
+# "6–8 cores or more": 6 is the floor; 8 is what the medium default sizes offer.
+PROFILES: dict[str, Profile] = {
+    "large": Profile("large", 50_000, 20, 16 * 1024, 256),
+    "medium": Profile("medium", 10_000, 6, 16 * 1024, 256),
+}
+LARGE = PROFILES["large"]
+DEFAULT_PROFILE = "large"
+
+# The large profile's figures under their old names: the guide's on-premise minimums.
+MIN_VCPUS = LARGE.min_vcpus
+MIN_MEMORY_MIB = LARGE.min_memory_mib
+MIN_DISK_GB = LARGE.min_disk_gb
 
 # A cloud "16 GB" type reports a little less than 16 GiB once the hypervisor takes its share;
 # measured MemTotal on a 16 GiB host is ~15.6 GiB. Allow 5% below the figure for measured hosts.
@@ -30,25 +63,34 @@ class HostFacts:
     measured: bool = False
 
 
-def shortfalls(facts: HostFacts) -> list[str]:
-    """Each way `facts` falls short of the guide's minimums, as a phrase; empty if none."""
+def shortfalls(facts: HostFacts, profile: Profile = LARGE) -> list[str]:
+    """Each way `facts` falls short of the profile's minimums, as a phrase; empty if none."""
     out = []
-    if facts.vcpus < MIN_VCPUS:
-        out.append(f"{facts.vcpus} vCPU (minimum {MIN_VCPUS})")
-    floor = MIN_MEMORY_MIB * (MEASURED_MEMORY_SLACK if facts.measured else 1)
+    if facts.vcpus < profile.min_vcpus:
+        out.append(f"{facts.vcpus} vCPU (minimum {profile.min_vcpus})")
+    floor = profile.min_memory_mib * (MEASURED_MEMORY_SLACK if facts.measured else 1)
     if facts.memory_mib < floor:
-        out.append(f"{facts.memory_mib / 1024:g} GiB RAM (minimum {MIN_MEMORY_MIB // 1024} GiB)")
-    if facts.disk_gb is not None and facts.disk_gb < MIN_DISK_GB:
-        out.append(f"{facts.disk_gb} GB disk (minimum {MIN_DISK_GB} GB)")
+        out.append(
+            f"{facts.memory_mib / 1024:g} GiB RAM (minimum {profile.min_memory_mib // 1024} GiB)"
+        )
+    if facts.disk_gb is not None and facts.disk_gb < profile.min_disk_gb:
+        out.append(f"{facts.disk_gb} GB disk (minimum {profile.min_disk_gb} GB)")
     return out
 
 
-def describe_shortfall(key: str, what: str, facts: HostFacts) -> str | None:
-    """One sentence naming the config key, the host and every figure below the minimum."""
-    short = shortfalls(facts)
+def guide_asks(profile: Profile = LARGE) -> str:
+    """What PortSIP asks for in `profile`, naming the profile (the tail of every size message)."""
+    return (
+        f"PortSIP's guide asks for at least {profile.asks()} in sizingProfile {profile.name} "
+        f"(up to {profile.users:,} users)"
+    )
+
+
+def describe_shortfall(
+    key: str, what: str, facts: HostFacts, profile: Profile = LARGE
+) -> str | None:
+    """One sentence naming the config key, the host, every figure below the minimum, the profile."""
+    short = shortfalls(facts, profile)
     if not short:
         return None
-    return (
-        f"{key}: {what} has {', '.join(short)}; PortSIP's guide asks for at least "
-        f"{MIN_VCPUS} vCPU, {MIN_MEMORY_MIB // 1024} GiB RAM and a {MIN_DISK_GB} GB SSD"
-    )
+    return f"{key}: {what} has {', '.join(short)}; {guide_asks(profile)}"

@@ -9,8 +9,12 @@ Each step is a `.sh` file under `components/scripts/`, run by `remote.step`. Wha
   converge cheaply (whitelist, trust, state, restart, upgrade) re-run their idempotent script on an
   update, e.g. a rotated SSH key; the scripts then find nothing to do and call no vendor verb.
 - prepare re-runs only when its own inputs change (a new VM among them); an update runs `:`.
-- deploy re-runs its script on any change; the script records what it deployed where on pbx01 and
-  runs no vendor verb when that still holds; new addresses on the same host run `im.sh rm` first.
+- deploy re-runs its script on any change, and when the token step reports another token; the
+  script records what it deployed where, with which token, on pbx01 and runs no vendor verb when
+  that still holds (running or stopped); new addresses on the same host or a new token run
+  `im.sh rm` first.
+- token re-reads the PBX's current token on each run and regenerates it only when neither side has
+  one or imTokenRotation is set to a new value.
 - Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove trust, token copy and
   whitelist entries. prepare leaves the host (and its data disk) as it is.
 """
@@ -30,7 +34,7 @@ from .hosts import ImHost, stack_labels
 from .pbx import PbxAccess
 from .remote import encode_secrets
 from .settings import BACKUP_KEEP_RULES, Settings
-from .spec import MEASURED_MEMORY_SLACK, MIN_DISK_GB, MIN_MEMORY_MIB, MIN_VCPUS
+from .spec import MEASURED_MEMORY_SLACK
 
 DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
 
@@ -110,6 +114,7 @@ def add_guide_steps(
     im_admin = remote.Host(im_conn, sudo=host.admin_user != "root")
 
     # Guide step 1.
+    profile = settings.profile
     prepare_params: dict[str, pulumi.Input[str]] = {
         "HOST_ID": host.host_id,
         "REQUIRED_OS": c.required_os,
@@ -121,21 +126,24 @@ def add_guide_steps(
         "SUDO_NOPASSWD": _flag(c.pbx_sudo_nopasswd),
         "MEASURE_SPEC": _flag(c.target == "existing"),
         "ALLOW_UNDERSIZED": _flag(c.allow_undersized_host),
-        "MIN_VCPUS": str(MIN_VCPUS),
-        "MIN_MEMORY_MIB": str(MIN_MEMORY_MIB),
-        "MEMORY_FLOOR_MIB": str(int(MIN_MEMORY_MIB * MEASURED_MEMORY_SLACK)),
-        "MIN_DISK_GB": str(MIN_DISK_GB),
+        "MIN_VCPUS": str(profile.min_vcpus),
+        "MIN_MEMORY_MIB": str(profile.min_memory_mib),
+        "MEMORY_FLOOR_MIB": str(int(profile.min_memory_mib * MEASURED_MEMORY_SLACK)),
+        "MIN_DISK_GB": str(profile.min_disk_gb),
     }
+    # The profile's name is only for prepare.sh's message; its figures are in the triggers above,
+    # so a stack made before profiles existed (large) does not re-run prepare for this parameter.
+    prepare_args = {**prepare_params, "SIZING_PROFILE": profile.name}
     if c.allow_undersized_host:
         pulumi.log.warn(
-            "allowUndersizedHost=true: the IM host may be below PortSIP's 20 vCPU / 16 GiB / "
-            "256 GB. Acceptable for a lab, never for production."
+            f"allowUndersizedHost=true: the IM host may be below PortSIP's {profile.asks()} "
+            f"(sizingProfile {profile.name}). Acceptable for a lab, never for production."
         )
     prepare = remote.step(
         f"{name}-prepare",
         on=im_admin,
         script="prepare",
-        params=prepare_params,
+        params=prepare_args,
         secrets={"PBX_PASSWORD": settings.pbx_password},
         rerun_on_update=False,
         triggers=[pulumi.Output.all(**prepare_params), settings.pbx_password],
@@ -206,7 +214,9 @@ def add_guide_steps(
         "GUIDE_DIR": c.guide_dir,
         "PBX_USER": c.pbx01_user,
         "VERIFY_API": _flag(pbx.rest),
-        "TOKEN_ROTATION": rotation,
+        # Which token pbx01 holds (a digest of the token step's fingerprint line): a rotated or
+        # newly given token re-runs deploy, which then re-deploys with it (im.sh rm, im.sh run).
+        "TOKEN_FP": _digest(token.stdout),
         **pbx.params(),
     }
     deploy = remote.step(

@@ -10,7 +10,8 @@ How resources are recognised: every resource the program creates carries the tag
 `portsip-im-role=im-data` (components/hosts/aws.py, hcloud.py).
 
 Host size (decided): the program already checks `size` at preview against the cloud's own catalogue
-(`aws.ec2.get_instance_type`, `hcloud.get_server_type`) with the figures of components/spec.py. A
+(`aws.ec2.get_instance_type`, `hcloud.get_server_type`) with the figures of components/spec.py,
+for the stack's `portsip-im:sizingProfile`; the pack reads that key from the stack's config too. A
 policy cannot call a cloud API, so this pack keeps a small table of instance/server types whose
 figures are published and stable (below), reuses spec.py's minimums and its check, and:
   * rejects a type it knows to be too small (mandatory),
@@ -56,12 +57,13 @@ if str(REPO_ROOT) not in sys.path:
 
 from components.settings import NAMESPACE, ImConfig  # noqa: E402
 from components.spec import (  # noqa: E402
+    DEFAULT_PROFILE,
     IM_PORT,
-    MIN_DISK_GB,
-    MIN_MEMORY_MIB,
-    MIN_VCPUS,
+    PROFILES,
     HostFacts,
+    Profile,
     describe_shortfall,
+    guide_asks,
 )
 from policy.props import UNKNOWN, get, items  # noqa: E402
 from policy.remote_commands import HOST_KEY_PINNED, NO_SECRETS_IN_COMMANDS  # noqa: E402
@@ -82,10 +84,7 @@ HCLOUD_SERVER = "hcloud:index/server:Server"
 HCLOUD_VOLUME = "hcloud:index/volume:Volume"
 HCLOUD_FIREWALL = "hcloud:index/firewall:Firewall"
 
-GUIDE = (
-    f"PortSIP's guide asks for at least {MIN_VCPUS} vCPU, {MIN_MEMORY_MIB // 1024} GiB RAM "
-    f"and a {MIN_DISK_GB} GB SSD"
-)
+LARGE = PROFILES[DEFAULT_PROFILE]
 
 # ---------------------------------------------------------------------------------------------
 # The table of known host types. Figures are the clouds' published ones; extend it as needed
@@ -107,7 +106,7 @@ AWS_SIZE_VCPUS: dict[str, int] = {
     "xlarge": 4,
     **{f"{n}xlarge": 4 * n for n in (2, 3, 4, 6, 8, 9, 12, 16, 18, 24, 32, 48)},
 }
-# Families whose largest size is below the guide's vCPU minimum: every member is too small.
+# Families' largest size in vCPU: below a profile's minimum, every member is too small for it.
 AWS_SMALL_FAMILIES: dict[str, int] = {"t2": 8, "t3": 8, "t3a": 8, "t4g": 8, "a1": 16}
 
 # Hetzner Cloud: dedicated-vCPU CCX types (cores, memory GB).
@@ -119,7 +118,7 @@ HCLOUD_TYPES: dict[str, tuple[int, int]] = {
     "ccx53": (32, 128),
     "ccx63": (48, 192),
 }
-# Shared-vCPU lines whose largest type has 16 vCPU: every member is too small.
+# Shared-vCPU lines' largest type in vCPU (16): too small for large; for medium, left to the table.
 HCLOUD_SMALL_FAMILIES: dict[str, int] = {"cx": 16, "cpx": 16, "cax": 16}
 
 
@@ -130,35 +129,47 @@ class TypeVerdict:
     """Why the type is below the guide, when it is."""
 
 
-def _small_family(what: str, family: str, most: int) -> str:
-    return f"portsip-im:size: {what} is a {family} type, at most {most} vCPU; {GUIDE}"
+def _small_family(what: str, family: str, most: int, profile: Profile) -> str:
+    return f"portsip-im:size: {what} is a {family} type, at most {most} vCPU; {guide_asks(profile)}"
 
 
-def aws_instance_verdict(instance_type: str) -> TypeVerdict:
-    """What the table says of an AWS instance type."""
+def aws_instance_verdict(instance_type: str, profile: Profile = LARGE) -> TypeVerdict:
+    """What the table says of an AWS instance type, for `profile`."""
     family, _, size = instance_type.partition(".")
     what = f"instance type {instance_type}"
-    if family in AWS_SMALL_FAMILIES:
-        return TypeVerdict(True, _small_family(what, family, AWS_SMALL_FAMILIES[family]))
+    most = AWS_SMALL_FAMILIES.get(family)
+    if most is not None and most < profile.min_vcpus:
+        return TypeVerdict(True, _small_family(what, family, most, profile))
     if family not in AWS_FAMILIES or size not in AWS_SIZE_VCPUS:
         return TypeVerdict(False)
     vcpus = AWS_SIZE_VCPUS[size]
     facts = HostFacts(vcpus=vcpus, memory_mib=vcpus * AWS_FAMILIES[family] * 1024)
-    return TypeVerdict(True, describe_shortfall("portsip-im:size", what, facts))
+    return TypeVerdict(True, describe_shortfall("portsip-im:size", what, facts, profile))
 
 
-def hcloud_server_verdict(server_type: str) -> TypeVerdict:
-    """What the table says of a Hetzner server type."""
+def hcloud_server_verdict(server_type: str, profile: Profile = LARGE) -> TypeVerdict:
+    """What the table says of a Hetzner server type, for `profile`."""
     what = f"server type {server_type}"
     if server_type in HCLOUD_TYPES:
         cores, memory_gb = HCLOUD_TYPES[server_type]
         facts = HostFacts(vcpus=cores, memory_mib=memory_gb * 1024)
-        return TypeVerdict(True, describe_shortfall("portsip-im:size", what, facts))
+        return TypeVerdict(True, describe_shortfall("portsip-im:size", what, facts, profile))
     match = re.fullmatch(r"([a-z]+)\d+", server_type)
-    if match and match.group(1) in HCLOUD_SMALL_FAMILIES:
-        family = match.group(1)
-        return TypeVerdict(True, _small_family(what, family, HCLOUD_SMALL_FAMILIES[family]))
+    most = HCLOUD_SMALL_FAMILIES.get(match.group(1)) if match else None
+    if match and most is not None and most < profile.min_vcpus:
+        return TypeVerdict(True, _small_family(what, match.group(1), most, profile))
     return TypeVerdict(False)
+
+
+def stack_profile() -> Profile | None:
+    """The stack's `portsip-im:sizingProfile` (large when unset), as the program reads it.
+
+    The engine hands a policy pack the stack's configuration (see configured_client_cidrs). An
+    unknown name is the program's error to report at preview; here it is None, and the host-size
+    policy then holds the host to the large profile, the strictest.
+    """
+    name = pulumi.Config(NAMESPACE).get("sizingProfile") or DEFAULT_PROFILE
+    return PROFILES.get(name)
 
 
 def marks(props: Any) -> dict[str, Any]:
@@ -288,18 +299,19 @@ def ingress_rules(resource_type: str, props: Any) -> list[Ingress]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. The IM host meets 20 vCPU / 16 GiB / 256 GB.
+# 1. The IM host meets the stack's sizing profile (large: 20 vCPU / 16 GiB / 256 GB).
 
 
 def _host_type(resource_type: str, props: Any) -> tuple[str | None, TypeVerdict | None]:
+    profile = stack_profile() or LARGE
     if resource_type == AWS_INSTANCE and is_ours(props):
         name = get(props, "instanceType")
         if isinstance(name, str):
-            return name, aws_instance_verdict(name)
+            return name, aws_instance_verdict(name, profile)
     if resource_type == HCLOUD_SERVER and is_ours(props):
         name = get(props, "serverType")
         if isinstance(name, str):
-            return name, hcloud_server_verdict(name)
+            return name, hcloud_server_verdict(name, profile)
     return None, None
 
 
@@ -309,11 +321,12 @@ def validate_host_size(args: ResourceValidationArgs, report_violation: ReportVio
     if verdict is not None and verdict.problem:
         report_violation(verdict.problem, None)
     if args.resource_type in (AWS_VOLUME, HCLOUD_VOLUME) and is_data_volume(props):
+        profile = stack_profile() or LARGE
         size = as_int(get(props, "size"))
-        if size is not None and size < MIN_DISK_GB:
+        if size is not None and size < profile.min_disk_gb:
             report_violation(
                 f"portsip-im:dataDiskGb: the IM data volume is {size} GB "
-                f"(minimum {MIN_DISK_GB} GB); {GUIDE}",
+                f"(minimum {profile.min_disk_gb} GB); {guide_asks(profile)}",
                 None,
             )
 
@@ -603,7 +616,8 @@ def validate_data_protected(args: StackValidationArgs, report_violation: ReportV
 
 HOST_SIZE = ResourceValidationPolicy(
     name="im-host-meets-spec",
-    description=f"The IM host and its data volume meet the guide: {GUIDE}.",
+    description="The IM host and its data volume meet the guide's minimums for the stack's "
+    f"sizingProfile (large: {LARGE.asks()}).",
     validate=validate_host_size,
 )
 HOST_TYPE_LISTED = ResourceValidationPolicy(

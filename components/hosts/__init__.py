@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 
 from ..settings import NAMESPACE, ConfigError
-from ..spec import HostFacts, describe_shortfall
+from ..spec import HostFacts, Profile, describe_shortfall
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,9 @@ class ImHost:
     """The provider's id of the data volume, when the program manages one."""
 
 
-def require_size(what: str, facts: HostFacts) -> None:
-    """Fail at preview, naming `size`, when a cloud type falls short of the guide's minimums."""
-    problem = describe_shortfall(f"{NAMESPACE}:size", what, facts)
+def require_size(what: str, facts: HostFacts, profile: Profile) -> None:
+    """Fail at preview, naming `size` and the profile, when a cloud type falls short of it."""
+    problem = describe_shortfall(f"{NAMESPACE}:size", what, facts, profile)
     if problem:
         raise ConfigError(problem)
 

@@ -49,7 +49,7 @@ def plan(settings: Settings) -> AwsPlan:
     facts = HostFacts(
         vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=c.data_disk_gb
     )
-    require_size(f"instance type {size}", facts)
+    require_size(f"instance type {size}", facts, settings.profile)
 
     try:
         subnet = aws.ec2.get_subnet(id=c.subnet_id)

@@ -36,7 +36,7 @@ def plan(settings: Settings) -> HcloudPlan:
     facts = HostFacts(
         vcpus=int(stype.cores), memory_mib=int(float(stype.memory) * 1024), disk_gb=c.data_disk_gb
     )
-    require_size(f"server type {size}", facts)
+    require_size(f"server type {size}", facts, settings.profile)
 
     try:
         network = hcloud.get_network(id=c.network_id)

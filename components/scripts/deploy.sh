@@ -6,10 +6,13 @@
 #
 # What was deployed where, and with which token (its fingerprint), is recorded on pbx01, so a re-run
 # (a rotated key, a new version of this script) runs nothing, a new host (a replaced VM) gets
-# `im.sh run`, and new addresses on the same host, or a new IM token (imTokenRotation, passed as
-# TOKEN_ROTATION so that this step re-runs), get `im.sh rm` and then `im.sh run`.
+# `im.sh run`, and new addresses on the same host, or a new IM token (TOKEN_FP, a digest of the
+# token step's output, changes so that this step re-runs), get `im.sh rm` and then `im.sh run`.
+# Whether the service answers does not decide "deployed": starting and stopping it is the state
+# step's job (imState), so a re-run with IM stopped runs no vendor verb, and a new token for a
+# stopped IM leaves it stopped again.
 : "${ACTION:=run}" "${HOST_ID:=}" "${PRIVATE_IP:?}" "${PUBLIC_IP:?}" "${STORAGE_PATH:=}"
-: "${TOKEN_ROTATION:=}"
+: "${TOKEN_FP:=}"
 : "${PBX_USER:=pbx}" "${VERIFY_API:=0}" "${API_WAIT:=120}"
 # shellcheck disable=SC2034  # read by vendor.sh, prepended to this step
 IM_IP="$PRIVATE_IP"
@@ -27,11 +30,16 @@ fi
 
 previous="$(cat "$record" 2>/dev/null || true)"
 given="$(cat "$token_record" 2>/dev/null || true)"
-new_token=0
-if [ "$previous" = "$wanted" ] && im_port_open 0; then
+new_token=0 was_running=0
+if im_port_open 0; then was_running=1; fi
+if [ "$previous" = "$wanted" ]; then
   if [ -z "$given" ] || [ "$given" = "$(token_sha)" ]; then
     token_sha >"$token_record"
-    say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
+    if [ "$was_running" = 1 ]; then
+      say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
+    else
+      say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP (not answering on 8887 now: imState and the health step say why); nothing to do"
+    fi
     exit 0
   fi
   new_token=1
@@ -42,7 +50,7 @@ ssh_im "$PBX_USER" "$PRIVATE_IP" true \
   || die "pbx01 cannot log in to $PBX_USER@$PRIVATE_IP without a password (the trust step sets that up)"
 
 if [ "$new_token" = 1 ]; then
-  say "the IM token changed since the IM service was deployed (imTokenRotation '${TOKEN_ROTATION}'): removing the installation to run it again with the new token"
+  say "the IM token changed since the IM service was deployed: removing the installation to run it again with the new token"
   im_verb rm
 elif [ -n "$previous" ] && [ "${previous%% *}" = "$HOST_ID" ] && [ "$previous" != "$wanted" ]; then
   say "the addresses changed on the same host ($previous -> $wanted): removing the old installation first"
@@ -57,6 +65,10 @@ im_port_open "$WAIT" || die "the IM service does not accept connections on $PRIV
 say "verified: $PRIVATE_IP:8887 accepts connections from pbx01"
 printf '%s' "$wanted" >"$record"
 token_sha >"$token_record"
+if [ "$new_token" = 1 ] && [ "$was_running" = 0 ]; then
+  im_verb stop
+  say "the IM service was stopped before the new token; left stopped again"
+fi
 
 if [ "$VERIFY_API" = 1 ]; then
   pbx_login

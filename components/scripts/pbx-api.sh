@@ -156,12 +156,22 @@ pbx_token_into() {
   fi
 }
 
-# pbx_current_token FILE: the PBX's current IM token (GET /im/token) into FILE; 1 when it has none.
+# pbx_current_token FILE: the PBX's current IM token (GET /im/token) into FILE (0600). Returns 1
+# when the PBX answers that it has none (200 without a token), 2 on 404; an answer that is not the
+# document's JSON object stops the step: a guess here could regenerate a token in use.
 pbx_current_token() {
   pbx_request GET /im/token
   case "$PBX_STATUS" in
-    200) pbx_token_into "$1" ;;
-    404) return 1 ;;
+    200)
+      if ! printf '%s' "$PBX_BODY" | json_field 'j.get("token") if isinstance(j, dict) else 1/0' \
+        | tr -d '\n' >"$1.new"; then
+        rm -f "$1.new"
+        die "PBX API: GET /im/token answered HTTP 200 with a body that is not a JSON object; the IM token is left as it is"
+      fi
+      chmod 600 "$1.new"
+      if [ -s "$1.new" ]; then mv "$1.new" "$1"; else rm -f "$1.new" && return 1; fi
+      ;;
+    404) return 2 ;;
     *) pbx_expect 200 "reading the current IM token" ;;
   esac
 }
@@ -174,4 +184,25 @@ pbx_generate_token() {  # pbx_generate_token FILE: the portal's "Generate Token"
 
 pbx_expect() {  # pbx_expect CODE WHAT
   [ "$PBX_STATUS" = "$1" ] || die "PBX API: $2 failed (HTTP $PBX_STATUS: $(pbx_error))"
+}
+
+# pbx_ip_filters: every IP filter, all pages (the API pages its lists, top <= 100), as one JSON
+# object {"items": [...], "count": N} on stdout. Run it in `$(...)`: a failed call ends the step.
+pbx_ip_filters() {
+  local acc='{"items": []}' skip=0 got total
+  while :; do
+    pbx_request GET "/ip_filters?top=100&skip=$skip"
+    pbx_expect 200 "listing IP filters"
+    acc="$(printf '%s\n%s' "$acc" "$PBX_BODY" | python3 -c '
+import json, sys
+acc, page = (json.loads(part) for part in sys.stdin.read().split("\n", 1))
+acc["items"] += page.get("items", [])
+acc["count"] = page.get("count", len(acc["items"]))
+print(json.dumps(acc))')"
+    got="$(printf '%s' "$acc" | json_field 'len(j["items"])')"
+    total="$(printf '%s' "$acc" | json_field 'j["count"]')"
+    if [ "$got" -ge "$total" ] || [ "$got" -le "$skip" ]; then break; fi
+    skip="$got"
+  done
+  printf '%s' "$acc"
 }

@@ -10,6 +10,7 @@
 : "${DATA_MOUNT:=/var/lib/portsip}" "${STORAGE_PATH:=}" "${APPLY_UPDATES:=1}"
 : "${MEASURE_SPEC:=0}" "${ALLOW_UNDERSIZED:=0}" "${MIN_VCPUS:=20}" "${MIN_MEMORY_MIB:=16384}"
 : "${MEMORY_FLOOR_MIB:=15564}" "${MIN_DISK_GB:=256}" "${WAIT:=600}" "${SUDO_NOPASSWD:=1}"
+: "${SIZING_PROFILE:=large}"
 PBX_PASSWORD=""
 read_secrets
 
@@ -71,9 +72,9 @@ if [ "$MEASURE_SPEC" = 1 ]; then
   [ "$disk_gb" -ge "$MIN_DISK_GB" ] || short+=" ${disk_gb} GB disk (minimum ${MIN_DISK_GB});"
   if [ -n "$short" ]; then
     if [ "$ALLOW_UNDERSIZED" = 1 ]; then
-      warn "UNDERSIZED HOST ACCEPTED (allowUndersizedHost=true):${short} not for production"
+      warn "UNDERSIZED HOST ACCEPTED (allowUndersizedHost=true, sizingProfile ${SIZING_PROFILE}):${short} not for production"
     else
-      die "the IM host has${short} PortSIP's guide asks for ${MIN_VCPUS} vCPU, 16 GiB RAM, ${MIN_DISK_GB} GB (set allowUndersizedHost only for a lab)"
+      die "the IM host has${short} PortSIP's guide asks for ${MIN_VCPUS} vCPU, $(( MIN_MEMORY_MIB / 1024 )) GiB RAM, ${MIN_DISK_GB} GB in sizingProfile ${SIZING_PROFILE} (set allowUndersizedHost only for a lab)"
     fi
   else
     say "host meets the spec: ${vcpus} vCPU, ${mem_mib} MiB RAM, ${disk_gb} GB disk"

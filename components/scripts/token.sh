@@ -3,8 +3,10 @@
 # (~/.portsip-im/im-token), where deploy and upgrade take it from; prints only its fingerprint.
 # rest: the PBX's current token (GET /im/token) is read and kept; the PBX is asked to regenerate it
 # (the portal's "Generate Token", which invalidates the old one) only when it has none, or when
-# ROTATION (imTokenRotation) changed since the last run; an upgrade regenerates it itself, after its
-# cluster check. The first ROTATION seen is only recorded. manual: the operator's imToken on stdin.
+# ROTATION (imTokenRotation) is set and changed since the last run; an upgrade regenerates it
+# itself, after its cluster check. The first ROTATION seen is only recorded, and an unset one never
+# rotates (a re-created stack meets the old stack's record). A 404 from GET /im/token while pbx01
+# holds a copy keeps that copy. manual: the operator's imToken on stdin.
 : "${ACTION:=obtain}" "${MODE:=rest}" "${ROTATION:=}"
 IM_TOKEN=""
 read_secrets
@@ -27,23 +29,29 @@ if [ "$MODE" = manual ]; then
   fi
 else
   pbx_login
-  if [ -f "$rotation_file" ] && [ "$(cat "$rotation_file")" != "$ROTATION" ]; then
+  if [ -n "$ROTATION" ] && [ -f "$rotation_file" ] && [ "$(cat "$rotation_file")" != "$ROTATION" ]; then
     pbx_generate_token "$token_file"
     say "token: imTokenRotation changed ('$(cat "$rotation_file")' -> '$ROTATION'): the PBX generated a new IM token; deploy runs im.sh with it" >&2
-  elif pbx_current_token "$token_file.pbx"; then
-    if [ -s "$token_file" ] && cmp -s "$token_file" "$token_file.pbx"; then
+  else
+    current=0
+    pbx_current_token "$token_file.pbx" || current=$?
+    if [ "$current" = 0 ] && [ -s "$token_file" ] && cmp -s "$token_file" "$token_file.pbx"; then
       rm -f "$token_file.pbx"
       say "token: pbx01's copy is the PBX's current IM token; kept" >&2
-    elif [ -s "$token_file" ]; then
+    elif [ "$current" = 0 ] && [ -s "$token_file" ]; then
       mv "$token_file.pbx" "$token_file"
       warn "token: the PBX's current IM token differs from pbx01's copy (changed in the portal?); pbx01's copy now holds the PBX's"
-    else
+    elif [ "$current" = 0 ]; then
       mv "$token_file.pbx" "$token_file"
       say "token: read the PBX's current IM token (GET /im/token) and kept it on pbx01; the PBX's token is unchanged" >&2
+    elif [ "$current" = 2 ] && [ -s "$token_file" ]; then
+      # 404: no token, or no such path on an older PBX. pbx01's copy may be what a running IM
+      # server uses: never regenerate it unasked.
+      warn "token: the PBX answered GET /im/token with HTTP 404 (no token, or no such path on this PBX); kept pbx01's copy of the IM token (set imTokenRotation to have a new one generated)"
+    else
+      pbx_generate_token "$token_file"
+      say "token: the PBX had no IM token; it generated one" >&2
     fi
-  else
-    pbx_generate_token "$token_file"
-    say "token: the PBX had no IM token; it generated one" >&2
   fi
   printf '%s' "$ROTATION" >"$rotation_file"
 fi

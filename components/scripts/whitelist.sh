@@ -17,23 +17,7 @@ if [ "$MODE" = manual ]; then
 fi
 
 pbx_login
-# The API pages its lists (top <= 100): collect every page.
-entries='{"items": []}'
-skip=0
-while :; do
-  pbx_request GET "/ip_filters?top=100&skip=$skip"
-  pbx_expect 200 "listing IP filters"
-  entries="$(printf '%s\n%s' "$entries" "$PBX_BODY" | python3 -c '
-import json, sys
-acc, page = (json.loads(part) for part in sys.stdin.read().split("\n", 1))
-acc["items"] += page.get("items", [])
-acc["count"] = page.get("count", len(acc["items"]))
-print(json.dumps(acc))')"
-  got="$(printf '%s' "$entries" | json_field 'len(j["items"])')"
-  total="$(printf '%s' "$entries" | json_field 'j["count"]')"
-  if [ "$got" -ge "$total" ] || [ "$got" -le "$skip" ]; then break; fi
-  skip="$got"
-done
+entries="$(pbx_ip_filters)"
 
 # Our entries (ACCEPT rules carrying MARK) and who else accepts each wanted address.
 plan="$(printf '%s' "$entries" | python3 -c '

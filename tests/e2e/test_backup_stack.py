@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from tests.e2e.test_lab_stack import Stack, counters, process_sampler, remote_commands
+from tests.e2e.stack import counters, fresh_stack, process_sampler, remote_commands
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
@@ -20,14 +20,9 @@ CHAT = "/var/lib/portsip/im-data/chat-history.txt"
 
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
-    lab.clear_faults()
-    lab.reset_pbx01()
-    lab.reset_im()
-    s = Stack(lab, tmp_path_factory.mktemp("e2e-backup"))
-    s.set["backupRepository"] = REPOSITORY
-    yield s
-    if s.dir.exists():
-        s("destroy", ok=None)
+    with fresh_stack(lab, tmp_path_factory.mktemp("e2e-backup")) as s:
+        s.set["backupRepository"] = REPOSITORY
+        yield s
 
 
 def backup_password(stack) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.engine import COMMAND_VERSION, engine_env
+from tests.e2e.engine import COMMAND_VERSION, ROOT, engine_env
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +89,25 @@ def test_the_python_language_host_is_v3259_built_from_its_source(env):
     shim = host.with_name("pulumi-language-python-exec")
     upstream_shim = source / "sdk/python/cmd/pulumi-language-python-exec"
     assert shim.read_bytes() == upstream_shim.read_bytes()
+
+
+def test_a_missing_source_is_named_in_one_line(tmp_path):
+    done = subprocess.run(
+        ["scripts/install-pulumi-engine"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PORTSIP_", "PULUMI_"))},
+            "PORTSIP_ENGINE_CACHE": str(tmp_path / "cache"),
+            "PORTSIP_THIRD_PARTY": str(tmp_path / "nowhere"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"install-pulumi-engine: missing source {tmp_path}/nowhere/pulumi-command-v1.2.1/provider/"
+        "go.mod (set PORTSIP_THIRD_PARTY to the folder holding pulumi-command-v1.2.1 and "
+        "pulumi-language-python-v3.259.0)"
+    ]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("pulumi"))

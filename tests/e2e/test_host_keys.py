@@ -3,8 +3,8 @@ sshd: one `command:remote:Command` to pbx01 in a throw-away project, pinned thre
 
 The provider offers the server exactly the pinned key's type. An ed25519 pin connects; a wrong pin
 fails in the handshake, before any command runs; an RSA pin asks for `ssh-rsa` (SHA-1), which the
-lab's OpenSSH refuses, so the program rejects RSA pins at preview (tests/unit/test_host_key_pins.py,
-and the lab stack in test_lab_stack.py).
+lab's OpenSSH refuses, so the program rejects RSA pins at preview
+(tests/unit/test_bad_input_program.py, and the lab stack in test_lab_stack.py).
 """
 
 from __future__ import annotations

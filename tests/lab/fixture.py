@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from components.remote import pinned_ssh_options
+
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "lab"
 GUIDE_DIR = "/opt/portsip-pbx-ha-guide"
@@ -59,26 +61,6 @@ def parse_up(stdout: str) -> dict[str, str]:
             k, v = line.split(": ", 1)
             facts[k.strip()] = v.strip()
     return facts
-
-
-def pinned_ssh_options(key: str | Path, known_hosts: str | Path) -> list[str]:
-    """ssh options: this key only, no prompt, and only the host keys in `known_hosts`."""
-    return [
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "ConnectTimeout=10",
-        "-o",
-        "LogLevel=ERROR",
-    ]
 
 
 @dataclass
@@ -211,6 +193,12 @@ class Lab:
         if not f.exists():
             return []
         return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+    def argv_log(self, host: str) -> list[str]:
+        """Calls of curl, ssh, python3, chpasswd... on `host` with their arguments, one a line
+        (/var/log/lab-argv.log, written by the lab's PATH shims: what `ps` could have shown)."""
+        f = self.path(host, "/var/log/lab-argv.log")
+        return f.read_text().splitlines() if f.exists() else []
 
     def commands(self, host: str, user: str | None = None) -> list[str]:
         """Commands run over SSH on `host` (only `user`'s if given); "" = interactive login."""

@@ -54,11 +54,7 @@ def test_pack_lists_each_policy_once_with_the_intended_levels():
 
 
 def test_guide_figures_come_from_the_program():
-    assert (g.MIN_VCPUS, g.MIN_MEMORY_MIB, g.MIN_DISK_GB) == (
-        spec.MIN_VCPUS,
-        spec.MIN_MEMORY_MIB,
-        spec.MIN_DISK_GB,
-    )
+    assert g.PROFILES is spec.PROFILES and g.LARGE is spec.PROFILES["large"]
 
 
 # --- im-host-meets-spec -----------------------------------------------------------------------

@@ -71,7 +71,7 @@ def pin(requirements: Path, package: str) -> str:
 
 
 def test_workflows_exist():
-    assert [p.name for p in FILES] == ["deploy.yml", "preview.yml"]
+    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml"]
 
 
 def test_actionlint_passes_the_workflows(actionlint):
@@ -153,3 +153,58 @@ def test_policy_pack_pins_match_the_program():
     dev = ROOT / "requirements-dev.txt"
     if "pulumi-policy" in dev.read_text():
         assert pin(pack, "pulumi-policy") == pin(dev, "pulumi-policy")
+
+
+DRIFT_BREAKAGES = {
+    "misspelt-preview-input": (
+        "expect-no-changes: true",
+        "expect-no-change: true",
+        'input "expect-no-change"',
+    ),
+    "undefined-step-outcome": (
+        "if: steps.preview.outcome == 'failure' || steps.status.outcome == 'failure'\n        env:",
+        "if: steps.previews.outcome == 'failure'\n        env:",
+        'property "previews"',
+    ),
+    "status-output-injected-in-shell": (
+        'echo "- \\`scripts/status --json\\`: $STATUS"',
+        'echo "${{ github.event.issue.title }}"',
+        "potentially untrusted",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DRIFT_BREAKAGES))
+def test_actionlint_fails_a_broken_drift_workflow(actionlint, tmp_path, name):
+    old, new, expected = DRIFT_BREAKAGES[name]
+    copy = tmp_path / ".github" / "workflows"
+    copy.mkdir(parents=True)
+    text = (WORKFLOWS / "drift.yml").read_text()
+    assert old in text, name
+    (copy / "drift.yml").write_text(text.replace(old, new, 1))
+    done = lint(actionlint, tmp_path)
+    assert done.returncode != 0, f"actionlint passed a broken drift workflow ({name})"
+    assert expected in done.stdout + done.stderr
+
+
+def test_drift_is_scheduled_refreshes_expects_no_changes_and_runs_status():
+    doc = load(WORKFLOWS / "drift.yml")
+    assert doc["on"]["schedule"] and "workflow_dispatch" in doc["on"]
+    assert "pull_request" not in doc["on"] and "push" not in doc["on"]
+    assert doc["permissions"]["issues"] == "write"
+    (step,) = steps_using(doc, "pulumi/actions@v6")
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["refresh"] is True and step["with"]["expect-no-changes"] is True
+    assert step["with"]["policyPacks"] == "policy"
+    assert step["continue-on-error"] is True  # the status still runs, the issue still opens
+    (job,) = doc["jobs"].values()
+    by_id = {s.get("id"): s for s in job["steps"]}
+    assert 'scripts/status "$STACK" --json' in by_id["status"]["run"]
+    assert by_id["status"]["continue-on-error"] is True
+    issue = next(s for s in job["steps"] if "gh issue create" in str(s.get("run", "")))
+    assert "steps.preview.outcome == 'failure'" in issue["if"]
+    assert "steps.status.outcome == 'failure'" in issue["if"]
+    # One issue per stack: an open one is commented on, not duplicated.
+    assert "gh issue comment" in issue["run"] and "gh issue list --state open" in issue["run"]
+    # And the run itself fails, so the schedule's history shows it.
+    assert job["steps"][-1]["run"].rstrip().endswith("exit 1")

@@ -37,11 +37,15 @@ INSTANCE_TYPES = {  # default_vcpus, memory_size (MiB): AWS's published figures
     "r7i.xlarge": (4, 32768),
     "c7i.12xlarge": (48, 98304),
     "m7i.large": (2, 8192),
+    "c7i.2xlarge": (8, 16384),
+    "c7i.xlarge": (4, 8192),
 }
 SERVER_TYPES = {  # cores, memory (GB), disk (GB): Hetzner's published figures
     "ccx53": (32, 128.0, 600),
     "ccx43": (16, 64.0, 360),
     "cpx51": (16, 32.0, 360),
+    "ccx33": (8, 32.0, 240),
+    "ccx23": (4, 16.0, 160),
 }
 
 

@@ -60,6 +60,22 @@ CASES = [
         "portsip-im:size: AWS has no instance type 't9.huge'",
     ),
     (
+        "unknown sizing profile",
+        {**h.base_config("hcloud"), "sizingProfile": "small"},
+        "portsip-im:sizingProfile: 'small' is not one of large or medium",
+    ),
+    (
+        "existing host with an unknown sizing profile",
+        {**h.base_config("existing"), "sizingProfile": "Medium"},
+        "portsip-im:sizingProfile: 'Medium' is not one of large or medium",
+    ),
+    (
+        "aws size below the medium profile",
+        {**h.base_config("aws"), "sizingProfile": "medium", "size": "r7i.xlarge"},
+        "portsip-im:size: instance type r7i.xlarge has 4 vCPU (minimum 6); PortSIP's guide asks "
+        "for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium",
+    ),
+    (
         "unknown subnet",
         {**h.base_config("aws"), "subnetId": "subnet-0nope"},
         "portsip-im:subnetId: no subnet 'subnet-0nope'",
@@ -242,3 +258,13 @@ def test_config_error_is_a_clean_run_error():
 
     # RunError is what Pulumi prints as a message alone, without the program's stack trace.
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_plain_key_set_as_secret_is_refused():
+    # Pulumi's CLI takes a key named *token* for a secret; this one goes into a command line.
+    config = {**h.base_config("existing"), "restartToken": "2026-11-30"}
+    msg = preview_error(config, secret_keys=(*h.SECRET_KEYS, "restartToken"))
+    assert (
+        "portsip-im:restartToken: set as a secret, but it is not one (it shows in commands and "
+        "previews): pulumi config set --plaintext restartToken ..." in msg
+    )

@@ -57,15 +57,22 @@ def test_login_style_and_rotation_reach_the_steps():
         assert p["PBX_LOGIN"] == "json" and p["PBX_JSON_LOGIN_PATH"] == "/login", step
         assert p["PBX_LOGIN_PATH"] == "/login/oauth/token", step
     assert params(s["token"])["ROTATION"] == "2026-12"
-    assert params(s["deploy"])["TOKEN_ROTATION"] == "2026-12"
+    assert "TOKEN_ROTATION" not in params(s["deploy"])  # deploy follows the token itself
     # The admin password travels on stdin only.
     for r in s.values():
         assert h.base_config("existing")["pbxAdminPassword"] not in r.inputs["create"]
 
 
-def test_a_new_rotation_value_changes_only_token_and_deploy():
-    before, after = steps(), steps(imTokenRotation="2026-12")
-    changed = {
-        name for name in before if before[name].inputs["create"] != after[name].inputs["create"]
-    }
-    assert changed == {"token", "deploy"}
+def changed_steps(before: dict[str, h.Registered], after: dict[str, h.Registered]) -> set[str]:
+    return {n for n in before if before[n].inputs["create"] != after[n].inputs["create"]}
+
+
+def test_a_new_rotation_value_changes_only_the_token_step():
+    assert changed_steps(steps(), steps(imTokenRotation="2026-12")) == {"token"}
+
+
+def test_deploy_follows_the_token_the_token_step_reports(monkeypatch):
+    # A rotated (or newly given) token prints another fingerprint: deploy, and only it, re-runs.
+    before = steps()
+    monkeypatch.setitem(h.STEP_STDOUT, "token", "sha256:fedcba9876543210\n")
+    assert changed_steps(before, steps()) == {"deploy"}

@@ -244,7 +244,11 @@ def test_token_regenerated_only_when_none_or_asked(mock_pbx):
     rotated = mock_pbx.state()["im_token"]
     assert rotated != first
     assert (mock_pbx.home / ".portsip-im" / "im-token").read_text() == rotated
-    mock_pbx.set_state(im_token=None)  # the PBX has none
+    mock_pbx.set_state(im_token=None)  # the PBX has none (404), but pbx01 holds a copy: kept
+    done = ok(run_step(mock_pbx, "token", imTokenRotation="b"))
+    assert "HTTP 404 (no token, or no such path on this PBX); kept pbx01's copy" in done.stderr
+    assert mock_pbx.state()["im_token"] is None
+    (mock_pbx.home / ".portsip-im" / "im-token").unlink()  # and neither has one: generated
     done = ok(run_step(mock_pbx, "token", imTokenRotation="b"))
     assert "the PBX had no IM token; it generated one" in done.stderr
     assert mock_pbx.state()["im_token"] not in (None, rotated)

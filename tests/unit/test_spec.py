@@ -1,6 +1,6 @@
 """The guide's hardware minimums, as a pure check (no Pulumi)."""
 
-from components.spec import HostFacts, describe_shortfall, shortfalls
+from components.spec import PROFILES, HostFacts, describe_shortfall, shortfalls
 
 
 def test_large_profile_passes():
@@ -34,3 +34,19 @@ def test_message_names_key_host_and_minimums():
     assert msg.startswith("portsip-im:size: instance type m7i.large has 2 vCPU (minimum 20), 8 GiB")
     assert "at least 20 vCPU, 16 GiB RAM and a 256 GB SSD" in msg
     assert describe_shortfall("k", "x", HostFacts(24, 49152, 256)) is None
+
+
+def test_medium_profile_asks_six_vcpu_and_says_so():
+    medium = PROFILES["medium"]
+    assert shortfalls(HostFacts(vcpus=8, memory_mib=16 * 1024, disk_gb=256), medium) == []
+    assert shortfalls(HostFacts(vcpus=6, memory_mib=16 * 1024, disk_gb=256), medium) == []
+    assert shortfalls(HostFacts(vcpus=5, memory_mib=16 * 1024, disk_gb=256), medium) == [
+        "5 vCPU (minimum 6)"
+    ]
+    msg = describe_shortfall("portsip-im:size", "server type ccx23", HostFacts(4, 16384), medium)
+    assert msg == (
+        "portsip-im:size: server type ccx23 has 4 vCPU (minimum 6); PortSIP's guide asks for at "
+        "least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium (up to 10,000 users)"
+    )
+    # The default is the large profile, and a message says so.
+    assert "in sizingProfile large" in (describe_shortfall("k", "x", HostFacts(8, 16384)) or "")

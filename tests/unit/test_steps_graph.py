@@ -99,6 +99,9 @@ def test_every_connection_pins_its_host_key(existing, aws):
                     conn["proxy"]["host"] == h.PBX01
                     and conn["proxy"]["hostKey"] == h.PBX01_HOST_KEY
                 )
+                # The jump host's own dial keeps pbx01's limits, sshPerDialTimeout included.
+                assert conn["proxy"]["perDialTimeout"] == conn["perDialTimeout"] == 15
+                assert conn["proxy"]["dialErrorLimit"] == 10 and conn["dialErrorLimit"] == 40
             assert conn["privateKey"] == "test-only-private-key"
             assert "connection" in r.secret_inputs, name
 

@@ -1,0 +1,372 @@
+"""`scripts/status [STACK]`: is the IM server serving right now, and does the PBX still know it?
+
+The stack output `imHealth` is what the last change saw; a no-op `up` rightly runs nothing. This
+reads the stack's outputs and config through the Automation API, reaches pbx01 the way the program
+does (the operator's key, pbx01's pinned host key, secrets on stdin only), runs one read-only
+script there (scripts/status.d/status.sh after lib.sh and pbx-api.sh) and judges what it saw.
+Exit status: 0 all well, 1 something is wrong (each named), 2 the stack could not be read.
+Not part of the Pulumi program: nothing here registers a resource.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import remote
+from .pbx import PbxAccess
+from .settings import NAMESPACE, SECRETS, ConfigError, ImConfig, parse_config
+from .steps import DEFAULT_DATA_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+REMOTE_SCRIPT = ROOT / "scripts" / "status.d" / "status.sh"
+BACKUP_STATUS = "/var/lib/portsip-im-backup/last.json"
+DISK_FULL_PERCENT = 90
+WHITELIST_WARN_DAYS = 30
+
+
+class StatusError(Exception):
+    """The stack could not be read or pbx01 not reached: no report at all (exit 2)."""
+
+
+@dataclass
+class Stack:
+    """What the status needs from a stack: validated config, secrets, outputs."""
+
+    name: str
+    config: ImConfig
+    secrets: dict[str, str]
+    outputs: dict[str, Any]
+
+
+@dataclass
+class Report:
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def say(self, label: str, text: str, problem: str | None = None) -> None:
+        self.lines.append((label, text + ("  <-- PROBLEM" if problem else "")))
+        if problem:
+            self.problems.append(problem)
+
+
+def read_stack(name: str | None, config_file: Path | None) -> Stack:
+    """Outputs and config (secrets decrypted in memory only) through the Automation API."""
+    from pulumi import automation as auto
+
+    with tempfile.TemporaryDirectory(prefix="portsip-im-status-") as scratch:
+        work_dir = ROOT
+        if config_file is not None:
+            # The Automation API reads Pulumi.<stack>.yaml beside Pulumi.yaml: give it a scratch
+            # project holding the stack's config file (the lab keeps it outside the repository).
+            if name is None:
+                raise StatusError("--config-file needs the STACK argument")
+            work_dir = Path(scratch)
+            shutil.copy(ROOT / "Pulumi.yaml", work_dir / "Pulumi.yaml")
+            shutil.copy(config_file, work_dir / f"Pulumi.{name}.yaml")
+        try:
+            if name is None:
+                current = auto.LocalWorkspace(work_dir=str(work_dir)).stack()
+                if current is None:
+                    raise StatusError("no stack selected: give STACK (pulumi stack ls)")
+                name = current.name
+            stack = auto.select_stack(stack_name=name, work_dir=str(work_dir))
+            outputs = {k: v.value for k, v in stack.outputs().items()}
+            all_config = stack.get_all_config()
+        except auto.errors.CommandError as exc:
+            raise StatusError(f"cannot read stack {name!r}: {_first_error(str(exc))}") from None
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix) :]: v.value for k, v in all_config.items() if k.startswith(prefix)}
+    secret_keys = {k[len(prefix) :] for k, v in all_config.items() if v.secret}
+    try:
+        config = parse_config(raw, secret_keys)
+    except ConfigError as exc:
+        raise StatusError(str(exc)) from None
+    secrets = {s.key: raw[s.key] for s in SECRETS if s.key in raw}
+    if not outputs.get("imPrivateIp"):
+        raise StatusError(f"stack {name!r} has no outputs: has `pulumi up` run?")
+    return Stack(name, config, secrets, outputs)
+
+
+def _first_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower()]
+    return (lines[0] if lines else text.strip().splitlines()[-1])[:300]
+
+
+def probe_params(stack: Stack) -> dict[str, str]:
+    """status.sh's plain parameters: as the program's steps get them, never a secret."""
+    c = stack.config
+    api_url = c.pbx_api_url or (f"https://{c.pbx_virtual_ip}:8887/api" if c.pbx_virtual_ip else "")
+    pbx = PbxAccess(
+        mode=c.pbx_api,
+        api_url=api_url.rstrip("/"),
+        login=c.pbx_api_login,
+        login_path=c.pbx_api_login_path,
+        tls_verify=c.pbx_api_tls_verify,
+        admin_user=c.pbx_admin_user,
+        admin_password=None,
+        im_token=None,
+        whitelist_confirmed=c.whitelist_confirmed,
+    )
+    params = {k: str(v) for k, v in pbx.params().items()}
+    params.update(
+        IM_IP=str(stack.outputs["imPrivateIp"]),
+        PBX_USER=c.pbx01_user,
+        DATA_PATH=DEFAULT_DATA_PATH,
+        STORAGE_PATH=c.storage_path or "",
+        BACKUP_STATUS=BACKUP_STATUS,
+    )
+    return params
+
+
+def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
+    """Run status.sh on pbx01 over pinned SSH; its JSON report."""
+    c = stack.config
+    if not c.pbx01_host:
+        raise StatusError(f"{NAMESPACE}:pbx01Host is not set (status does not follow pbxStack)")
+    # As remote.step assembles a step: lib.sh, the PBX client, then the step itself.
+    parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
+    text = "\n".join(part.read_text() for part in parts)
+    command = remote.render("status", text, probe_params(stack))
+    stdin = remote.encode_secrets({"PBX_ADMIN_PASSWORD": stack.secrets.get("pbxAdminPassword")})
+    with tempfile.TemporaryDirectory(prefix="portsip-im-status-") as tmp:
+        key = Path(tmp) / "key"
+        # 0600 from the start: the key is never readable by anyone else, not even for a moment.
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(stack.secrets["sshPrivateKey"].rstrip("\n") + "\n")
+        known = Path(tmp) / "known_hosts"
+        known.write_text(f"{c.pbx01_host} {c.pbx01_host_key}\n")
+        ssh = [
+            "ssh",
+            *remote.pinned_ssh_options(key, known, c.ssh_per_dial_timeout),
+            f"{c.pbx01_user}@{c.pbx01_host}",
+            command,
+        ]
+        try:
+            done = subprocess.run(
+                ssh, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise StatusError(f"pbx01 ({c.pbx01_host}): no answer within {timeout}s") from None
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    try:
+        report: dict[str, Any] = json.loads(last[0])
+    except ValueError:
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise StatusError(
+            f"pbx01 ({c.pbx01_user}@{c.pbx01_host}): the status probe failed: {why}"
+        ) from None
+    return report
+
+
+def _since(stamp: str | None, now: datetime) -> str:
+    if not stamp:
+        return ""
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return f" since {stamp}"
+    up = int((now - when).total_seconds())
+    days, rest = divmod(max(up, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f" since {when:%Y-%m-%d %H:%M:%S}Z (up {days}d {hours}h {rest // 60}m)"
+
+
+def judge(stack: Stack, probe: dict[str, Any], now: datetime | None = None) -> Report:
+    """Each finding as a line; each thing that is wrong also as a problem that names it."""
+    now = now or datetime.now(UTC)
+    c, out, r = stack.config, stack.outputs, Report()
+    running = c.im_state == "running"
+    priv, pub = str(out.get("imPrivateIp")), str(out.get("imPublicIp"))
+
+    port = probe.get("imPort8887")
+    want = "open" if running else "closed"
+    r.say(
+        "IM port 8887",
+        f"{port} on {priv} (from pbx01; imState {c.im_state})",
+        None if port == want else f"IM port 8887 on {priv} is {port}, imState is {c.im_state}",
+    )
+
+    host = probe.get("imHost")
+    if host is None:
+        r.say(
+            "IM host",
+            "unreachable",
+            f"IM host {priv} unreachable from pbx01: {probe.get('imHostError') or 'no answer'}",
+        )
+    else:
+        _judge_service(r, host, running, now)
+        _judge_disk(r, host)
+        backup = host.get("backup")
+        if backup is None:
+            r.say("Last backup", "no backups configured")
+        else:
+            bad = backup.get("ok") is False or str(backup.get("status", "")).lower() in (
+                "failed",
+                "error",
+            )
+            r.say(
+                "Last backup",
+                json.dumps(backup, sort_keys=True)[:200],
+                "the last backup failed" if bad else None,
+            )
+
+    if c.pbx_api == "manual":
+        r.say("PBX /im record", "not checked (pbxApi manual: no admin credentials)")
+        r.say("Whitelist", "not checked (pbxApi manual)")
+        return r
+    pbx = probe.get("pbx")
+    if pbx is None:
+        r.say("PBX API", "unreadable", f"PBX API: {probe.get('pbxError') or 'no answer'}")
+        return r
+    rec = pbx.get("im") or {}
+    seen = f"private {rec.get('private_ipv4') or '-'}, public {rec.get('public_ipv4') or '-'}"
+    wrong = rec.get("private_ipv4") != priv or rec.get("public_ipv4") != pub
+    r.say(
+        "PBX /im record",
+        f"{seen} (stack: private {priv}, public {pub})",
+        f"the PBX's /im record ({seen}) differs from the stack's addresses" if wrong else None,
+    )
+    _judge_whitelist(r, pbx.get("ipFilters") or [], list(dict.fromkeys([pub, priv])), stack, now)
+    return r
+
+
+def _judge_service(r: Report, host: dict[str, Any], running: bool, now: datetime) -> None:
+    container, listener = host.get("container"), host.get("listener")
+    if container:
+        health = f", health {container['health']}" if container.get("health") else ""
+        text = f"portsip.instantmessage {container['state']}{health}"
+        text += _since(container.get("startedAt"), now) if container["state"] == "running" else ""
+        is_up = container["state"] == "running"
+    elif listener:
+        text = f"{listener['process']} listening on 8887{_since(listener.get('since'), now)}"
+        is_up = True
+    else:
+        text, is_up = "nothing listens on 8887", False
+    problem = None
+    if running and not is_up:
+        problem = f"the IM service is not running on the IM host ({text})"
+    elif not running and is_up:
+        problem = f"the IM service runs though imState is stopped ({text})"
+    r.say("IM service", text, problem)
+    stats = host.get("vendorStats")
+    r.say(
+        "Vendor health",
+        "svr_stats answers" if stats else "svr_stats (127.0.0.1:8902) does not answer",
+        "the IM health check (svr_stats) does not answer" if running and not stats else None,
+    )
+
+
+def _judge_disk(r: Report, host: dict[str, Any]) -> None:
+    for label, disk in (("Data disk", host.get("dataDisk")), ("Storage", host.get("storage"))):
+        if not disk:
+            continue
+        gb = 1_000_000_000
+        text = (
+            f"{disk['path']} on {disk['mount']}: {disk['usePercent']}% used, "
+            f"{disk['availBytes'] / gb:.1f} GB free of {disk['sizeBytes'] / gb:.1f} GB"
+        )
+        full = disk["usePercent"] >= DISK_FULL_PERCENT
+        r.say(
+            label,
+            text,
+            f"{label.lower()} {disk['path']} is {disk['usePercent']}% full" if full else None,
+        )
+
+
+def _judge_whitelist(
+    r: Report, filters: list[dict], ips: list[str], stack: Stack, now: datetime
+) -> None:
+    mark = f"portsip-im:portsip-im/{stack.name}"
+    for ip in ips:
+        cidr = f"{ip}/32"
+        found = [e for e in filters if e.get("target") == "ACCEPT" and e.get("cidr") == cidr]
+        if not found:
+            r.say(
+                "Whitelist",
+                f"{cidr}: no ACCEPT entry",
+                f"whitelist: no ACCEPT entry for {cidr} on the PBX (it rate-limits the IM server)",
+            )
+            continue
+        entry = max(found, key=lambda e: str(e.get("expire_at") or "9999"))
+        owner = "ours" if entry.get("description") == mark else "not this stack's"
+        expire = entry.get("expire_at")
+        problem = None
+        if expire:
+            try:
+                left = (datetime.fromisoformat(expire.replace("Z", "+00:00")) - now).days
+            except ValueError:
+                left = None
+            if left is not None and left < 0:
+                problem = f"whitelist: the entry for {cidr} expired on {expire}"
+            elif left is not None and left < WHITELIST_WARN_DAYS:
+                problem = f"whitelist: the entry for {cidr} expires in {left} days ({expire})"
+        r.say("Whitelist", f"{cidr} ACCEPT until {expire or 'forever'} ({owner})", problem)
+
+
+def redact(text: str, secrets: dict[str, str]) -> str:
+    """The second lock: no secret value reaches the screen even if a probe echoed one."""
+    for value in secrets.values():
+        for line in value.splitlines():
+            if len(line.strip()) >= 6:
+                text = text.replace(line.strip(), "[redacted]")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/status", description=__doc__.splitlines()[0])
+    ap.add_argument("stack", nargs="?", help="the stack (default: the selected one)")
+    ap.add_argument("--json", action="store_true", help="one JSON document, for machines")
+    ap.add_argument(
+        "--config-file",
+        type=Path,
+        help="the stack's config file when it is not Pulumi.<stack>.yaml here (the lab's)",
+    )
+    args = ap.parse_args(argv)
+    secrets: dict[str, str] = {}
+    try:
+        stack = read_stack(args.stack, args.config_file)
+        secrets = stack.secrets
+        probe = run_probe(stack)
+    except StatusError as exc:
+        msg = redact(str(exc), secrets)
+        if args.json:
+            print(json.dumps({"stack": args.stack, "ok": False, "problems": [msg]}))
+        else:
+            print(f"status: {msg}", file=sys.stderr)
+        return 2
+    report = judge(stack, probe)
+    if args.json:
+        text = json.dumps(
+            {
+                "stack": stack.name,
+                "ok": not report.problems,
+                "problems": report.problems,
+                "checks": [{"check": label, "result": text} for label, text in report.lines],
+                "probe": probe,
+            },
+            sort_keys=True,
+        )
+    else:
+        width = max(len(label) for label, _ in report.lines)
+        body = [f"portsip-im status: stack {stack.name} (target {stack.config.target})"]
+        body += [f"  {label:<{width}}  {text}" for label, text in report.lines]
+        verdict = "OK" if not report.problems else f"{len(report.problems)} PROBLEM(S)"
+        body.append(f"{verdict}" + "".join(f"\n  - {p}" for p in report.problems))
+        text = "\n".join(body)
+    print(redact(text, secrets))
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""scripts/status's judgement (components/status.py), on made-up probe reports: every way the IM
+server can be wrong is named, and a healthy report is OK. The lab test (tests/e2e/test_status.py)
+runs the real probe."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+
+from components import status
+from components.settings import parse_config
+from tests.unit import harness as h
+
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+MARK = "portsip-im:portsip-im/dev"
+HEALTHY = {
+    "imPort8887": "open",
+    "imHost": {
+        "container": {
+            "state": "running",
+            "startedAt": "2026-11-28T05:00:00.123456789Z",
+            "health": "healthy",
+        },
+        "listener": {"process": "portsip-im", "since": "2026-11-28T05:00:01Z"},
+        "vendorStats": '{"ok": 1}',
+        "dataDisk": {
+            "path": "/var/lib/portsip",
+            "mount": "/var/lib/portsip",
+            "sizeBytes": 256_000_000_000,
+            "usedBytes": 25_600_000_000,
+            "availBytes": 230_400_000_000,
+            "usePercent": 10,
+        },
+        "storage": None,
+        "backup": None,
+    },
+    "pbx": {
+        "im": {"private_ipv4": h.IM_PRIVATE, "public_ipv4": h.IM_PUBLIC},
+        "ipFilters": [
+            {
+                "cidr": f"{ip}/32",
+                "target": "ACCEPT",
+                "expire_at": "2036-11-27T05:50:02Z",
+                "description": MARK,
+            }
+            for ip in (h.IM_PUBLIC, h.IM_PRIVATE)
+        ],
+    },
+}
+
+
+def stack(**config: str) -> status.Stack:
+    raw = {**h.base_config("existing"), **config}
+    cfg = parse_config(raw, set(h.SECRET_KEYS))
+    outputs = {"imPrivateIp": h.IM_PRIVATE, "imPublicIp": h.IM_PUBLIC}
+    return status.Stack("dev", cfg, {"sshPrivateKey": raw["sshPrivateKey"]}, outputs)
+
+
+def judged(change=None, **config: str) -> status.Report:
+    probe = copy.deepcopy(HEALTHY)
+    if change:
+        change(probe)
+    return status.judge(stack(**config), probe, NOW)
+
+
+def test_healthy_is_ok_and_says_what_it_saw():
+    r = judged()
+    assert r.problems == []
+    text = dict(r.lines)
+    assert text["IM service"] == (
+        "portsip.instantmessage running, health healthy since 2026-11-28 05:00:00Z (up 2d 0h 59m)"
+    )
+    assert text["Last backup"] == "no backups configured"
+    assert "10% used, 230.4 GB free of 256.0 GB" in text["Data disk"]
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda p: p.update(imPort8887="closed"), "IM port 8887 on 192.168.1.25 is closed"),
+        (
+            lambda p: p["imHost"]["container"].update(state="exited"),
+            "the IM service is not running on the IM host (portsip.instantmessage exited",
+        ),
+        (lambda p: p["imHost"].update(vendorStats=None), "svr_stats) does not answer"),
+        (
+            lambda p: p.update(imHost=None, imHostError="Permission denied (publickey)"),
+            "IM host 192.168.1.25 unreachable from pbx01: Permission denied (publickey)",
+        ),
+        (
+            lambda p: p["imHost"]["dataDisk"].update(usePercent=93),
+            "data disk /var/lib/portsip is 93% full",
+        ),
+        (
+            lambda p: p["imHost"].update(backup={"status": "failed", "at": "2026-11-30T02:00Z"}),
+            "the last backup failed",
+        ),
+        (
+            lambda p: p["pbx"]["im"].update(public_ipv4="203.0.113.9"),
+            "the PBX's /im record (private 192.168.1.25, public 203.0.113.9) differs",
+        ),
+        (
+            lambda p: p["pbx"]["ipFilters"].pop(0),
+            "whitelist: no ACCEPT entry for 104.18.36.110/32 on the PBX",
+        ),
+        (
+            lambda p: p["pbx"]["ipFilters"][1].update(expire_at="2026-12-10T00:00:00Z"),
+            "whitelist: the entry for 192.168.1.25/32 expires in 9 days",
+        ),
+        (
+            lambda p: p["pbx"]["ipFilters"][1].update(expire_at="2026-11-01T00:00:00Z"),
+            "whitelist: the entry for 192.168.1.25/32 expired",
+        ),
+        (
+            lambda p: p["pbx"]["ipFilters"][0].update(target="DENY"),
+            "whitelist: no ACCEPT entry for 104.18.36.110/32",
+        ),
+        (
+            lambda p: p.update(pbx=None, pbxError="PBX API: bad credentials"),
+            "PBX API: PBX API: bad credentials",
+        ),
+    ],
+)
+def test_each_fault_is_named(change, named):
+    r = judged(change)
+    assert any(named in p for p in r.problems), r.problems
+
+
+def test_stopped_on_purpose_is_not_a_problem_but_running_then_is():
+    def stopped(p):
+        p["imPort8887"] = "closed"
+        p["imHost"]["container"]["state"] = "exited"
+        p["imHost"]["vendorStats"] = None
+
+    assert judged(stopped, imState="stopped").problems == []
+    r = judged(imState="stopped")
+    assert "IM port 8887 on 192.168.1.25 is open, imState is stopped" in r.problems
+    assert any("runs though imState is stopped" in p for p in r.problems)
+
+
+def test_manual_pbx_api_skips_the_pbx_checks():
+    r = judged(
+        lambda p: p.update(pbx=None), pbxApi="manual", imToken="t", whitelistConfirmed="true"
+    )
+    assert r.problems == []
+    assert "not checked" in dict(r.lines)["Whitelist"]
+
+
+def test_probe_parameters_carry_no_secret():
+    params = status.probe_params(stack())
+    assert params["IM_IP"] == h.IM_PRIVATE and params["PBX_ADMIN_USER"] == "admin"
+    assert params["PBX_API_URL"] == f"https://{h.PBX_VIP}:8887/api"
+    assert params["BACKUP_STATUS"] == "/var/lib/portsip-im-backup/last.json"
+    values = " ".join(params.values())
+    for secret in ("test-only-private-key", "test-only-pbx-password", "test-only-admin-password"):
+        assert secret not in values
+
+
+def test_redact_hides_every_line_of_a_secret():
+    text = status.redact("key: abcdef-SECRET line2-SECRET", {"k": "abcdef-SECRET\nline2-SECRET"})
+    assert "SECRET" not in text

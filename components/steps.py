@@ -30,10 +30,10 @@ import pulumi
 import pulumi_command as command
 
 from . import remote
-from .hosts import ImHost, stack_labels
+from .backups import add_backups, pre_upgrade_snapshot
+from .hosts import ImHost
 from .pbx import PbxAccess
-from .remote import encode_secrets
-from .settings import BACKUP_KEEP_RULES, Settings
+from .settings import Settings
 from .spec import MEASURED_MEMORY_SLACK
 
 DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
@@ -231,7 +231,7 @@ def add_guide_steps(
     )
 
     # Backups of the IM data (restic, on a timer on the IM host) and a restore on request.
-    backups = _add_backups(name, settings, host, im_admin, child, deploy)
+    backups = add_backups(name, settings, host, im_admin, child, deploy, DEFAULT_DATA_PATH)
     after_deploy = [deploy, *backups]
 
     # Day 2: running/stopped, restart, upgrade.
@@ -273,7 +273,7 @@ def add_guide_steps(
         delete_params={"ACTION": "forget"},
         quiet=True,
         # One vendor verb at a time: state → restart → upgrade (vendor.sh also takes a lock).
-        opts=child(restart, token, *backups, *_pre_upgrade_snapshot(name, settings, host, child)),
+        opts=child(restart, token, *backups, *pre_upgrade_snapshot(name, settings, host, child)),
     )
 
     health = remote.step(
@@ -294,83 +294,6 @@ def add_guide_steps(
     )
     im_health = health.stdout.apply(_parse_health)
     return GuideSteps(deploy=deploy, health=health, im_health=im_health)
-
-
-def _add_backups(
-    name: str,
-    settings: Settings,
-    host: ImHost,
-    im_admin: remote.Host,
-    child: Any,
-    deploy: command.remote.Command,
-) -> list[command.remote.Command]:
-    """The backup step (restic, a timer) and the restore step, or none without a repository."""
-    c = settings.config
-    if c.backup_repository is None:
-        pulumi.log.warn(
-            "backupRepository is not set: the IM data (every chat message and file) is NOT backed "
-            "up, and an imRelease upgrade goes ahead without a backup. Set backupRepository and "
-            "backupPassword (README: Backups)."
-        )
-        return []
-    assert settings.backup_password is not None  # required with a repository (settings.py)
-    secrets: dict[str, pulumi.Input[str]] = {"BACKUP_PASSWORD": settings.backup_password}
-    if settings.backup_env is not None:
-        # The credentials as NAME<TAB>base64 lines: the runner exports them for restic.
-        secrets["BACKUP_ENV"] = settings.backup_env.apply(
-            lambda text: encode_secrets(json.loads(text)) if text else ""
-        )
-    rules = [rule for rule in BACKUP_KEEP_RULES if rule in c.backup_keep]
-    keep = " ".join(f"--keep-{rule} {c.backup_keep[rule]}" for rule in rules)
-    backup = remote.step(
-        f"{name}-backup",
-        on=im_admin,
-        script="backup-lib+backup",
-        params={
-            "REPOSITORY": c.backup_repository,
-            "SCHEDULE": c.backup_schedule,
-            "KEEP": keep,
-            "DATA_PATH": DEFAULT_DATA_PATH,
-        },
-        secrets=secrets,
-        delete_params={"ACTION": "remove"},
-        opts=child(deploy),
-    )
-    restore = remote.step(
-        f"{name}-restore",
-        on=im_admin,
-        script="restore",
-        params={"SNAPSHOT": c.restore_snapshot or ""},
-        # Once per value: a rotated key or a new VM (whose data volume is kept) must not roll the
-        # data back to the last backup.
-        rerun_on_update=False,
-        triggers=[c.restore_snapshot or ""],
-        opts=child(backup),
-    )
-    return [backup, restore]
-
-
-def _pre_upgrade_snapshot(
-    name: str, settings: Settings, host: ImHost, child: Any
-) -> list[pulumi.Resource]:
-    """aws: an EBS snapshot of the data volume for each imRelease, taken before the upgrade."""
-    c = settings.config
-    if c.target != "aws" or not c.im_release or host.data_volume_id is None:
-        return []
-    import pulumi_aws as aws
-
-    description = f"portsip-im data before the upgrade to IM release {c.im_release}"
-    snapshot = aws.ebs.Snapshot(
-        f"{name}-pre-upgrade-snapshot",
-        volume_id=host.data_volume_id,
-        description=description,
-        tags=stack_labels(
-            {"Name": f"{name}-pre-upgrade-{c.im_release}", "portsip-im-release": c.im_release}
-        ),
-        # A new release takes a new snapshot; the older ones stay in the account as backups.
-        opts=child(replace_on_changes=["description"], retain_on_delete=True),
-    )
-    return [snapshot]
 
 
 def _digest(output: pulumi.Output[str]) -> pulumi.Output[str]:

@@ -104,6 +104,59 @@ def _admin_range(
 AdminCidr = Annotated[IPvAnyNetwork, AfterValidator(_admin_range)]
 
 
+# restic repository URLs the backup accepts: the backends Debian 12's restic (0.14) has, plus a
+# local absolute path (a second disk, or a mount).
+BACKUP_SCHEMES = ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+# systemd calendar shorthands (systemd.time(7)). `minutely` and `hourly` are left out on purpose:
+# every run stops IM for the length of the backup.
+BACKUP_SCHEDULE_KEYWORDS = ("daily", "weekly", "monthly", "quarterly", "semiannually", "yearly")
+# A conservative subset of systemd's OnCalendar syntax, checked at preview ("Mon..Fri 02:30",
+# "*-*-* 03:00:00", "Sun 04:00 UTC"); backup.sh checks it again with `systemd-analyze calendar`.
+_DAYS = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_CALENDAR = re.compile(
+    rf"(?:{_DAYS}(?:(?:\.\.|,){_DAYS})*\s+)?(?:[0-9*][0-9*,./~-]*\s+)?"
+    r"[0-9*][0-9*,./]*(?::[0-9*][0-9*,./]*){1,2}(?:\s+UTC)?"
+)
+# restic forget's --keep-* rules the backupKeep object may name.
+BACKUP_KEEP_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+DEFAULT_BACKUP_KEEP = {"daily": 7, "weekly": 4, "monthly": 6}
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# backupEnv must not reach what the backup sets itself, nor the shell's own variables.
+_ENV_RESERVED = re.compile(
+    r"RESTIC_PASSWORD.*|RESTIC_REPOSITORY.*|PATH|HOME|IFS|SHELL|LD_.*|BASH_.*"
+)
+
+
+def _json_value(value: Any) -> Any:
+    # Pulumi hands structured config over as a JSON string.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+    return value
+
+
+def backup_env_problems(text: str) -> list[str]:
+    """What is wrong with a backupEnv secret (a JSON object NAME → value); never quotes a value."""
+    try:
+        env = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [f"not a JSON object ({exc.msg})"]
+    if not isinstance(env, dict):
+        return ['must be a JSON object of environment variables, e.g. {"AWS_ACCESS_KEY_ID": …}']
+    out = []
+    for i, (name, value) in enumerate(env.items()):
+        if not _ENV_NAME.fullmatch(name):
+            # The name is not quoted: a value pasted in the wrong place would be shown.
+            out.append(f"entry {i + 1}: its name is not an environment variable name (A-Z, 0-9, _)")
+        elif _ENV_RESERVED.fullmatch(name):
+            out.append(f"{name}: set by the backup itself (backupPassword, backupRepository)")
+        elif not isinstance(value, str):
+            out.append(f"{name}: its value must be a string")
+    return out
+
+
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. A RunError, so Pulumi prints the message and no stack trace."""
 
@@ -166,6 +219,13 @@ class ImConfig(BaseModel):
     image: str = Field("ubuntu-24.04", description="hcloud: the server image.")
     data_disk_gb: int = Field(
         256, description="Size in GB of the separate data volume for IM data (aws/hcloud), >= 256."
+    )
+    data_snapshot_id: str | None = Field(
+        None,
+        description="aws: create the data volume from this EBS snapshot (`snap-…`, e.g. an "
+        "`im-pre-upgrade-snapshot`) instead of blank. Read only when the volume is created (a new "
+        "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored.",
+        pattern=r"^snap-[0-9a-f]{8,17}$",
     )
     data_disk_device: str | None = Field(
         None,
@@ -320,6 +380,35 @@ class ImConfig(BaseModel):
     skip_cluster_check: bool = Field(
         False, description="Upgrade without first checking that the PBX cluster is healthy."
     )
+    backup_repository: str | None = Field(
+        None,
+        description="The restic repository the IM data is backed up to: `s3:`, `sftp:`, `rest:`, "
+        "`b2:`, `azure:`, `gs:`, `swift:`, `rclone:` or an absolute local path. Not set: no "
+        "backups (a loud warning at preview).",
+    )
+    backup_schedule: str = Field(
+        "daily",
+        description="When the backup runs, a systemd calendar expression (OnCalendar): "
+        "`daily`, `weekly`, `monthly`, … or e.g. `*-*-* 03:00:00`, `Mon..Fri 02:30`.",
+    )
+    backup_keep: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_BACKUP_KEEP),
+        description="Retention, restic's `--keep-*` rules as a JSON object: `last`, `hourly`, "
+        "`daily`, `weekly`, `monthly`, `yearly` → a positive count.",
+    )
+    restore_snapshot: str | None = Field(
+        None,
+        description="Restore the IM data from this backup snapshot: `latest` or a restic "
+        "snapshot id. The restore runs once each time the value changes (IM stopped, data "
+        "swapped in, IM started, health checked); unset it afterwards. Needs backupRepository.",
+        pattern=r"^(latest|[0-9a-f]{8,64})$",
+    )
+    upgrade_without_backup: bool = Field(
+        False,
+        description="Let an `imRelease` upgrade go ahead when the backup before it fails, with a "
+        "loud warning. Default: a failed backup stops the upgrade. (Without backupRepository "
+        "there is no backup to take: the upgrade warns and goes ahead.)",
+    )
     allow_public_private_network: bool = Field(
         False,
         description="Accept public addresses for `privateIp`, `pbx01PrivateIp` and "
@@ -370,6 +459,54 @@ class ImConfig(BaseModel):
             )
         return value
 
+    @field_validator("backup_repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if value.startswith("/"):
+            return posixpath.normpath(value)
+        if not value.startswith(BACKUP_SCHEMES) or len(value.split(":", 1)[1]) == 0:
+            raise ValueError(
+                "must be a restic repository: "
+                + ", ".join(f"`{p}…`" for p in BACKUP_SCHEMES)
+                + " or an absolute local path"
+            )
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain white space")
+        if re.match(r"rest:https?://[^/@]*:[^/@]*@", value):
+            # The URL is a plain parameter (argv, state): a password in it would leak.
+            raise ValueError(
+                "carries a password in the URL; put credentials in backupEnv (a secret)"
+            )
+        return value
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if value in BACKUP_SCHEDULE_KEYWORDS or _CALENDAR.fullmatch(value):
+            return value
+        raise ValueError(
+            "must be a systemd calendar expression: "
+            + ", ".join(BACKUP_SCHEDULE_KEYWORDS)
+            + ", or e.g. `*-*-* 03:00:00`, `Mon..Fri 02:30`, `Sun 04:00 UTC`"
+        )
+
+    @field_validator("backup_keep", mode="before")
+    @classmethod
+    def _keep_json(cls, value: Any) -> Any:
+        value = _json_value(value)
+        if not isinstance(value, dict) or not value:
+            raise ValueError('must be a JSON object, e.g. {"daily": 7, "weekly": 4}')
+        for rule, count in value.items():
+            if rule not in BACKUP_KEEP_RULES:
+                raise ValueError(f"{rule!r} is not one of {', '.join(BACKUP_KEEP_RULES)}")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"{rule}: must be a positive whole number")
+        return value
+
     @field_validator("client_cidrs", "admin_cidrs", mode="before")
     @classmethod
     def _cidr_list(cls, value: Any) -> Any:
@@ -411,6 +548,20 @@ SECRETS = [
         "pbxApi is rest",
     ),
     SecretSpec(
+        "backupPassword",
+        "The restic repository's password (it encrypts the backups: keep a copy outside this "
+        "stack, without it no backup can be read).",
+        lambda c: c.backup_repository is not None,
+        "backupRepository is set",
+    ),
+    SecretSpec(
+        "backupEnv",
+        "The restic repository's credentials, a JSON object of environment variables, e.g. "
+        '`{"AWS_ACCESS_KEY_ID": "…", "AWS_SECRET_ACCESS_KEY": "…"}`.',
+        lambda c: False,
+        "the repository needs credentials",
+    ),
+    SecretSpec(
         "imToken",
         "The IM server token from the portal (Servers > IM Servers > Generate Token).",
         lambda c: c.pbx_api == "manual",
@@ -428,6 +579,9 @@ class Settings:
     pbx_password: pulumi.Output[str]
     pbx_admin_password: pulumi.Output[str] | None
     im_token: pulumi.Output[str] | None
+    backup_password: pulumi.Output[str] | None
+    backup_env: pulumi.Output[str] | None
+    """The backupEnv JSON object, when set (a Pulumi secret)."""
     pbx01_host: pulumi.Input[str]
     pbx_virtual_ip: pulumi.Input[str] | None
     pbx_public_ip: pulumi.Input[str] | None
@@ -534,6 +688,9 @@ def parse_config(
                 f"{NAMESPACE}:{secret.key}: set as plain text; it must be a secret "
                 f"(pulumi config set --secret {secret.key} ...)"
             )
+    if "backupEnv" in raw:
+        bad_env = backup_env_problems(raw["backupEnv"])
+        problems.extend(f"{NAMESPACE}:backupEnv: {p}" for p in bad_env)
 
     # A plain key set with --secret would still reach argv and state in clear: say so instead.
     for key in sorted(secret_keys & plain.keys()):
@@ -598,6 +755,10 @@ def _cross_checks(c: ImConfig) -> list[str]:
             f"{NAMESPACE}:pbxApiLoginPath: {c.pbx_api_login_path!r}: must be a path under the "
             "API base URL, starting with / (e.g. /login/oauth/token)"
         )
+    if c.data_snapshot_id is not None and c.target != "aws":
+        out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
+    if c.restore_snapshot is not None and c.backup_repository is None:
+        out.append(f"{NAMESPACE}:restoreSnapshot: needs backupRepository (where to restore from)")
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):
@@ -667,6 +828,8 @@ def load_settings() -> Settings:
     pbx_password = cfg.require_secret("pbxPassword")
     pbx_admin_password = cfg.get_secret("pbxAdminPassword") if config.pbx_api == "rest" else None
     im_token = cfg.get_secret("imToken") if config.pbx_api == "manual" else None
+    backup_password = cfg.get_secret("backupPassword") if config.backup_repository else None
+    backup_env = cfg.get_secret("backupEnv") if config.backup_repository else None
 
     pbx01_host: pulumi.Input[str]
     pbx_vip: pulumi.Input[str] | None = _str(config.pbx_virtual_ip)
@@ -686,6 +849,8 @@ def load_settings() -> Settings:
         pbx_password=pbx_password,
         pbx_admin_password=pbx_admin_password,
         im_token=im_token,
+        backup_password=backup_password,
+        backup_env=backup_env,
         pbx01_host=pbx01_host,
         pbx_virtual_ip=pbx_vip,
         pbx_public_ip=pbx_public,

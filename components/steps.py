@@ -30,6 +30,7 @@ import pulumi
 import pulumi_command as command
 
 from . import remote
+from .backups import add_backups, pre_upgrade_snapshot
 from .hosts import ImHost
 from .pbx import PbxAccess
 from .settings import Settings
@@ -229,6 +230,10 @@ def add_guide_steps(
         opts=child(whitelist, token, trust),
     )
 
+    # Backups of the IM data (restic, on a timer on the IM host) and a restore on request.
+    backups = add_backups(name, settings, host, im_admin, child, deploy, DEFAULT_DATA_PATH)
+    after_deploy = [deploy, *backups]
+
     # Day 2: running/stopped, restart, upgrade.
     vendor_params: dict[str, pulumi.Input[str]] = {
         "IM_IP": host.private_ip,
@@ -240,7 +245,7 @@ def add_guide_steps(
         script="vendor+manage",
         params={**vendor_params, "ACTION": "state", "STATE": c.im_state},
         quiet=True,
-        opts=child(deploy),
+        opts=child(*after_deploy),
     )
     restart = remote.step(
         f"{name}-restart",
@@ -260,12 +265,15 @@ def add_guide_steps(
             **pbx.params(),
             "RELEASE": c.im_release or "",
             "SKIP_CLUSTER_CHECK": _flag(c.skip_cluster_check),
+            "PBX_USER": c.pbx01_user,
+            "BACKUP": _flag(c.backup_repository is not None),
+            "WITHOUT_BACKUP": _flag(c.upgrade_without_backup),
         },
         secrets=pbx.api_secrets(),
         delete_params={"ACTION": "forget"},
         quiet=True,
         # One vendor verb at a time: state → restart → upgrade (vendor.sh also takes a lock).
-        opts=child(restart, token),
+        opts=child(restart, token, *backups, *pre_upgrade_snapshot(name, settings, host, child)),
     )
 
     health = remote.step(
@@ -276,8 +284,13 @@ def add_guide_steps(
         # The quiet steps' stdout is secret and, at preview, unknown: the real provider refuses an
         # unknown secret in `triggers` ("malformed secret: missing value"). A digest of it is
         # neither secret nor telling, and still changes whenever one of them ran.
-        triggers=[_digest(deploy.stdout), _digest(restart.stdout), _digest(upgrade.stdout)],
-        opts=child(state, restart, upgrade),
+        triggers=[
+            _digest(deploy.stdout),
+            _digest(restart.stdout),
+            _digest(upgrade.stdout),
+            *(_digest(b.stdout) for b in backups),
+        ],
+        opts=child(state, restart, upgrade, *backups),
     )
     im_health = health.stdout.apply(_parse_health)
     return GuideSteps(deploy=deploy, health=health, im_health=im_health)

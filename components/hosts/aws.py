@@ -238,9 +238,13 @@ class AwsImHost(pulumi.ComponentResource):
             size=c.data_disk_gb,
             type="gp3",
             encrypted=True,
+            snapshot_id=c.data_snapshot_id,
             tags={**tags, "Name": f"{name}-data", "portsip-im-role": "im-data"},
             # Chat history and files live here: no VM replacement or slip of the hand deletes them.
-            opts=pulumi.ResourceOptions(parent=self, protect=c.protect_data),
+            # dataSnapshotId seeds a new volume only: set later, it must not replace the live one.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=c.protect_data, ignore_changes=["snapshotId"]
+            ),
         )
         aws.ec2.VolumeAttachment(
             f"{name}-data-attachment",

@@ -6,8 +6,17 @@ port=closed
 if wait_tcp "$IM_IP" 8887 "$([ "$EXPECT" = running ] && echo 60 || echo 0)"; then port=open; fi
 vendor="$(ssh_im "$PBX_USER" "$IM_IP" 'curl -fsS --max-time 5 http://127.0.0.1:8902/svr_stats' \
   2>/dev/null | head -c 500 || true)"
-say "IM port 8887 on $IM_IP: $port; vendor status: ${vendor:-unavailable}" >&2
-python3 -c 'import json, sys; print(json.dumps({"imPort8887": sys.argv[1], "expected": sys.argv[2], "vendorStatus": sys.argv[3] or "unavailable", "checkedFrom": "pbx01"}))' "$port" "$EXPECT" "$vendor"
+# The last backup's result, kept on the IM host by its backup runner (no secret in it).
+backup="$(ssh_im "$PBX_USER" "$IM_IP" 'cat /var/lib/portsip-im-backup/last.json 2>/dev/null' \
+  2>/dev/null | head -c 1000 || true)"
+say "IM port 8887 on $IM_IP: $port; vendor status: ${vendor:-unavailable}; last backup: ${backup:-none}" >&2
+python3 -c '
+import json, sys
+try:
+    backup = json.loads(sys.argv[4])
+except ValueError:
+    backup = "none"
+print(json.dumps({"imPort8887": sys.argv[1], "expected": sys.argv[2], "vendorStatus": sys.argv[3] or "unavailable", "lastBackup": backup, "checkedFrom": "pbx01"}))' "$port" "$EXPECT" "$vendor" "$backup"
 if [ "$EXPECT" = running ] && [ "$port" != open ]; then
   die "the IM service should be running but $IM_IP:8887 refuses connections"
 fi

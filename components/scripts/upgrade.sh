@@ -1,9 +1,12 @@
 # shellcheck shell=bash
 # upgrade: day 2, on pbx01. When RELEASE changes: check that the PBX cluster is healthy, get a fresh
 # token (rest: generated now, only after the check passed; manual: the operator's new imToken, which
-# the token step stored), then run `im.sh upgrade`. The first RELEASE seen is only recorded: the
+# the token step stored), then run `im.sh upgrade`. Between the two, a backup of the IM data on the
+# IM host (its runner, over the pbx@IM trust with sudo): no backup, no upgrade, unless
+# upgradeWithoutBackup (WITHOUT_BACKUP=1) says otherwise, loudly. The first RELEASE seen is only recorded: the
 # deploy step installed that release.
 : "${ACTION:=upgrade}" "${MODE:=rest}" "${RELEASE:=}" "${SKIP_CLUSTER_CHECK:=0}" "${IM_IP:?}"
+: "${PBX_USER:=pbx}" "${BACKUP:=0}" "${WITHOUT_BACKUP:=0}"
 read_secrets
 release_file="$STATE_DIR/release"
 token_file="$STATE_DIR/im-token"
@@ -38,6 +41,16 @@ else
     pbx_login
     say "cluster check: the PBX API answers at $PBX_API_URL"
   fi
+fi
+
+if [ "$BACKUP" != 1 ]; then
+  warn "NO BACKUP before the upgrade: backupRepository is not set"
+elif out="$(ssh_im "$PBX_USER" "$IM_IP" 'sudo -n /usr/local/sbin/portsip-im-backup backup' 2>&1)"; then
+  say "backup before the upgrade: $(grep -o 'snapshot [0-9a-f]* saved[^)]*)' <<<"$out" || echo 'done')"
+elif [ "$WITHOUT_BACKUP" = 1 ]; then
+  warn "THE BACKUP BEFORE THE UPGRADE FAILED; upgrading anyway (upgradeWithoutBackup=true): $(tail -n 1 <<<"$out")"
+else
+  die "the backup before the upgrade failed, so im.sh upgrade was not run: $(tail -n 1 <<<"$out") (fix the backup, or set upgradeWithoutBackup=true to upgrade without one)"
 fi
 
 # shellcheck disable=SC2034  # read by vendor.sh, prepended to this step

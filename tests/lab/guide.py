@@ -26,6 +26,8 @@ ORDER = [
     "trust-key",
     "trust",
     "deploy",
+    "backup",
+    "restore",
     "state",
     "restart",
     "upgrade",

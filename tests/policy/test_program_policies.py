@@ -133,3 +133,20 @@ def test_a_secret_config_value_in_a_step_command_is_caught():
             "(components/remote.py step(secrets=...))"
         ]
     }
+
+
+@pytest.mark.parametrize("target", ["aws", "existing"])
+def test_the_program_with_backups_passes_every_policy(target):
+    config = {**harness.base_config(target), **harness.BACKUP_CONFIG, "imRelease": "22.3.1"}
+    assert run_pack(harness.run(config)) == {}
+
+
+def test_a_backup_password_in_a_step_command_is_caught():
+    # As if a change passed backupPassword as a parameter instead of on stdin: the pack knows
+    # it from the stack's secret config (settings.SECRETS), even on a step without stdin.
+    result = harness.run({**harness.base_config("existing"), **harness.BACKUP_CONFIG})
+    check = _step(result, "-pbx01-check")
+    check.inputs["create"] += f" PASSWORD={harness.BACKUP_PASSWORD}"
+    found = run_pack(result)
+    assert list(found) == ["no-secrets-in-remote-commands"]
+    assert "portsip-im:backupPassword" in found["no-secrets-in-remote-commands"][0]

@@ -195,6 +195,8 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
             "delete_before_replace": request.deleteBeforeReplace,
             "ignore_changes": list(request.ignoreChanges),
             "additional_secret_outputs": list(request.additionalSecretOutputs),
+            "replace_on_changes": list(request.replaceOnChanges),
+            "retain_on_delete": request.retainOnDelete,
         }
         return response
 
@@ -304,7 +306,25 @@ def base_config(target: str) -> dict[str, str]:
     return common
 
 
-SECRET_KEYS = ("sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken")
+# Backups to an S3 bucket, credentials as secrets (the example README gives).
+BACKUP_PASSWORD = "restic-repo-pass-4242"
+BACKUP_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+BACKUP_CONFIG = {
+    "backupRepository": "s3:s3.eu-central-1.amazonaws.com/acme-portsip-im-backup/prod",
+    "backupPassword": BACKUP_PASSWORD,
+    "backupEnv": '{"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "'
+    + BACKUP_SECRET_KEY
+    + '"}',
+}
+
+SECRET_KEYS = (
+    "sshPrivateKey",
+    "pbxPassword",
+    "pbxAdminPassword",
+    "imToken",
+    "backupPassword",
+    "backupEnv",
+)
 
 
 def run(

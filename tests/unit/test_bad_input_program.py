@@ -141,6 +141,86 @@ CASES = [
         "portsip-im:storagePath: 'im': must be an absolute path",
     ),
     (
+        "backup repository not a restic url",
+        {**h.base_config("existing"), "backupRepository": "ftp://backup.example/im"},
+        "portsip-im:backupRepository: 'ftp://backup.example/im': must be a restic repository",
+    ),
+    (
+        "backup repository with a password in its url",
+        {**h.base_config("existing"), "backupRepository": "rest:https://u:pw@b.example/im"},
+        "portsip-im:backupRepository: 'rest:https://u:pw@b.example/im': carries a password",
+    ),
+    (
+        "backup repository without its password",
+        {**h.base_config("existing"), "backupRepository": "s3:s3.amazonaws.com/bucket/im"},
+        "portsip-im:backupPassword: required when backupRepository is set, not set",
+    ),
+    (
+        "backup schedule not a calendar expression",
+        {**h.base_config("existing"), "backupSchedule": "every night"},
+        "portsip-im:backupSchedule: 'every night': must be a systemd calendar expression",
+    ),
+    (
+        "backup schedule too frequent",
+        {**h.base_config("existing"), "backupSchedule": "minutely"},
+        "portsip-im:backupSchedule: 'minutely'",
+    ),
+    (
+        "backup keep not positive",
+        {**h.base_config("existing"), "backupKeep": '{"daily": 0}'},
+        "portsip-im:backupKeep: '{\"daily\": 0}': daily: must be a positive whole number",
+    ),
+    (
+        "backup keep unknown rule",
+        {**h.base_config("existing"), "backupKeep": '{"dayly": 7}'},
+        "'dayly' is not one of last, hourly, daily, weekly, monthly, yearly",
+    ),
+    (
+        "backup env not an object",
+        {
+            **h.base_config("existing"),
+            "backupRepository": "/srv/backup",
+            "backupPassword": "restic-pass",
+            "backupEnv": '["AWS_ACCESS_KEY_ID"]',
+        },
+        "portsip-im:backupEnv: must be a JSON object of environment variables",
+    ),
+    (
+        "backup env sets the password itself",
+        {
+            **h.base_config("existing"),
+            "backupRepository": "/srv/backup",
+            "backupPassword": "restic-pass",
+            "backupEnv": '{"RESTIC_PASSWORD": "x"}',
+        },
+        "portsip-im:backupEnv: RESTIC_PASSWORD: set by the backup itself",
+    ),
+    (
+        "restore snapshot not an id",
+        {
+            **h.base_config("existing"),
+            "backupRepository": "/srv/backup",
+            "backupPassword": "restic-pass",
+            "restoreSnapshot": "yesterday",
+        },
+        "portsip-im:restoreSnapshot: 'yesterday'",
+    ),
+    (
+        "restore without a repository",
+        {**h.base_config("existing"), "restoreSnapshot": "latest"},
+        "portsip-im:restoreSnapshot: needs backupRepository",
+    ),
+    (
+        "data snapshot not an ebs snapshot id",
+        {**h.base_config("aws"), "dataSnapshotId": "vol-0123"},
+        "portsip-im:dataSnapshotId: 'vol-0123'",
+    ),
+    (
+        "data snapshot on hcloud",
+        {**h.base_config("hcloud"), "dataSnapshotId": "snap-0123456789abcdef0"},
+        "portsip-im:dataSnapshotId: only for target aws",
+    ),
+    (
         "ssh key missing",
         {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},
         "portsip-im:sshPrivateKey: required, not set",

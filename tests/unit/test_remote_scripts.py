@@ -18,7 +18,8 @@ def sent_scripts() -> dict[str, str]:
     """step name → the script text its create command carries, for every target."""
     out = {}
     for target in ("aws", "existing"):
-        for r in h.run(h.base_config(target)).mocks.of_type("command:remote:Command"):
+        config = {**h.base_config(target), **h.BACKUP_CONFIG}
+        for r in h.run(config).mocks.of_type("command:remote:Command"):
             words = shlex.split(r.inputs["create"])
             out[r.name.removeprefix("im-")] = words[words.index("-c") + 1]
     return out

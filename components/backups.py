@@ -1,0 +1,97 @@
+"""Backups of the IM data: the backup step (restic and its timer on the IM host), the restore step
+(restoreSnapshot), and on aws an EBS snapshot of the data volume before each upgrade.
+
+What the scripts do: components/scripts/backup-lib.sh (the runner), backup.sh, restore.sh; the
+upgrade step (upgrade.sh) asks the runner for a backup before `im.sh upgrade`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+
+from . import remote
+from .hosts import ImHost, stack_labels
+from .remote import encode_secrets
+from .settings import BACKUP_KEEP_RULES, Settings
+
+
+def add_backups(
+    name: str,
+    settings: Settings,
+    host: ImHost,
+    im_admin: remote.Host,
+    child: Any,
+    deploy: command.remote.Command,
+    data_path: str,
+) -> list[command.remote.Command]:
+    """The backup step (restic, a timer) and the restore step, or none without a repository."""
+    c = settings.config
+    if c.backup_repository is None:
+        pulumi.log.warn(
+            "backupRepository is not set: the IM data (every chat message and file) is NOT backed "
+            "up, and an imRelease upgrade goes ahead without a backup. Set backupRepository and "
+            "backupPassword (README: Backups)."
+        )
+        return []
+    assert settings.backup_password is not None  # required with a repository (settings.py)
+    secrets: dict[str, pulumi.Input[str]] = {"BACKUP_PASSWORD": settings.backup_password}
+    if settings.backup_env is not None:
+        # The credentials as NAME<TAB>base64 lines: the runner exports them for restic.
+        secrets["BACKUP_ENV"] = settings.backup_env.apply(
+            lambda text: encode_secrets(json.loads(text)) if text else ""
+        )
+    rules = [rule for rule in BACKUP_KEEP_RULES if rule in c.backup_keep]
+    keep = " ".join(f"--keep-{rule} {c.backup_keep[rule]}" for rule in rules)
+    backup = remote.step(
+        f"{name}-backup",
+        on=im_admin,
+        script="backup-lib+backup",
+        params={
+            "REPOSITORY": c.backup_repository,
+            "SCHEDULE": c.backup_schedule,
+            "KEEP": keep,
+            "DATA_PATH": data_path,
+        },
+        secrets=secrets,
+        delete_params={"ACTION": "remove"},
+        opts=child(deploy),
+    )
+    restore = remote.step(
+        f"{name}-restore",
+        on=im_admin,
+        script="restore",
+        params={"SNAPSHOT": c.restore_snapshot or ""},
+        # Once per value: a rotated key or a new VM (whose data volume is kept) must not roll the
+        # data back to the last backup.
+        rerun_on_update=False,
+        triggers=[c.restore_snapshot or ""],
+        opts=child(backup),
+    )
+    return [backup, restore]
+
+
+def pre_upgrade_snapshot(
+    name: str, settings: Settings, host: ImHost, child: Any
+) -> list[pulumi.Resource]:
+    """aws: an EBS snapshot of the data volume for each imRelease, taken before the upgrade."""
+    c = settings.config
+    if c.target != "aws" or not c.im_release or host.data_volume_id is None:
+        return []
+    import pulumi_aws as aws
+
+    description = f"portsip-im data before the upgrade to IM release {c.im_release}"
+    snapshot = aws.ebs.Snapshot(
+        f"{name}-pre-upgrade-snapshot",
+        volume_id=host.data_volume_id,
+        description=description,
+        tags=stack_labels(
+            {"Name": f"{name}-pre-upgrade-{c.im_release}", "portsip-im-release": c.im_release}
+        ),
+        # A new release takes a new snapshot; the older ones stay in the account as backups.
+        opts=child(replace_on_changes=["description"], retain_on_delete=True),
+    )
+    return [snapshot]

@@ -1,0 +1,193 @@
+# shellcheck shell=bash
+# backup-lib.sh — the IM host's backup runner, /usr/local/sbin/portsip-im-backup, as functions.
+# The backup step (backup.sh) writes them into that file with `declare -f`, so the systemd timer,
+# the upgrade step (from pbx01, over the pbx@IM trust) and the restore step all run this same code:
+#
+#   portsip-im-backup backup          stop IM, restic backup, start IM; forget --prune; check
+#   portsip-im-backup restore [ID]    restore snapshot ID (default: latest) with IM stopped
+#   portsip-im-backup snapshots       list the snapshots
+#
+# Configuration, root only (0700 directory, 0600 files), written by backup.sh from the step's
+# stdin: /etc/portsip-im-backup/{repository,password,env,keep,data-path}. The repository's
+# credentials (env: NAME<TAB>base64 lines) reach restic in its environment, never in argv. Each
+# run's result is /var/lib/portsip-im-backup/last.json (time, status, snapshot, size; no secret),
+# readable by the pbx user, whose health check reads it from pbx01.
+
+pib_init() {
+  PIB_CONF=/etc/portsip-im-backup
+  PIB_STATE=/var/lib/portsip-im-backup
+  PIB_DATA="$(cat "$PIB_CONF/data-path" 2>/dev/null || echo /var/lib/portsip)"
+  # Restores are staged inside the data path: the same file system, so moving them in is cheap.
+  PIB_STAGE="$PIB_DATA/.portsip-im-restore"
+  PIB_STOPPED=""
+  [ "$(id -u)" = 0 ] || pib_die "must run as root"
+  mkdir -p "$PIB_STATE"
+  chmod 755 "$PIB_STATE"
+  export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+}
+
+pib_say() { printf '[portsip-im-backup] %s\n' "$*"; }
+pib_die() {
+  printf '[portsip-im-backup] ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# The repository's settings into this process's environment (restic reads them there).
+pib_env() {
+  local name b64 value
+  [ -s "$PIB_CONF/repository" ] || pib_die "no repository configured ($PIB_CONF/repository)"
+  RESTIC_REPOSITORY="$(cat "$PIB_CONF/repository")"
+  export RESTIC_REPOSITORY RESTIC_PASSWORD_FILE="$PIB_CONF/password"
+  export RESTIC_CACHE_DIR="$PIB_STATE/cache"
+  if [ -s "$PIB_CONF/env" ]; then
+    while IFS=$'\t' read -r name b64; do
+      [[ "$name" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
+      value="$(printf '%s' "$b64" | base64 -d)"
+      export "$name=$value"
+    done <"$PIB_CONF/env"
+  fi
+}
+
+# One backup or restore at a time, whoever asks (the timer, an upgrade, a restore).
+pib_lock() {
+  exec 8>"$PIB_STATE/lock"
+  flock -w 3600 8 || pib_die "another backup or restore has run for an hour"
+}
+
+# Consistency: the IM service is stopped while its files are copied, so the database's files are
+# those of a clean shutdown. What runs IM on this host: PortSIP's containers (im.sh's Docker
+# Compose project), and in the lab the stand-in's systemd unit. Only what was running is stopped,
+# and only that is started again (imState=stopped stays stopped).
+pib_stop_im() {
+  local c
+  if command -v docker >/dev/null 2>&1; then
+    for c in portsip.instantmessage portsip.webserver portsip.database; do
+      if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ]; then
+        docker stop -t 120 "$c" >/dev/null
+        PIB_STOPPED="docker:$c${PIB_STOPPED:+ $PIB_STOPPED}" # started in reverse: database first
+      fi
+    done
+  fi
+  if systemctl is-active -q portsip-im-standin.service 2>/dev/null; then
+    systemctl stop portsip-im-standin.service
+    PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:portsip-im-standin.service"
+  fi
+  pib_say "IM service stopped for a consistent copy (${PIB_STOPPED:-nothing was running})"
+}
+
+pib_start_im() {
+  local s
+  for s in $PIB_STOPPED; do
+    case "$s" in
+      docker:*) docker start "${s#docker:}" >/dev/null ;;
+      unit:*) systemctl start "${s#unit:}" ;;
+    esac
+  done
+  [ -z "$PIB_STOPPED" ] || pib_say "IM service started again"
+  PIB_STOPPED=""
+}
+
+# pib_record STATUS SNAPSHOT BYTES SECONDS MESSAGE: the result of this run, as JSON.
+pib_record() {
+  local msg="${5//[$'\t\r\n"\\']/ }"
+  printf '{"time": "%s", "status": "%s", "snapshot": "%s", "bytes": %s, "seconds": %s, "message": "%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" "${3:-0}" "${4:-0}" "$msg" >"$PIB_STATE/last.json.tmp"
+  chmod 644 "$PIB_STATE/last.json.tmp"
+  mv "$PIB_STATE/last.json.tmp" "$PIB_STATE/last.json"
+  cat "$PIB_STATE/last.json" >>"$PIB_STATE/history.jsonl"
+}
+
+# pib_why FILE: restic's reason from its stderr (its Fatal line, else the first line).
+pib_why() {
+  grep -m 1 -E 'Fatal|[Ee]rror' "$1" || head -n 1 "$1"
+}
+
+# pib_fail SNAPSHOT MESSAGE: record a failed run and stop.
+pib_fail() {
+  pib_record failed "$1" 0 "$((SECONDS - PIB_T0))" "$2"
+  pib_die "$2"
+}
+
+pib_backup() {
+  local out err snap bytes keep
+  pib_init
+  pib_env
+  pib_lock
+  PIB_T0=$SECONDS
+  err="$PIB_STATE/restic.err"
+  pib_stop_im
+  trap pib_start_im EXIT
+  out="$(restic backup --json --tag portsip-im --exclude "$PIB_STAGE" \
+    --exclude "$PIB_DATA/lost+found" "$PIB_DATA" 2>"$err")" || {
+    pib_start_im
+    pib_fail "" "restic backup failed: $(pib_why "$err")"
+  }
+  pib_start_im
+  trap - EXIT
+  snap="$(sed -n 's/.*"message_type":"summary".*"snapshot_id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")"
+  bytes="$(sed -n 's/.*"message_type":"summary".*"total_bytes_processed":\([0-9]*\).*/\1/p' <<<"$out")"
+  [ -n "$snap" ] || pib_fail "" "restic backup printed no snapshot id"
+  pib_say "snapshot $snap saved (${bytes:-0} bytes of $PIB_DATA, IM stopped $((SECONDS - PIB_T0)) s)"
+  read -r -a keep <"$PIB_CONF/keep"
+  restic forget --tag portsip-im --prune "${keep[@]}" >/dev/null 2>"$err" ||
+    pib_fail "$snap" "restic forget --prune failed: $(pib_why "$err")"
+  pib_say "retention applied: ${keep[*]}"
+  restic check --read-data-subset=5% >/dev/null 2>"$err" ||
+    pib_fail "$snap" "restic check failed: $(pib_why "$err")"
+  pib_say "repository checked (structure and 5% of the data)"
+  pib_record ok "$snap" "${bytes:-0}" "$((SECONDS - PIB_T0))" "backup, retention and check done"
+}
+
+# Restore a snapshot into the data path. It is first restored beside the live data (so a snapshot
+# that cannot be read changes nothing), then swapped in with IM stopped. Top-level directories are
+# emptied and refilled rather than replaced, so bind mounts of them (storagePath) keep working.
+pib_restore() {
+  local snap="${1:-latest}" err src live name staged
+  pib_init
+  pib_env
+  pib_lock
+  PIB_T0=$SECONDS
+  err="$PIB_STATE/restic.err"
+  rm -rf "$PIB_STAGE"
+  restic restore "$snap" --target "$PIB_STAGE" >/dev/null 2>"$err" ||
+    pib_die "restic restore $snap failed: $(pib_why "$err")"
+  src="$PIB_STAGE$PIB_DATA"
+  [ -d "$src" ] || pib_die "snapshot $snap holds no $PIB_DATA"
+  pib_stop_im
+  trap pib_start_im EXIT
+  shopt -s dotglob nullglob
+  for live in "$PIB_DATA"/*; do
+    name="${live##*/}"
+    # The restore's own staging area, and ext4's lost+found (not backed up), stay as they are.
+    [ "$live" != "$PIB_STAGE" ] && [ "$name" != lost+found ] || continue
+    if [ -d "$live" ] && [ ! -L "$live" ] && [ -d "$src/$name" ] && [ ! -L "$src/$name" ]; then
+      find "$live" -mindepth 1 -delete
+      for staged in "$src/$name"/*; do mv "$staged" "$live/"; done
+      chown --reference="$src/$name" "$live"
+      chmod --reference="$src/$name" "$live"
+    else
+      rm -rf "$live"
+    fi
+  done
+  for staged in "$src"/*; do
+    [ -e "$PIB_DATA/${staged##*/}" ] || mv "$staged" "$PIB_DATA/"
+  done
+  shopt -u dotglob nullglob
+  rm -rf "$PIB_STAGE"
+  pib_start_im
+  trap - EXIT
+  pib_say "restored snapshot $snap into $PIB_DATA in $((SECONDS - PIB_T0)) s"
+}
+
+pib_main() {
+  case "${1:-backup}" in
+    backup) pib_backup ;;
+    restore) pib_restore "${2:-latest}" ;;
+    snapshots)
+      pib_init
+      pib_env
+      restic snapshots --tag portsip-im
+      ;;
+    *) pib_die "usage: portsip-im-backup backup | restore [SNAPSHOT] | snapshots" ;;
+  esac
+}

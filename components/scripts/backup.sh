@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# backup: on the IM host, as root. Installs restic (the distribution's package), writes the
+# repository's settings root-only from stdin, initialises the repository when it has none, and
+# installs the runner (backup-lib.sh) with a systemd service and timer that back up the IM data
+# on SCHEDULE. It takes no backup itself: on a rebuilt host that would put an empty snapshot
+# first, before a restore of "latest". ACTION=remove (destroy) stops the timer; the repository,
+# its snapshots and the settings stay (the data is the one thing never deleted here).
+: "${ACTION:=install}" "${REPOSITORY:?}" "${SCHEDULE:=daily}" "${KEEP:?}"
+: "${DATA_PATH:=/var/lib/portsip}"
+BACKUP_PASSWORD="" BACKUP_ENV=""
+read_secrets
+
+[ "$(id -u)" = 0 ] || die "backup must run as root (through sudo)"
+conf=/etc/portsip-im-backup
+runner=/usr/local/sbin/portsip-im-backup
+unit=/etc/systemd/system/portsip-im-backup
+
+if [ "$ACTION" = remove ]; then
+  if systemctl is-enabled -q portsip-im-backup.timer 2>/dev/null; then
+    systemctl disable --now portsip-im-backup.timer >/dev/null 2>&1
+    say "backup: timer stopped; the repository, its snapshots and $conf are kept"
+  else
+    say "backup: no timer enabled; nothing to remove"
+  fi
+  exit 0
+fi
+
+[ -n "$BACKUP_PASSWORD" ] || die "no repository password on stdin (config backupPassword)"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  systemd-analyze calendar "$SCHEDULE" >/dev/null 2>&1 ||
+    die "backupSchedule '$SCHEDULE' is not a calendar expression systemd accepts (systemd-analyze calendar)"
+fi
+
+if command -v restic >/dev/null 2>&1; then
+  say "restic: $(restic version | cut -d' ' -f1-2) present"
+else
+  DEBIAN_FRONTEND=noninteractive apt-get -q -y install restic >/dev/null ||
+    die "restic: apt-get install restic failed"
+  say "restic: installed $(restic version | cut -d' ' -f1-2)"
+fi
+
+# put FILE MODE: stdin into FILE when it differs; says which settings changed, never their values.
+put() {
+  local file="$1" mode="$2" tmp="$1.tmp"
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  if cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+  else
+    mv "$tmp" "$file"
+    say "backup: wrote $file"
+  fi
+}
+install -d -m 700 "$conf"
+printf '%s\n' "$REPOSITORY" | put "$conf/repository" 600
+printf '%s' "$BACKUP_PASSWORD" | put "$conf/password" 600
+printf '%s' "$BACKUP_ENV" | put "$conf/env" 600
+printf '%s\n' "$KEEP" | put "$conf/keep" 600
+printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
+
+{
+  printf '#!/bin/bash\n# Written by portsip-im (components/scripts/backup-lib.sh); do not edit.\n'
+  printf 'set -euo pipefail\numask 077\n'
+  declare -f pib_init pib_say pib_die pib_env pib_lock pib_stop_im pib_start_im pib_record \
+    pib_why pib_fail pib_backup pib_restore pib_main
+  printf 'pib_main "$@"\n'
+} | put "$runner" 700
+
+# The repository: initialised once. `restic cat config` answers only when one is there.
+pib_init
+pib_env
+if restic cat config >/dev/null 2>&1; then
+  say "backup: repository already initialised"
+else
+  err="$(restic init 2>&1 >/dev/null)" || die "restic init failed: $(tail -n 1 <<<"$err")"
+  say "backup: repository initialised"
+fi
+
+put "$unit.service" 644 <<UNIT
+[Unit]
+Description=Back up the PortSIP IM data with restic (portsip-im)
+After=network-online.target local-fs.target
+Wants=network-online.target
+[Service]
+Type=oneshot
+ExecStart=$runner backup
+UNIT
+put "$unit.timer" 644 <<UNIT
+[Unit]
+Description=Back up the PortSIP IM data on schedule (portsip-im)
+[Timer]
+OnCalendar=$SCHEDULE
+Persistent=true
+[Install]
+WantedBy=timers.target
+UNIT
+systemctl daemon-reload
+if systemctl is-enabled -q portsip-im-backup.timer 2>/dev/null; then
+  systemctl restart portsip-im-backup.timer
+else
+  systemctl enable --now portsip-im-backup.timer >/dev/null 2>&1
+  say "backup: timer enabled"
+fi
+say "backup: $DATA_PATH is backed up on '$SCHEDULE', kept $KEEP; next: $(systemctl show -p NextElapseUSecRealtime --value portsip-im-backup.timer 2>/dev/null || echo unknown)"

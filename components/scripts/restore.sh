@@ -1,0 +1,15 @@
+# shellcheck shell=bash
+# restore: on the IM host, as root, when config restoreSnapshot is set (and each time it changes):
+# the runner that the backup step installed stops the IM service, swaps the snapshot's data in
+# (latest, or a snapshot id) and starts the service again; the health step then checks it.
+# Empty SNAPSHOT: no restore asked, nothing done.
+: "${SNAPSHOT:=}"
+runner=/usr/local/sbin/portsip-im-backup
+if [ -z "$SNAPSHOT" ]; then
+  say "restore: none asked (restoreSnapshot not set)"
+  exit 0
+fi
+[[ "$SNAPSHOT" =~ ^(latest|[0-9a-f]{8,64})$ ]] || die "restoreSnapshot '$SNAPSHOT' is not 'latest' or a snapshot id"
+[ -x "$runner" ] || die "restore: $runner missing (the backup step installs it; is backupRepository set?)"
+say "restore: restoring snapshot $SNAPSHOT of the IM data"
+"$runner" restore "$SNAPSHOT"

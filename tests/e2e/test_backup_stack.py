@@ -1,0 +1,82 @@
+"""Backups through the real engine (scripts/lab-stack, the real command provider) against the lab:
+an up with backupRepository installs the backup and restore steps with no backup secret in any
+process's argv; a second up runs 0 remote commands; a restore is `restoreSnapshot=latest` and
+`pulumi up`, the README's restore command; the state, engine output and the hosts' command logs
+hold no backup password. The lab's repository is a local path on the IM host (docs/lab.md)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tests.e2e.stack import counters, fresh_stack, process_sampler, remote_commands
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lab]
+
+REPOSITORY = "/var/backups/portsip-im"
+CHAT = "/var/lib/portsip/im-data/chat-history.txt"
+
+
+@pytest.fixture(scope="module")
+def stack(lab, tmp_path_factory):
+    with fresh_stack(lab, tmp_path_factory.mktemp("e2e-backup")) as s:
+        s.set["backupRepository"] = REPOSITORY
+        yield s
+
+
+def backup_password(stack) -> str:
+    return (stack.dir / "backup-password").read_text().strip()
+
+
+class TestBackupStack:
+    def test_up_installs_the_backup_with_no_secret_in_any_argv(self, lab, stack):
+        with process_sampler() as argv:
+            out = stack("up").stdout
+        assert "16 created" in out, out
+        lab.ssh("im", "systemctl is-enabled portsip-im-backup.timer", check=True)
+        password = backup_password(stack)
+        assert not [a for a in argv if password in a]
+        assert stack.outputs()["imHealth"]["lastBackup"] == "none"
+
+    def test_second_up_runs_no_remote_command(self, lab, stack):
+        before = remote_commands(lab)
+        out = stack("up").stdout
+        assert "16 unchanged" in out, out
+        assert remote_commands(lab) == before
+
+    def test_restore_is_a_config_value_and_pulumi_up(self, lab, stack):
+        chat = "chat-" + secrets.token_hex(8)
+        lab.ssh("im", f"echo {chat} > {CHAT}", check=True)
+        lab.ssh("im", "systemctl start portsip-im-backup.service", check=True, timeout=300)
+        lab.ssh("im", f"echo lost > {CHAT}", check=True)
+        before = counters(lab)
+        stack.set["restoreSnapshot"] = "latest"
+        stack("up")
+        assert lab.ssh("im", f"cat {CHAT}", check=True).stdout.strip() == chat
+        assert counters(lab) == before  # no vendor verb
+        assert lab.tcp_open("im", 8887)
+        assert stack.outputs()["imHealth"]["lastBackup"]["status"] == "ok"
+        # Unset: the step is replaced by one that restores nothing; the data stays.
+        del stack.set["restoreSnapshot"]
+        stack("up")
+        assert lab.ssh("im", f"cat {CHAT}", check=True).stdout.strip() == chat
+        before = remote_commands(lab)
+        assert "16 unchanged" in stack("up").stdout
+        assert remote_commands(lab) == before
+
+    def test_state_engine_output_and_command_logs_hold_no_backup_secret(self, lab, stack):
+        exported = stack("pulumi", "stack", "export").stdout
+        logs = "\n".join(lab.commands("pbx01") + lab.commands("im"))
+        password = backup_password(stack)
+        for where, text in (
+            ("state", exported),
+            ("engine output", "\n".join(stack.transcript)),
+            ("the hosts' command logs", logs),
+        ):
+            assert password not in text, f"the backup password in {where}"
+
+    def test_destroy_stops_the_timer_and_keeps_the_repository(self, lab, stack):
+        stack("destroy")
+        assert lab.ssh("im", "systemctl is-enabled portsip-im-backup.timer").returncode != 0
+        lab.ssh("im", f"test -f {REPOSITORY}/config", check=True)

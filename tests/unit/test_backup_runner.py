@@ -2,7 +2,8 @@
 and a local repository, its paths moved into a temporary folder: a backup records its result, a
 restore swaps the snapshot in (files added since are gone, a top-level directory keeps its inode,
 so a bind mount of it keeps working), and a failing backup is recorded as failed with restic's
-reason. Over real SSH on the IM host: tests/lab/test_backup.py. Skipped without restic."""
+reason. Over real SSH on the IM host: tests/lab/test_backup.py. restic comes from scripts/setup
+--dev (Debian's package)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import pytest
 from components.remote import SCRIPTS
 
 pytestmark = [
-    pytest.mark.skipif(not shutil.which("restic"), reason="restic is not installed"),
     # It runs as root on the IM host (chown --reference, the lock under /var/lib).
     pytest.mark.skipif(os.geteuid() != 0, reason="the runner runs as root"),
 ]
+
+
+def test_restic_is_installed():
+    assert shutil.which("restic"), "restic is missing: scripts/setup --dev installs it"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ upgrade step (upgrade.sh) asks the runner for a backup before `im.sh upgrade`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -75,9 +76,10 @@ def add_backups(
 
 
 def pre_upgrade_snapshot(
-    name: str, settings: Settings, host: ImHost, child: Any
+    name: str, settings: Settings, host: ImHost, child: Any, after: Sequence[pulumi.Resource] = ()
 ) -> list[pulumi.Resource]:
-    """aws: an EBS snapshot of the data volume for each imRelease, taken before the upgrade."""
+    """aws: an EBS snapshot of the data volume for each imRelease, taken right before the upgrade:
+    after `after` (the day-2 verbs and a restore, so it never catches a restore's swap)."""
     c = settings.config
     if c.target != "aws" or not c.im_release or host.data_volume_id is None:
         return []
@@ -92,6 +94,6 @@ def pre_upgrade_snapshot(
             {"Name": f"{name}-pre-upgrade-{c.im_release}", "portsip-im-release": c.im_release}
         ),
         # A new release takes a new snapshot; the older ones stay in the account as backups.
-        opts=child(replace_on_changes=["description"], retain_on_delete=True),
+        opts=child(*after, replace_on_changes=["description"], retain_on_delete=True),
     )
     return [snapshot]

@@ -113,9 +113,11 @@ BACKUP_SCHEDULE_KEYWORDS = ("daily", "weekly", "monthly", "quarterly", "semiannu
 # A conservative subset of systemd's OnCalendar syntax, checked at preview ("Mon..Fri 02:30",
 # "*-*-* 03:00:00", "Sun 04:00 UTC"); backup.sh checks it again with `systemd-analyze calendar`.
 _DAYS = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+# The time of day must be concrete (HH:MM[:SS], hours 0-23, minutes and seconds 0-59): a `*` or a
+# `/` there would run it every hour or minute, and every run stops IM.
 _CALENDAR = re.compile(
     rf"(?:{_DAYS}(?:(?:\.\.|,){_DAYS})*\s+)?(?:[0-9*][0-9*,./~-]*\s+)?"
-    r"[0-9*][0-9*,./]*(?::[0-9*][0-9*,./]*){1,2}(?:\s+UTC)?"
+    r"(?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?(?:\s+UTC)?"
 )
 # restic forget's --keep-* rules the backupKeep object may name.
 BACKUP_KEEP_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
@@ -123,7 +125,8 @@ DEFAULT_BACKUP_KEEP = {"daily": 7, "weekly": 4, "monthly": 6}
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # backupEnv must not reach what the backup sets itself, nor the shell's own variables.
 _ENV_RESERVED = re.compile(
-    r"RESTIC_PASSWORD.*|RESTIC_REPOSITORY.*|PATH|HOME|IFS|SHELL|LD_.*|BASH_.*"
+    r"RESTIC_PASSWORD.*|RESTIC_REPOSITORY.*|RESTIC_CACHE_DIR|PATH|HOME|IFS|SHELL|LD_.*|BASH.*"
+    r"|SHELLOPTS|EUID|UID|PPID|GROUPS"
 )
 
 
@@ -475,7 +478,7 @@ class ImConfig(BaseModel):
             )
         if any(ch.isspace() for ch in value):
             raise ValueError("must not contain white space")
-        if re.match(r"rest:https?://[^/@]*:[^/@]*@", value):
+        if re.search(r"://[^/@]*:[^/@]*@", value):
             # The URL is a plain parameter (argv, state): a password in it would leak.
             raise ValueError(
                 "carries a password in the URL; put credentials in backupEnv (a secret)"
@@ -759,6 +762,27 @@ def _cross_checks(c: ImConfig) -> list[str]:
         out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
     if c.restore_snapshot is not None and c.backup_repository is None:
         out.append(f"{NAMESPACE}:restoreSnapshot: needs backupRepository (where to restore from)")
+    repo = c.backup_repository
+    if repo is not None and repo.startswith("/"):
+        # A repository inside what it backs up would back itself up, be swapped out by a
+        # restore, and go with the data disk; one on / would fill the system disk.
+        inside = [
+            p
+            for p in (
+                "/var/lib/portsip",
+                c.storage_path,
+                "/etc/portsip-im-backup",
+                "/var/lib/portsip-im-backup",
+            )
+            if p and (repo == p or repo.startswith(p.rstrip("/") + "/") or p.startswith(repo + "/"))
+        ]
+        if repo == "/" or inside:
+            where = "/" if repo == "/" else inside[0]
+            out.append(
+                f"{NAMESPACE}:backupRepository: {repo!r}: lies in or over {where}, which the "
+                "backup copies or keeps its state in; use another disk or mount (e.g. "
+                "/mnt/im-backup) or a remote repository"
+            )
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):

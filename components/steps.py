@@ -273,7 +273,12 @@ def add_guide_steps(
         delete_params={"ACTION": "forget"},
         quiet=True,
         # One vendor verb at a time: state → restart → upgrade (vendor.sh also takes a lock).
-        opts=child(restart, token, *backups, *pre_upgrade_snapshot(name, settings, host, child)),
+        opts=child(
+            restart,
+            token,
+            *backups,
+            *pre_upgrade_snapshot(name, settings, host, child, after=[restart, *backups]),
+        ),
     )
 
     health = remote.step(

@@ -3,7 +3,7 @@
 # The backup step (backup.sh) writes them into that file with `declare -f`, so the systemd timer,
 # the upgrade step (from pbx01, over the pbx@IM trust) and the restore step all run this same code:
 #
-#   portsip-im-backup backup          stop IM, restic backup, start IM; forget --prune; check
+#   portsip-im-backup backup [TAG]    stop IM, restic backup, start IM; forget --prune; check
 #   portsip-im-backup restore [ID]    restore snapshot ID (default: latest) with IM stopped
 #   portsip-im-backup snapshots       list the snapshots
 #
@@ -19,6 +19,7 @@ pib_init() {
   PIB_DATA="$(cat "$PIB_CONF/data-path" 2>/dev/null || echo /var/lib/portsip)"
   # Restores are staged inside the data path: the same file system, so moving them in is cheap.
   PIB_STAGE="$PIB_DATA/.portsip-im-restore"
+  PIB_ASIDE=".portsip-im-before-restore-"
   PIB_STOPPED=""
   [ "$(id -u)" = 0 ] || pib_die "must run as root"
   mkdir -p "$PIB_STATE"
@@ -63,14 +64,15 @@ pib_stop_im() {
   if command -v docker >/dev/null 2>&1; then
     for c in portsip.instantmessage portsip.webserver portsip.database; do
       if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ]; then
-        docker stop -t 120 "$c" >/dev/null
+        # Noted before it is stopped: whatever fails next, the exit trap starts it again.
         PIB_STOPPED="docker:$c${PIB_STOPPED:+ $PIB_STOPPED}" # started in reverse: database first
+        docker stop -t 120 "$c" >/dev/null
       fi
     done
   fi
   if systemctl is-active -q portsip-im-standin.service 2>/dev/null; then
-    systemctl stop portsip-im-standin.service
     PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:portsip-im-standin.service"
+    systemctl stop portsip-im-standin.service
   fi
   pib_say "IM service stopped for a consistent copy (${PIB_STOPPED:-nothing was running})"
 }
@@ -79,8 +81,8 @@ pib_start_im() {
   local s
   for s in $PIB_STOPPED; do
     case "$s" in
-      docker:*) docker start "${s#docker:}" >/dev/null ;;
-      unit:*) systemctl start "${s#unit:}" ;;
+      docker:*) docker start "${s#docker:}" >/dev/null || pib_say "WARNING: could not start ${s#docker:}" ;;
+      unit:*) systemctl start "${s#unit:}" || pib_say "WARNING: could not start ${s#unit:}" ;;
     esac
   done
   [ -z "$PIB_STOPPED" ] || pib_say "IM service started again"
@@ -89,12 +91,35 @@ pib_start_im() {
 
 # pib_record STATUS SNAPSHOT BYTES SECONDS MESSAGE: the result of this run, as JSON.
 pib_record() {
+  PIB_RECORDED=1
   local msg="${5//[$'\t\r\n"\\']/ }"
   printf '{"time": "%s", "status": "%s", "snapshot": "%s", "bytes": %s, "seconds": %s, "message": "%s"}\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" "${3:-0}" "${4:-0}" "$msg" >"$PIB_STATE/last.json.tmp"
   chmod 644 "$PIB_STATE/last.json.tmp"
   mv "$PIB_STATE/last.json.tmp" "$PIB_STATE/last.json"
   cat "$PIB_STATE/last.json" >>"$PIB_STATE/history.jsonl"
+}
+
+# The exit trap of a run that stops IM: IM is started again whatever happened, and a run that dies
+# without recording its result records a failure.
+pib_on_exit() {
+  local rc=$?
+  pib_start_im
+  if [ "$rc" != 0 ] && [ -z "${PIB_RECORDED:-}" ]; then
+    pib_record failed "" 0 "$((SECONDS - ${PIB_T0:-$SECONDS}))" "the ${PIB_RUN:-run} stopped (exit $rc)"
+  fi
+}
+
+# The data path must be what the backup means: when /etc/fstab mounts something there (the data
+# disk), it must be mounted, or restic would copy (or a restore fill) the empty directory beneath.
+pib_require_data() {
+  local why
+  if awk -v d="$PIB_DATA" '$1 !~ /^#/ && $2 == d {found=1} END {exit !found}' /etc/fstab 2>/dev/null \
+    && ! mountpoint -q "$PIB_DATA"; then
+    why="$PIB_DATA is in /etc/fstab but not mounted (the data disk is missing): refusing to ${PIB_RUN:-run}"
+    # A refused backup is the last backup's result; a refused restore is not.
+    if [ "${PIB_RUN:-}" = backup ]; then pib_fail "" "$why"; else pib_die "$why"; fi
+  fi
 }
 
 # pib_why FILE: restic's reason from its stderr (its Fatal line, else the first line).
@@ -108,65 +133,79 @@ pib_fail() {
   pib_die "$2"
 }
 
+# pib_backup [TAG]: TAG (e.g. pre-upgrade) marks the snapshot; tagged pre-upgrade ones are never
+# pruned by the retention rules (`snapshots` lists them with their tags).
 pib_backup() {
-  local out err snap bytes keep
+  local out err snap bytes keep tags=(--tag portsip-im)
+  [ -z "${1:-}" ] || [[ "$1" =~ ^[A-Za-z0-9._:-]+$ ]] || pib_die "bad tag '$1'"
+  [ -z "${1:-}" ] || tags+=(--tag "$1")
   pib_init
   pib_env
   pib_lock
-  PIB_T0=$SECONDS
+  PIB_T0=$SECONDS PIB_RUN=backup PIB_RECORDED=""
   err="$PIB_STATE/restic.err"
+  pib_require_data
+  trap pib_on_exit EXIT
   pib_stop_im
-  trap pib_start_im EXIT
-  out="$(restic backup --json --tag portsip-im --exclude "$PIB_STAGE" \
-    --exclude "$PIB_DATA/lost+found" "$PIB_DATA" 2>"$err")" || {
+  out="$(restic backup --json "${tags[@]}" --exclude "$PIB_STAGE" \
+    --exclude "$PIB_DATA/$PIB_ASIDE*" --exclude "$PIB_DATA/lost+found" "$PIB_DATA" 2>"$err")" || {
     pib_start_im
     pib_fail "" "restic backup failed: $(pib_why "$err")"
   }
   pib_start_im
-  trap - EXIT
   snap="$(sed -n 's/.*"message_type":"summary".*"snapshot_id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")"
   bytes="$(sed -n 's/.*"message_type":"summary".*"total_bytes_processed":\([0-9]*\).*/\1/p' <<<"$out")"
   [ -n "$snap" ] || pib_fail "" "restic backup printed no snapshot id"
   pib_say "snapshot $snap saved (${bytes:-0} bytes of $PIB_DATA, IM stopped $((SECONDS - PIB_T0)) s)"
   read -r -a keep <"$PIB_CONF/keep"
-  restic forget --tag portsip-im --prune "${keep[@]}" >/dev/null 2>"$err" ||
+  restic forget --tag portsip-im --keep-tag pre-upgrade --prune "${keep[@]}" >/dev/null 2>"$err" ||
     pib_fail "$snap" "restic forget --prune failed: $(pib_why "$err")"
   pib_say "retention applied: ${keep[*]}"
   restic check --read-data-subset=5% >/dev/null 2>"$err" ||
     pib_fail "$snap" "restic check failed: $(pib_why "$err")"
   pib_say "repository checked (structure and 5% of the data)"
   pib_record ok "$snap" "${bytes:-0}" "$((SECONDS - PIB_T0))" "backup, retention and check done"
+  trap - EXIT
 }
 
 # Restore a snapshot into the data path. It is first restored beside the live data (so a snapshot
-# that cannot be read changes nothing), then swapped in with IM stopped. Top-level directories are
-# emptied and refilled rather than replaced, so bind mounts of them (storagePath) keep working.
+# that cannot be read changes nothing), then swapped in with IM stopped. Nothing live is deleted:
+# what the snapshot replaces is moved aside on the same file system, into
+# $PIB_DATA/.portsip-im-before-restore-<time>, for the operator to delete once satisfied.
+# Top-level directories are emptied and refilled rather than replaced, so bind mounts of them
+# (storagePath) keep working. A swap that fails halfway leaves IM stopped, never started on
+# half-swapped data.
 pib_restore() {
-  local snap="${1:-latest}" err src live name staged
+  local snap="${1:-latest}" err src live name staged aside
   pib_init
   pib_env
   pib_lock
-  PIB_T0=$SECONDS
+  PIB_T0=$SECONDS PIB_RUN=restore PIB_RECORDED=1
   err="$PIB_STATE/restic.err"
+  pib_require_data
   rm -rf "$PIB_STAGE"
-  restic restore "$snap" --target "$PIB_STAGE" >/dev/null 2>"$err" ||
-    pib_die "restic restore $snap failed: $(pib_why "$err")"
+  restic restore "$snap" --tag portsip-im --path "$PIB_DATA" --target "$PIB_STAGE" >/dev/null \
+    2>"$err" || pib_die "restic restore $snap failed: $(pib_why "$err")"
   src="$PIB_STAGE$PIB_DATA"
   [ -d "$src" ] || pib_die "snapshot $snap holds no $PIB_DATA"
+  aside="$PIB_DATA/$PIB_ASIDE$(date -u +%Y%m%dT%H%M%SZ)"
+  trap pib_on_exit EXIT
   pib_stop_im
-  trap pib_start_im EXIT
+  trap - EXIT
+  mkdir -m 700 "$aside"
   shopt -s dotglob nullglob
   for live in "$PIB_DATA"/*; do
     name="${live##*/}"
-    # The restore's own staging area, and ext4's lost+found (not backed up), stay as they are.
-    [ "$live" != "$PIB_STAGE" ] && [ "$name" != lost+found ] || continue
+    # The restore's own staging area, earlier set-asides and ext4's lost+found stay as they are.
+    case "$name" in "${PIB_STAGE##*/}" | "$PIB_ASIDE"* | lost+found) continue ;; esac
     if [ -d "$live" ] && [ ! -L "$live" ] && [ -d "$src/$name" ] && [ ! -L "$src/$name" ]; then
-      find "$live" -mindepth 1 -delete
+      mkdir -p "$aside/$name"
+      for staged in "$live"/*; do mv "$staged" "$aside/$name/"; done
       for staged in "$src/$name"/*; do mv "$staged" "$live/"; done
       chown --reference="$src/$name" "$live"
       chmod --reference="$src/$name" "$live"
     else
-      rm -rf "$live"
+      mv "$live" "$aside/"
     fi
   done
   for staged in "$src"/*; do
@@ -175,18 +214,17 @@ pib_restore() {
   shopt -u dotglob nullglob
   rm -rf "$PIB_STAGE"
   pib_start_im
-  trap - EXIT
-  pib_say "restored snapshot $snap into $PIB_DATA in $((SECONDS - PIB_T0)) s"
+  pib_say "restored snapshot $snap into $PIB_DATA in $((SECONDS - PIB_T0)) s; what it replaced is in $aside (delete it once satisfied)"
 }
 
 pib_main() {
   case "${1:-backup}" in
-    backup) pib_backup ;;
+    backup) pib_backup "${2:-}" ;;
     restore) pib_restore "${2:-latest}" ;;
     snapshots)
       pib_init
       pib_env
-      restic snapshots --tag portsip-im
+      restic snapshots --tag portsip-im --path "$PIB_DATA"
       ;;
     *) pib_die "usage: portsip-im-backup backup | restore [SNAPSHOT] | snapshots" ;;
   esac

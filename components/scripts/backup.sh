@@ -62,18 +62,23 @@ printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
   printf '#!/bin/bash\n# Written by portsip-im (components/scripts/backup-lib.sh); do not edit.\n'
   printf 'set -euo pipefail\numask 077\n'
   declare -f pib_init pib_say pib_die pib_env pib_lock pib_stop_im pib_start_im pib_record \
-    pib_why pib_fail pib_backup pib_restore pib_main
+    pib_on_exit pib_require_data pib_why pib_fail pib_backup pib_restore pib_main
   printf 'pib_main "$@"\n'
 } | put "$runner" 700
 
 # The repository: initialised once. `restic cat config` answers only when one is there.
 pib_init
 pib_env
-if restic cat config >/dev/null 2>&1; then
+# Only a repository that is not there is initialised: any other failure (a repository path not
+# mounted, wrong credentials, no network) stops here with restic's reason, rather than creating an
+# empty repository somewhere else.
+if err="$(restic cat config 2>&1 >/dev/null)"; then
   say "backup: repository already initialised"
-else
+elif grep -qiE 'Is there a repository at the following location|repository does not exist|config file.*(not exist|no such file)' <<<"$err"; then
   err="$(restic init 2>&1 >/dev/null)" || die "restic init failed: $(tail -n 1 <<<"$err")"
   say "backup: repository initialised"
+else
+  die "cannot open the backup repository: $(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
 fi
 
 put "$unit.service" 644 <<UNIT
@@ -81,6 +86,7 @@ put "$unit.service" 644 <<UNIT
 Description=Back up the PortSIP IM data with restic (portsip-im)
 After=network-online.target local-fs.target
 Wants=network-online.target
+RequiresMountsFor=$DATA_PATH
 [Service]
 Type=oneshot
 ExecStart=$runner backup

@@ -45,7 +45,7 @@ fi
 
 if [ "$BACKUP" != 1 ]; then
   warn "NO BACKUP before the upgrade: backupRepository is not set"
-elif out="$(ssh_im "$PBX_USER" "$IM_IP" 'sudo -n /usr/local/sbin/portsip-im-backup backup' 2>&1)"; then
+elif out="$(ssh_im "$PBX_USER" "$IM_IP" 'sudo -n /usr/local/sbin/portsip-im-backup backup pre-upgrade' 2>&1)"; then
   say "backup before the upgrade: $(grep -o 'snapshot [0-9a-f]* saved[^)]*)' <<<"$out" || echo 'done')"
 elif [ "$WITHOUT_BACKUP" = 1 ]; then
   warn "THE BACKUP BEFORE THE UPGRADE FAILED; upgrading anyway (upgradeWithoutBackup=true): $(tail -n 1 <<<"$out")"

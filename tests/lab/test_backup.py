@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 
 import pytest
 
@@ -24,6 +25,16 @@ PASSWORD = "lab-restic-password-" + secrets.token_hex(6)
 ENV_SECRET = "lab-repo-credential-" + secrets.token_hex(6)
 DISK_CHAT = "/var/lib/portsip/im-data/chat-history.txt"
 FILES_CHAT = "/data/im/shared-file.txt"
+
+
+def answers_soon(lab, seconds: float = 20) -> bool:
+    """IM answers on 8887 within `seconds` (the runner returns once systemd has started it)."""
+    deadline = time.monotonic() + seconds
+    while not lab.tcp_open("im", 8887):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def backup_config(lab, **overrides: str) -> dict[str, str]:
@@ -81,7 +92,7 @@ def test_backup_then_wiped_disk_then_restore_gives_the_data_back(lab, backed_up)
     last = last_backup(lab)
     assert last["status"] == "ok" and re.fullmatch("[0-9a-f]{8,64}", last["snapshot"])
     assert last["bytes"] > 0
-    assert lab.tcp_open("im", 8887)
+    assert answers_soon(lab)
     print(f"backup_seconds={last['seconds']}")
 
     # The disaster: im.sh rm, then a blank data disk (as a new volume would be).
@@ -115,7 +126,7 @@ def test_backup_then_wiped_disk_then_restore_gives_the_data_back(lab, backed_up)
         .stdout.strip()
         .endswith("[/storage]")
     )
-    assert lab.tcp_open("im", 8887)
+    assert answers_soon(lab)
     assert counters(lab) == before  # the restore ran no vendor verb
     health = json.loads(backed_up.run("health").stdout.strip().splitlines()[-1])
     assert health["imPort8887"] == "open"
@@ -136,7 +147,7 @@ def test_a_failing_backup_stops_the_upgrade(lab, backed_up):
         assert "the backup before the upgrade failed, so im.sh upgrade was not run" in done.stderr
         assert counters(lab) == before
         assert last_backup(lab)["status"] == "failed"
-        assert lab.tcp_open("im", 8887)  # IM was started again after the failed backup
+        assert answers_soon(lab)  # IM was started again after the failed backup
 
         backed_up.config = backup_config(lab, imRelease="22.1", upgradeWithoutBackup="true")
         done = backed_up.run("upgrade", "update")

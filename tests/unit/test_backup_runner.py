@@ -31,6 +31,23 @@ def runner(tmp_path):
     lib = (SCRIPTS / "backup-lib.sh").read_text()
     lib = lib.replace("/etc/portsip-im-backup", str(tmp_path / "conf"))
     lib = lib.replace("/var/lib/portsip-im-backup", str(tmp_path / "state"))
+    lib = lib.replace("/etc/fstab", str(tmp_path / "fstab"))
+    # docker and systemctl are stand-ins that log what they are asked (the machine's own
+    # services are never touched): three running containers; STOP_FAILS names one that won't stop.
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "docker").write_text(
+        "#!/bin/sh\n"
+        f'echo "docker $*" >>"{tmp_path}/services.log"\n'
+        'case "$1" in inspect) echo true ;; stop) [ "$4" != "${STOP_FAILS:-}" ] || exit 1 ;; esac\n'
+    )
+    (stubs / "systemctl").write_text(
+        f'#!/bin/sh\necho "systemctl $*" >>"{tmp_path}/services.log"\n[ "$1" != is-active ]\n'
+    )
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    lib = lib.replace("export PATH=/usr/local/sbin", f"export PATH={stubs}:/usr/local/sbin")
+    (tmp_path / "fstab").write_text("")
     conf, data = tmp_path / "conf", tmp_path / "data"
     conf.mkdir()
     (data / "im-data").mkdir(parents=True)
@@ -42,7 +59,7 @@ def runner(tmp_path):
     (conf / "env").write_text("")
     (tmp_path / "lib.sh").write_text(lib)
 
-    def run(*args: str, init: bool = False) -> subprocess.CompletedProcess:
+    def run(*args: str, init: bool = False, stop_fails: str = "") -> subprocess.CompletedProcess:
         script = f'set -euo pipefail\n. "{tmp_path}/lib.sh"\n'
         if init:
             script += "pib_init; pib_env; restic init >/dev/null\n"
@@ -52,12 +69,21 @@ def runner(tmp_path):
             capture_output=True,
             text=True,
             timeout=120,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path)},
+            env={
+                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME": str(tmp_path),
+                "STOP_FAILS": stop_fails,
+            },
         )
 
     run.data = data  # type: ignore[attr-defined]
     run.last = lambda: json.loads((tmp_path / "state" / "last.json").read_text())  # type: ignore[attr-defined]
     run.tmp = tmp_path  # type: ignore[attr-defined]
+    run.services = lambda: (  # type: ignore[attr-defined]
+        (tmp_path / "services.log").read_text().splitlines()
+        if (tmp_path / "services.log").exists()
+        else []
+    )
     return run
 
 
@@ -92,3 +118,61 @@ def test_a_failing_backup_is_recorded_with_restics_reason(runner):
     last = runner.last()
     assert last["status"] == "failed" and last["snapshot"] == ""
     assert "unit-test-repo-password" not in json.dumps(last) + done.stdout + done.stderr
+
+
+def test_a_container_that_will_not_stop_leaves_none_stopped_and_is_recorded(runner):
+    (runner.data / "im-data" / "chat.txt").write_text("chat-1\n")
+    done = runner("backup", init=True, stop_fails="portsip.webserver")
+    assert done.returncode != 0
+    calls = [c for c in runner.services() if not c.startswith(("docker inspect", "systemctl is"))]
+    # instantmessage stopped, webserver refused: both are started again, the database never
+    # stopped; the failure is the last backup's result.
+    assert calls[:2] == [
+        "docker stop -t 120 portsip.instantmessage",
+        "docker stop -t 120 portsip.webserver",
+    ]
+    assert sorted(calls[2:]) == [
+        "docker start portsip.instantmessage",
+        "docker start portsip.webserver",
+    ]
+    last = runner.last()
+    assert last["status"] == "failed" and "backup stopped (exit" in last["message"]
+
+
+def test_a_restore_keeps_what_it_replaces(runner):
+    data = runner.data
+    (data / "im-data" / "chat.txt").write_text("chat-1\n")
+    assert runner("backup", init=True).returncode == 0
+    (data / "im-data" / "chat.txt").write_text("written after the backup\n")
+    (data / "stray").write_text("added after the backup\n")
+    done = runner("restore", "latest")
+    assert done.returncode == 0, done.stderr
+    assert (data / "im-data" / "chat.txt").read_text() == "chat-1\n"
+    [aside] = data.glob(".portsip-im-before-restore-*")
+    assert (aside / "im-data" / "chat.txt").read_text() == "written after the backup\n"
+    assert (aside / "stray").read_text() == "added after the backup\n"
+    assert f"what it replaced is in {aside}" in done.stdout
+    # A later backup does not carry the set-aside copy.
+    assert runner("backup").returncode == 0
+    listing = subprocess.run(
+        ["restic", "ls", "latest"],
+        env={
+            "RESTIC_REPOSITORY": str(runner.tmp / "repo"),
+            "RESTIC_PASSWORD": "unit-test-repo-password",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(runner.tmp),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "before-restore" not in listing and "chat.txt" in listing
+
+
+def test_an_unmounted_data_disk_is_never_backed_up(runner):
+    (runner.tmp / "fstab").write_text(f"UUID=0000 {runner.data} ext4 defaults,nofail 0 2\n")
+    done = runner("backup", init=True)
+    assert done.returncode != 0
+    assert "is in /etc/fstab but not mounted" in done.stderr or "not mounted" in done.stderr
+    assert runner.last()["status"] == "failed"
+    assert not [c for c in runner.services() if "stop" in c]  # IM never stopped for it

@@ -89,6 +89,21 @@ CASES = [
         "(`ssh-keyscan -t ed25519 HOST`)",
     ),
     (
+        "backup every five minutes",
+        {**h.base_config("existing"), "backupSchedule": "*:0/5"},
+        "portsip-im:backupSchedule: '*:0/5': must be a systemd calendar expression",
+    ),
+    (
+        "backup repository inside the data it backs up",
+        {**h.base_config("existing"), **h.BACKUP_CONFIG, "backupRepository": "/var/lib/portsip/bk"},
+        "portsip-im:backupRepository: '/var/lib/portsip/bk': lies in or over /var/lib/portsip",
+    ),
+    (
+        "backup repository url with credentials",
+        {**h.base_config("existing"), "backupRepository": "s3:https://key:secret@s3.example/b"},
+        "portsip-im:backupRepository: 's3:https://key:secret@s3.example/b': carries a password",
+    ),
+    (
         "ssh dial timeout out of range",
         {**h.base_config("existing"), "sshPerDialTimeout": "0"},
         "portsip-im:sshPerDialTimeout: '0': Input should be greater than or equal to 1",

@@ -208,8 +208,11 @@ def judge(stack: Stack, probe: dict[str, Any], now: datetime | None = None) -> R
         _judge_service(r, host, running, now)
         _judge_disk(r, host)
         backup = host.get("backup")
-        if backup is None:
+        if backup is None and c.backup_repository is None:
             r.say("Last backup", "no backups configured")
+        elif backup is None:
+            # A new stack has none until the timer's first run: reported, not a failure.
+            r.say("Last backup", f"none yet (backups run on '{c.backup_schedule}')")
         else:
             bad = backup.get("ok") is False or str(backup.get("status", "")).lower() in (
                 "failed",

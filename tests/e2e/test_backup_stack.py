@@ -1,7 +1,8 @@
 """Backups through the real engine (scripts/lab-stack, the real command provider) against the lab:
 an up with backupRepository installs the backup and restore steps with no backup secret in any
 process's argv; a second up runs 0 remote commands; a restore is `restoreSnapshot=latest` and
-`pulumi up`, the README's restore command; the state, engine output and the hosts' command logs
+`pulumi up`, the README's restore command; a failing backup stops an `imRelease` upgrade and the
+next up, the repository back, upgrades; the state, engine output and the hosts' command logs
 hold no backup password. The lab's repository is a local path on the IM host (docs/lab.md)."""
 
 from __future__ import annotations
@@ -64,6 +65,22 @@ class TestBackupStack:
         before = remote_commands(lab)
         assert "16 unchanged" in stack("up").stdout
         assert remote_commands(lab) == before
+
+    def test_a_failing_backup_blocks_the_upgrade_and_the_next_up_completes(self, lab, stack):
+        before = counters(lab)
+        # The repository gone (a dead mount, say): the backup before the upgrade fails.
+        lab.ssh("im", f"mv {REPOSITORY} {REPOSITORY}.away", check=True)
+        stack.set["imRelease"] = "22.1-backup-test"
+        try:
+            done = stack("up", ok=False)
+        finally:
+            lab.ssh("im", f"mv {REPOSITORY}.away {REPOSITORY}", check=True)
+        assert "so im.sh upgrade was not run" in done.stdout + done.stderr
+        assert counters(lab) == before  # no upgrade, no other verb
+        assert stack.outputs()["imHealth"]["lastBackup"]["status"] == "ok"  # the last good one
+        stack("up")
+        assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
+        assert lab.tcp_open("im", 8887)
 
     def test_state_engine_output_and_command_logs_hold_no_backup_secret(self, lab, stack):
         exported = stack("pulumi", "stack", "export").stdout

@@ -230,6 +230,14 @@ class ImConfig(BaseModel):
         "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored.",
         pattern=r"^snap-[0-9a-f]{8,17}$",
     )
+    ebs_snapshot_keep: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="aws: also snapshot the data volume every day at 03:00 UTC with Data "
+        "Lifecycle Manager, keeping this many (crash-consistent, beside the restic backups). "
+        "Unset: no scheduled EBS snapshots.",
+    )
     data_disk_device: str | None = Field(
         None,
         description="existing: the block device that holds IM data (e.g. `/dev/sdb`), if any.",
@@ -760,6 +768,8 @@ def _cross_checks(c: ImConfig) -> list[str]:
         )
     if c.data_snapshot_id is not None and c.target != "aws":
         out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
+    if c.ebs_snapshot_keep is not None and c.target != "aws":
+        out.append(f"{NAMESPACE}:ebsSnapshotKeep: only for target aws (EBS snapshots)")
     if c.restore_snapshot is not None and c.backup_repository is None:
         out.append(f"{NAMESPACE}:restoreSnapshot: needs backupRepository (where to restore from)")
     repo = c.backup_repository

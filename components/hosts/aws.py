@@ -8,6 +8,7 @@ separate gp3 volume for the IM data that outlives the instance.
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -255,6 +256,9 @@ class AwsImHost(pulumi.ComponentResource):
             opts=child,
         )
 
+        if c.ebs_snapshot_keep is not None:
+            scheduled_snapshots(name, c.ebs_snapshot_keep, tags, child)
+
         # PortSIP's AWS guide: the PBX nodes' group admits the IM server's Elastic IP. This one rule
         # belongs to this stack; the group and its other rules are never touched.
         aws.vpc.SecurityGroupIngressRule(
@@ -289,3 +293,60 @@ class AwsImHost(pulumi.ComponentResource):
 def _cidr_arg(cidr: object) -> dict[str, str]:
     text = str(cidr)
     return {"cidr_ipv6": text} if ":" in text else {"cidr_ipv4": text}
+
+
+DLM_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+
+
+def scheduled_snapshots(
+    name: str, keep: int, tags: dict[str, str], opts: pulumi.ResourceOptions
+) -> aws.dlm.LifecyclePolicy:
+    """ebsSnapshotKeep: a daily EBS snapshot of this stack's data volume (found by its tags), the
+    newest `keep` kept, by Data Lifecycle Manager under a role of its own."""
+    role = aws.iam.Role(
+        f"{name}-dlm-role",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "dlm.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+        tags=tags,
+        opts=opts,
+    )
+    aws.iam.RolePolicyAttachment(
+        f"{name}-dlm-role-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=opts
+    )
+    return aws.dlm.LifecyclePolicy(
+        f"{name}-data-snapshots",
+        description=f"portsip-im data volume, daily ({pulumi.get_stack()})",
+        execution_role_arn=role.arn,
+        state="ENABLED",
+        policy_details=aws.dlm.LifecyclePolicyPolicyDetailsArgs(
+            resource_types=["VOLUME"],
+            target_tags={
+                "portsip-im-role": "im-data",
+                "portsip-im-stack": tags["portsip-im-stack"],
+            },
+            schedules=[
+                aws.dlm.LifecyclePolicyPolicyDetailsScheduleArgs(
+                    name="daily",
+                    create_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleCreateRuleArgs(
+                        interval=24, interval_unit="HOURS", times="03:00"
+                    ),
+                    retain_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleRetainRuleArgs(
+                        count=keep
+                    ),
+                    copy_tags=True,
+                )
+            ],
+        ),
+        tags=tags,
+        opts=opts,
+    )

@@ -104,6 +104,11 @@ CASES = [
         "portsip-im:backupRepository: 's3:https://key:secret@s3.example/b': carries a password",
     ),
     (
+        "scheduled ebs snapshots off aws",
+        {**h.base_config("hcloud"), "ebsSnapshotKeep": "7"},
+        "portsip-im:ebsSnapshotKeep: only for target aws (EBS snapshots)",
+    ),
+    (
         "ssh dial timeout out of range",
         {**h.base_config("existing"), "sshPerDialTimeout": "0"},
         "portsip-im:sshPerDialTimeout: '0': Input should be greater than or equal to 1",

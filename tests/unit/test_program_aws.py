@@ -176,3 +176,22 @@ def test_pbx_stack_supplies_pbx01():
     assert len(r.mocks.of_type("pulumi:pulumi:StackReference")) == 1
     ssh = [x.inputs for x in r.mocks.of_type(INGRESS) if x.inputs.get("fromPort") == 22]
     assert "192.168.1.11/32" in {x.get("cidrIpv4") for x in ssh}
+
+
+def test_scheduled_ebs_snapshots_only_when_asked(result):
+    assert result.mocks.of_type("aws:dlm/lifecyclePolicy:LifecyclePolicy") == []
+    scheduled = h.run({**h.base_config("aws"), "ebsSnapshotKeep": "14"})
+    policy = scheduled.mocks.one("aws:dlm/lifecyclePolicy:LifecyclePolicy").inputs
+    details = policy["policyDetails"]
+    # The policy finds this stack's data volume by the very tags the volume carries.
+    volume_tags = scheduled.mocks.one("aws:ebs/volume:Volume").inputs["tags"]
+    assert details["resourceTypes"] == ["VOLUME"]
+    assert details["targetTags"].items() <= volume_tags.items()
+    assert details["targetTags"]["portsip-im-role"] == "im-data"
+    [schedule] = details["schedules"]
+    assert schedule["retainRule"] == {"count": 14}
+    assert schedule["createRule"] == {"interval": 24, "intervalUnit": "HOURS", "times": "03:00"}
+    role = scheduled.mocks.one("aws:iam/role:Role").inputs
+    assert "dlm.amazonaws.com" in role["assumeRolePolicy"]
+    attached = scheduled.mocks.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert attached["policyArn"].endswith("service-role/AWSDataLifecycleManagerServiceRole")

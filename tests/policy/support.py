@@ -7,8 +7,10 @@ that trips over a value unknown at preview fails here too).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -130,3 +132,14 @@ def from_program(result: harness.Result) -> list[PolicyResource]:
             res.parent = parent
             res.opts.parent = parent.urn
     return out
+
+
+def fresh_private_key(folder: Path) -> str:
+    """An ed25519 private key made now with ssh-keygen, for tests that need one's text."""
+    path = folder / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path.read_text()

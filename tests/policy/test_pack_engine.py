@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.policy.engine import preview_with_pack, project
+from tests.policy.support import fresh_private_key
 
 pytestmark = pytest.mark.e2e
 
@@ -84,11 +85,9 @@ def previews(tmp_path_factory):
     """(the stacks' preview results, the secret values, seconds taken)."""
     started = time.monotonic()
     proj = project(tmp_path_factory.mktemp("policy-engine"), "policy-e2e", PROGRAM)
-    # Made per run; the key only has a private key's look: preview never dials.
+    # Made per run (preview never dials with it).
     values = {
-        "privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-        + base64.b64encode(secrets.token_bytes(48)).decode()
-        + "\n-----END OPENSSH PRIVATE KEY-----\n",
+        "privateKey": fresh_private_key(tmp_path_factory.mktemp("key")),
         "token": secrets.token_urlsafe(18),
         "portsip-im:imToken": secrets.token_urlsafe(18),
     }

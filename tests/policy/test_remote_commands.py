@@ -13,7 +13,7 @@ import pytest
 from components import remote
 from policy import guardrails as g
 from policy import remote_commands as rc
-from tests.policy.support import UNKNOWN_STRING, check_resource
+from tests.policy.support import UNKNOWN_STRING, check_resource, fresh_private_key
 
 PBX01_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPbx01PinnedKeyForPolicyTests00000000000"
 IM_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIImHostPinnedKeyForPolicyTests000000000000"
@@ -27,13 +27,8 @@ def no_stack_config():
 
 
 @pytest.fixture
-def key() -> str:
-    """A private key's shape (armour, base64 body lines), random: never a real key."""
-    body = base64.b64encode(secrets.token_bytes(150)).decode()
-    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
-    return "\n".join(
-        ["-----BEGIN OPENSSH PRIVATE KEY-----", *lines, "-----END OPENSSH PRIVATE KEY-----", ""]
-    )
+def key(tmp_path) -> str:
+    return fresh_private_key(tmp_path)
 
 
 def connection(key: str, host_key=IM_KEY, proxy_key=PBX01_KEY, proxy=True) -> dict:

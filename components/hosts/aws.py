@@ -218,13 +218,15 @@ class AwsImHost(pulumi.ComponentResource):
                 volume_size=ROOT_DISK_GB,
                 encrypted=True,
                 delete_on_termination=True,
+                # Not `volume_tags`: that would also retag the data volume (its own ebs.Volume,
+                # attached by a VolumeAttachment), which pulumi-aws warns cycles on every update.
+                tags={**tags, "Name": f"{name}-root"},
             ),
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_tokens="required",
                 http_endpoint="enabled",
             ),
             tags={**tags, "Name": f"{name}-vm"},
-            volume_tags={**tags, "Name": f"{name}-root"},
             # The network interface holds the fixed IP; it attaches to one instance at a time.
             # A newer AMI or a rotated login key must not replace a running IM server: roll one
             # deliberately with `pulumi up --replace <urn>`.

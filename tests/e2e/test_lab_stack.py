@@ -24,10 +24,28 @@ from tests.lab.fixture import REPO
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
+# Where the lab authorises the operator key (scripts/lab provision): pbx01's pbx and root, the IM
+# host's root.
+AUTHORIZED = (
+    ("pbx01", "/home/pbx/.ssh/authorized_keys"),
+    ("pbx01", "/root/.ssh/authorized_keys"),
+    ("im", "/root/.ssh/authorized_keys"),
+)
+
+
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
-    with fresh_stack(lab, tmp_path_factory.mktemp("e2e")) as s:
-        yield s
+    key, saved = lab.key, {}
+    try:
+        with fresh_stack(lab, tmp_path_factory.mktemp("e2e")) as s:
+            saved.update({(h, f): lab.path(h, f).read_text() for h, f in AUTHORIZED})
+            yield s
+    finally:
+        # The key rotation took the lab's key away: give it back (after fresh_stack's destroy,
+        # which runs with the rotated key), for the modules that follow.
+        for (h, f), text in saved.items():
+            lab.path(h, f).write_text(text)
+        lab.key = key
 
 
 class TestLabStack:
@@ -140,6 +158,24 @@ class TestLabStack:
         stack.key = str(new)
         stack("up")
         assert counters(lab) == before
+        # The old key is no longer authorised anywhere, so a step still dialling with its stored
+        # connection (the old key) would fail from here on; the lab's own SSH uses the new key.
+        old = subprocess.run(
+            ["ssh-keygen", "-y", "-f", lab.key], check=True, capture_output=True, text=True
+        ).stdout.split()[1]
+        for host, f in AUTHORIZED:
+            keys = lab.path(host, f)
+            kept = [line for line in keys.read_text().splitlines() if old not in line]
+            keys.write_text("".join(f"{line}\n" for line in kept))
+            assert pub.split()[1] in keys.read_text() and old not in keys.read_text()
+        refused = lab.ssh("pbx01", "true", user="pbx")
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr
+        lab.key = str(new)  # the tests' own SSH too (the fixture gives the old key back)
+        # A no-op up with the new key only: nothing to do, no remote command.
+        commands = remote_commands(lab)
+        out = stack("up").stdout
+        assert "14 unchanged" in out
+        assert remote_commands(lab) == commands
 
     def test_a_changed_dial_timeout_runs_no_vendor_verb_and_then_nothing_at_all(self, lab, stack):
         before = counters(lab)

@@ -2,8 +2,9 @@
 preview, up, a no-op up, each day-2 change, key and connection changes, a wrong host key, an RSA
 pin, an injected failure, pbx01 going down mid-up, and destroy — asserting on the lab's state, on
 the commands the hosts ran, on the processes the machine ran, and on the engine's own summary.
-Driven through scripts/lab-stack, the README's main job, with the real command provider v1.2.1
-(tests/e2e/test_engine_build.py shows which binary that is).
+Driven through scripts/lab-stack, the README's main job, with the real command provider v1.2.1:
+the first up hashes the running plugin's executable against the stamp of the binary
+scripts/install-pulumi-engine built (tests/e2e/test_engine_build.py shows what that binary is).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import subprocess
 
 import pytest
 
+from tests.e2e.engine import engine_env, stamp
 from tests.e2e.stack import (
+    ENGINE_BINARIES,
     counters,
     fresh_stack,
     ours,
@@ -101,6 +104,12 @@ class TestLabStack:
         calls = [c for h in ("pbx01", "im") for c in lab.argv_log(h)[logged[h] :]]
         assert any(c.startswith("curl ") for c in calls) and any(c == "chpasswd" for c in calls)
         assert any("pulumi-resource-command" in a for a in argv)
+        # The provider and language host this up ran are the binaries scripts/install-pulumi-engine
+        # built and stamped (whatever else is on PATH or in a plugin cache): the executables of
+        # their running processes (/proc/PID/exe), hashed while they ran.
+        env = engine_env()
+        for binary in ENGINE_BINARIES:
+            assert argv.exe_sha256.get(binary) == {stamp(env, binary)["binary_sha256"]}, binary
         # ... and none of it holds a secret (and none of what the later ups show: the last test).
         for value in stack.secrets:
             assert not [c for c in calls if value in c], "a secret in a tool's arguments"

@@ -156,6 +156,13 @@ def counters(lab) -> dict[str, int]:
     return {v: int(c.get(v, 0)) for v in VERBS}
 
 
+def imsh_calls(lab, verb: str) -> int:
+    """How many `im.sh VERB` runs the program made on pbx01: vendor.sh keeps one log a run
+    ($STATE_DIR/logs/<UTC time>-VERB.log, STATE_DIR in the home of the user the step ran as)."""
+    logs = ("home/pbx/.portsip-im/logs", "root/.portsip-im/logs")
+    return sum(len(list(lab.path("pbx01", d).glob(f"*-{verb}.log"))) for d in logs)
+
+
 def ours(lab) -> list[str]:
     return sorted(
         e["cidr"]

@@ -18,6 +18,7 @@ from tests.e2e.stack import (
     ENGINE_BINARIES,
     counters,
     fresh_stack,
+    imsh_calls,
     ours,
     remote_commands,
     wait_for,
@@ -138,6 +139,20 @@ class TestLabStack:
         stack.set["restartToken"] = "2026-11-25T12:00"
         stack("up", "--diff")
         assert counters(lab) == {**before, "restart": before["restart"] + 1}
+
+    def test_a_kept_setting_restarts_once_across_two_ups(self, lab, stack):
+        # Issue 13's scenario as a user types it: `set restartToken=r1`, `up`, `up`. The setting
+        # stays with the lab stack, so the second up sees no change (the value did not revert).
+        stack.set.pop("restartToken")  # no one-run override: the kept setting alone
+        before, restarts = counters(lab), imsh_calls(lab, "restart")
+        stack("set", "restartToken=r1")
+        stack("up")
+        commands = remote_commands(lab)
+        assert "14 unchanged" in stack("up").stdout
+        assert remote_commands(lab) == commands
+        assert counters(lab) == {**before, "restart": before["restart"] + 1}
+        assert imsh_calls(lab, "restart") == restarts + 1
+        assert stack("pulumi", "config", "get", "restartToken").stdout.strip() == "r1"
 
     def test_release_bump_runs_only_upgrade(self, lab, stack):
         before, token = counters(lab), lab.im_token()

@@ -1,9 +1,11 @@
 """The real Pulumi engine on this project's own directory, against the local lab (target=existing):
-preview, up, a no-op up, each day-2 change, key and connection changes, a wrong host key, an RSA
-pin, an injected failure, pbx01 going down mid-up, and destroy — asserting on the lab's state, on
-the commands the hosts ran, on the processes the machine ran, and on the engine's own summary.
-Driven through scripts/lab-stack, the README's main job, with the real command provider v1.2.1:
-the first up hashes the running plugin's executable against the stamp of the binary
+preview, up, a no-op up, each day-2 change (one of them kept with `lab-stack set`), a vendor
+`[error]` printed with exit status 0, key and connection changes, a wrong host key, an RSA pin, an
+injected failure, pbx01 going down mid-up, and destroy — asserting on the lab's state, on the
+commands the hosts ran, on the processes the machine ran, and on the engine's own summary; at the
+end, no secret the module ever used is in any state, output, log or sampled argv. Driven through
+scripts/lab-stack, the README's main job, with the real command provider v1.2.1: the first up
+hashes the running plugin's executable against the stamp of the binary
 scripts/install-pulumi-engine built (tests/e2e/test_engine_build.py shows what that binary is).
 """
 
@@ -153,6 +155,25 @@ class TestLabStack:
         assert counters(lab) == {**before, "restart": before["restart"] + 1}
         assert imsh_calls(lab, "restart") == restarts + 1
         assert stack("pulumi", "config", "get", "restartToken").stdout.strip() == "r1"
+
+    def test_a_vendor_error_with_exit_0_fails_the_step_and_the_next_up_converges(self, lab, stack):
+        # PortSIP's im.sh may print `[error]: ...` and exit 0 (FACTS.md); the lab's fault makes the
+        # next verb do exactly that, doing nothing. The step must fail, through pulumi up, with it.
+        before, restarts = counters(lab), imsh_calls(lab, "restart")
+        stack.set["restartToken"] = "after-a-vendor-error"
+        lab.plant("imsh-error-exit0")
+        done = stack("up", ok=False)
+        out = done.stdout + done.stderr
+        assert "im.sh restart failed (exit 0, but it printed an error)" in out, out
+        assert "[error]: im.sh restart failed (simulated by the lab switch" in out, out
+        assert imsh_calls(lab, "restart") == restarts + 1  # im.sh ran, said [error], exited 0
+        assert counters(lab) == before  # and did nothing
+        # The switch is consumed (the fault is gone): the next up restarts, and is then done.
+        stack("up")
+        assert counters(lab) == {**before, "restart": before["restart"] + 1}
+        commands = remote_commands(lab)
+        assert "14 unchanged" in stack("up").stdout
+        assert remote_commands(lab) == commands
 
     def test_release_bump_runs_only_upgrade(self, lab, stack):
         before, token = counters(lab), lab.im_token()

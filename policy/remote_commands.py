@@ -23,9 +23,16 @@ for a way to tell). So the policy names the secrets itself, from two places:
      `.privateKeyPassword`, the same three of `connection.proxy`; each value decoded from a stdin
      `NAME<TAB>base64` line (named by NAME), and any other stdin line as it is; the values of
      `environment`;
-  2. the stack's secret config of the program (components/settings.py SECRETS: sshPrivateKey,
-     pbxPassword, pbxAdminPassword, imToken), which the engine hands to the pack decrypted with
-     the rest of the stack's config (read through pulumi's config, as the 8887 policy does).
+  2. the stack's secret config of the program (every key of components/settings.py SECRETS:
+     sshPrivateKey, pbxPassword, pbxAdminPassword, backupPassword, backupEnv, imToken), which the
+     engine hands to the pack decrypted with the rest of the stack's config (read through
+     pulumi's config, as the 8887 policy does).
+A secret that is a JSON object (backupEnv: `{"AWS_SECRET_ACCESS_KEY": "…", …}`, whether from
+config, stdin or environment) counts as the whole text and as each of its string values: a
+command would carry one credential, never the object. Its values shorter than
+MIN_JSON_VALUE_CHARS (8) are skipped: such entries are flags or names (`"1"`, `"true"`, `"auto"`,
+`"s3v4"`), not credentials (access keys and secrets run to 20 characters and more), and would
+match common words in a script.
 A text carries a value when it, or the text with its shell quoting removed, contains the value,
 its base64 form, or, for a multi-line value such as a private key, one of its lines of 16
 characters or more (PEM armour lines excepted). Values shorter than MIN_SECRET_CHARS (6) are
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import shlex
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -53,6 +61,7 @@ SSH_TYPES = (COMMAND, "command:remote:CopyToRemote", "command:remote:CopyFile")
 COMMAND_TEXTS = ("create", "update", "delete")
 CONNECTION_SECRETS = ("privateKey", "password", "privateKeyPassword")
 MIN_SECRET_CHARS = 6
+MIN_JSON_VALUE_CHARS = 8
 MIN_LINE_CHARS = 16
 
 HOST_KEY_FIX = (
@@ -160,23 +169,39 @@ def _forms(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_CHARS}
 
 
+def _with_json_values(where: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """The secret itself, then, when it is a JSON object (backupEnv), each string value long
+    enough to be a credential, named by its key (the key is no secret; the value never shown)."""
+    yield where, value
+    if not isinstance(value, str) or not value.lstrip().startswith("{"):
+        return
+    try:
+        obj = json.loads(value)
+    except json.JSONDecodeError:
+        return
+    if isinstance(obj, dict):
+        for name, item in obj.items():
+            if isinstance(item, str) and len(item.strip()) >= MIN_JSON_VALUE_CHARS:
+                yield f"{where}[{name!r}]", item
+
+
 def leaks(props: Any) -> list[tuple[str, str]]:
-    """(command input, where its secret comes from) for each secret a command text carries."""
-    secrets = [
-        (where, value)
-        for where, value in (*resource_secrets(props), *config_secrets())
-        if isinstance(value, str) and len(value.strip()) >= MIN_SECRET_CHARS
-    ]
+    """(command input, where its secret comes from) for each secret a command text carries; a
+    JSON object found whole is reported once, not again for each of its values."""
     found: list[tuple[str, str]] = []
     for field in COMMAND_TEXTS:
         text = get(props, field)
         if not isinstance(text, str):
             continue  # absent, or unknown at preview (checked at update)
         texts = (text, _unquoted(text))
-        for where, value in secrets:
-            forms = _forms(value)
-            if (field, where) not in found and any(f in t for f in forms for t in texts):
-                found.append((field, where))
+        for source, whole in (*resource_secrets(props), *config_secrets()):
+            for where, value in _with_json_values(source, whole):
+                if not isinstance(value, str) or len(value.strip()) < MIN_SECRET_CHARS:
+                    continue
+                if any(f in t for f in _forms(value) for t in texts):
+                    if (field, where) not in found:
+                        found.append((field, where))
+                    break  # the whole found: its parts add nothing
     return found
 
 
@@ -202,6 +227,7 @@ HOST_KEY_PINNED = ResourceValidationPolicy(
 NO_SECRETS_IN_COMMANDS = ResourceValidationPolicy(
     name="no-secrets-in-remote-commands",
     description="No remote command's create/update/delete text carries a secret value (the "
-    "connection's keys and passwords, stdin's secrets, environment, the stack's secret config).",
+    "connection's keys and passwords, stdin's secrets, environment, the stack's secret config, "
+    "each value of a JSON-object secret such as backupEnv).",
     validate=validate_no_secrets_in_commands,
 )

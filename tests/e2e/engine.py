@@ -39,6 +39,13 @@ def engine_env(pulumi_home: Path | None = None) -> dict[str, str]:
     return env
 
 
+def stamp(env: dict[str, str], name: str) -> dict[str, str]:
+    """What scripts/install-pulumi-engine recorded of one binary it built (version, source,
+    source_sha256, binary_sha256), from $PORTSIP_ENGINE_DIR/stamps."""
+    text = (Path(env["PORTSIP_ENGINE_DIR"]) / "stamps" / name).read_text()
+    return dict(line.split(": ", 1) for line in text.splitlines())
+
+
 class Project:
     """A throw-away Pulumi Python project run by the engine's CLI (through the Python language
     host, in the repository's virtualenv), with its own file backend and passphrase: for tests of

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.engine import COMMAND_VERSION, ROOT, engine_env
+from tests.e2e.engine import COMMAND_VERSION, ROOT, engine_env, stamp
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +31,6 @@ def tree_sha256(folder: Path) -> str:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def stamp(env: dict[str, str], name: str) -> dict[str, str]:
-    text = (Path(env["PORTSIP_ENGINE_DIR"]) / "stamps" / name).read_text()
-    return dict(line.split(": ", 1) for line in text.splitlines())
 
 
 def go_build_info(binary: Path) -> str:
@@ -62,6 +57,7 @@ def test_the_command_plugin_is_v121_built_from_the_upstream_source(env):
     # Off PATH, so the engine loads the plugin cache's copy (as it would a downloaded one).
     assert not (Path(env["PORTSIP_ENGINE_BIN"]) / built.name).exists()
     # The plugin the engine starts is the binary built here, and the stamp says from what.
+    # (tests/e2e/test_lab_stack.py hashes the plugin process a real lab `up` runs, too.)
     assert file_sha256(cached) == file_sha256(built) == stamp(env, built.name)["binary_sha256"]
     recorded = stamp(env, built.name)
     source = Path(env["PORTSIP_THIRD_PARTY"]) / f"pulumi-command-v{COMMAND_VERSION}" / "provider"

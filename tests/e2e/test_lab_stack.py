@@ -1,9 +1,12 @@
 """The real Pulumi engine on this project's own directory, against the local lab (target=existing):
-preview, up, a no-op up, each day-2 change, key and connection changes, a wrong host key, an RSA
-pin, an injected failure, pbx01 going down mid-up, and destroy — asserting on the lab's state, on
-the commands the hosts ran, on the processes the machine ran, and on the engine's own summary.
-Driven through scripts/lab-stack, the README's main job, with the real command provider v1.2.1
-(tests/e2e/test_engine_build.py shows which binary that is).
+preview, up, a no-op up, each day-2 change (one of them kept with `lab-stack set`), a vendor
+`[error]` printed with exit status 0, key and connection changes, a wrong host key, an RSA pin, an
+injected failure, pbx01 going down mid-up, and destroy — asserting on the lab's state, on the
+commands the hosts ran, on the processes the machine ran, and on the engine's own summary; at the
+end, no secret the module ever used is in any state, output, log or sampled argv. Driven through
+scripts/lab-stack, the README's main job, with the real command provider v1.2.1: the first up
+hashes the running plugin's executable against the stamp of the binary
+scripts/install-pulumi-engine built (tests/e2e/test_engine_build.py shows what that binary is).
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import subprocess
 
 import pytest
 
+from tests.e2e.engine import engine_env, stamp
 from tests.e2e.stack import (
+    ENGINE_BINARIES,
     counters,
     fresh_stack,
+    imsh_calls,
     ours,
-    process_sampler,
     remote_commands,
-    secret_values,
     wait_for,
 )
 from tests.lab.fixture import REPO
@@ -26,10 +30,28 @@ from tests.lab.fixture import REPO
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
+# Where the lab authorises the operator key (scripts/lab provision): pbx01's pbx and root, the IM
+# host's root.
+AUTHORIZED = (
+    ("pbx01", "/home/pbx/.ssh/authorized_keys"),
+    ("pbx01", "/root/.ssh/authorized_keys"),
+    ("im", "/root/.ssh/authorized_keys"),
+)
+
+
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
-    with fresh_stack(lab, tmp_path_factory.mktemp("e2e")) as s:
-        yield s
+    key, saved = lab.key, {}
+    try:
+        with fresh_stack(lab, tmp_path_factory.mktemp("e2e")) as s:
+            saved.update({(h, f): lab.path(h, f).read_text() for h, f in AUTHORIZED})
+            yield s
+    finally:
+        # The key rotation took the lab's key away: give it back (after fresh_stack's destroy,
+        # which runs with the rotated key), for the modules that follow.
+        for (h, f), text in saved.items():
+            lab.path(h, f).write_text(text)
+        lab.key = key
 
 
 class TestLabStack:
@@ -67,7 +89,7 @@ class TestLabStack:
 
     def test_up_runs_every_step_through_pbx01_with_no_secret_in_any_argv(self, lab, stack):
         logged = {host: len(lab.argv_log(host)) for host in ("pbx01", "im")}
-        with process_sampler() as argv:
+        with stack.sampled() as argv:
             out = stack("up").stdout
         assert "14 created" in out
         assert lab.tcp_open("im", 8887)
@@ -85,8 +107,14 @@ class TestLabStack:
         calls = [c for h in ("pbx01", "im") for c in lab.argv_log(h)[logged[h] :]]
         assert any(c.startswith("curl ") for c in calls) and any(c == "chpasswd" for c in calls)
         assert any("pulumi-resource-command" in a for a in argv)
-        # ... and none of it holds a secret.
-        for value in secret_values(lab):
+        # The provider and language host this up ran are the binaries scripts/install-pulumi-engine
+        # built and stamped (whatever else is on PATH or in a plugin cache): the executables of
+        # their running processes (/proc/PID/exe), hashed while they ran.
+        env = engine_env()
+        for binary in ENGINE_BINARIES:
+            assert argv.exe_sha256.get(binary) == {stamp(env, binary)["binary_sha256"]}, binary
+        # ... and none of it holds a secret (and none of what the later ups show: the last test).
+        for value in stack.secrets:
             assert not [c for c in calls if value in c], "a secret in a tool's arguments"
             assert not [a for a in argv if value in a], "a secret in a process's argv"
 
@@ -114,25 +142,56 @@ class TestLabStack:
         stack("up", "--diff")
         assert counters(lab) == {**before, "restart": before["restart"] + 1}
 
+    def test_a_kept_setting_restarts_once_across_two_ups(self, lab, stack):
+        # Issue 13's scenario as a user types it: `set restartToken=r1`, `up`, `up`. The setting
+        # stays with the lab stack, so the second up sees no change (the value did not revert).
+        stack.set.pop("restartToken")  # no one-run override: the kept setting alone
+        before, restarts = counters(lab), imsh_calls(lab, "restart")
+        stack("set", "restartToken=r1")
+        stack("up")
+        commands = remote_commands(lab)
+        assert "14 unchanged" in stack("up").stdout
+        assert remote_commands(lab) == commands
+        assert counters(lab) == {**before, "restart": before["restart"] + 1}
+        assert imsh_calls(lab, "restart") == restarts + 1
+        assert stack("pulumi", "config", "get", "restartToken").stdout.strip() == "r1"
+
+    def test_a_vendor_error_with_exit_0_fails_the_step_and_the_next_up_converges(self, lab, stack):
+        # PortSIP's im.sh may print `[error]: ...` and exit 0 (FACTS.md); the lab's fault makes the
+        # next verb do exactly that, doing nothing. The step must fail, through pulumi up, with it.
+        before, restarts = counters(lab), imsh_calls(lab, "restart")
+        stack.set["restartToken"] = "after-a-vendor-error"
+        lab.plant("imsh-error-exit0")
+        done = stack("up", ok=False)
+        out = done.stdout + done.stderr
+        assert "im.sh restart failed (exit 0, but it printed an error)" in out, out
+        assert "[error]: im.sh restart failed (simulated by the lab switch" in out, out
+        assert imsh_calls(lab, "restart") == restarts + 1  # im.sh ran, said [error], exited 0
+        assert counters(lab) == before  # and did nothing
+        # The switch is consumed (the fault is gone): the next up restarts, and is then done.
+        stack("up")
+        assert counters(lab) == {**before, "restart": before["restart"] + 1}
+        commands = remote_commands(lab)
+        assert "14 unchanged" in stack("up").stdout
+        assert remote_commands(lab) == commands
+
     def test_release_bump_runs_only_upgrade(self, lab, stack):
         before, token = counters(lab), lab.im_token()
         stack.set["imRelease"] = "22.1"
-        stack("up", "--diff")
+        # The upgrade hands im.sh a new token: no process may show the old one or the new one.
+        with stack.sampled() as argv:
+            stack("up", "--diff")
         assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
         assert lab.im_token() != token
+        assert {token, lab.im_token()} <= set(stack.secrets)
+        assert any("im.sh upgrade" in a for a in argv), "the sampler missed the upgrade"
+        for value in stack.secrets:
+            assert not [a for a in argv if value in a], "a secret in a process's argv"
 
-    def test_state_engine_output_and_command_logs_hold_no_secret(self, lab, stack):
+    def test_the_exported_state_holds_secrets_only_encrypted(self, lab, stack):
         exported = stack("pulumi", "stack", "export").stdout
         assert '"secure"' in exported or "ciphertext" in exported
-        logs = "\n".join(lab.commands("pbx01") + lab.commands("im"))
-        places = (
-            ("state", exported),
-            ("engine output (with --diff)", "\n".join(stack.transcript)),
-            ("the hosts' command logs", logs),
-        )
-        for where, text in places:
-            for value in secret_values(lab):
-                assert value not in text, f"a secret in {where}"
+        assert not [what for value, what in stack.secrets.items() if value in exported]
 
     def test_rotating_the_ssh_key_runs_no_vendor_verb(self, lab, stack, tmp_path):
         new = tmp_path / "rotated"
@@ -144,6 +203,24 @@ class TestLabStack:
         stack.key = str(new)
         stack("up")
         assert counters(lab) == before
+        # The old key is no longer authorised anywhere, so a step still dialling with its stored
+        # connection (the old key) would fail from here on; the lab's own SSH uses the new key.
+        old = subprocess.run(
+            ["ssh-keygen", "-y", "-f", lab.key], check=True, capture_output=True, text=True
+        ).stdout.split()[1]
+        for host, f in AUTHORIZED:
+            keys = lab.path(host, f)
+            kept = [line for line in keys.read_text().splitlines() if old not in line]
+            keys.write_text("".join(f"{line}\n" for line in kept))
+            assert pub.split()[1] in keys.read_text() and old not in keys.read_text()
+        refused = lab.ssh("pbx01", "true", user="pbx")
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr
+        lab.key = str(new)  # the tests' own SSH too (the fixture gives the old key back)
+        # A no-op up with the new key only: nothing to do, no remote command.
+        commands = remote_commands(lab)
+        out = stack("up").stdout
+        assert "14 unchanged" in out
+        assert remote_commands(lab) == commands
 
     def test_a_changed_dial_timeout_runs_no_vendor_verb_and_then_nothing_at_all(self, lab, stack):
         before = counters(lab)
@@ -225,3 +302,14 @@ class TestLabStack:
         assert stack.outputs()["imHealth"]["imPort8887"] == "open"
         stack("destroy")
         assert not lab.standin_state()["installed"]
+
+    def test_no_secret_ever_used_is_in_state_engine_output_logs_or_argv(self, lab, stack):
+        # Last, so it sees every up before it: the tokens before and after the upgrade (and each
+        # later install's), the operator key before and after rotation, the passwords; in every
+        # checkpoint the backend wrote, every engine output (`--diff` on), both hosts' command
+        # and argv logs, and the command lines sampled during the first up and the upgrade.
+        kinds = list(stack.secrets.values())
+        assert kinds.count("an IM token") >= 2, kinds
+        assert len({v for v in kinds if v.startswith("a line of the private key")}) >= 2, kinds
+        assert any("pulumi-resource-command" in a for a in stack.argv)
+        assert stack.secrets_seen_in() == []

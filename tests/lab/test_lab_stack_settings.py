@@ -108,3 +108,23 @@ def test_bad_settings_are_refused_and_nothing_is_kept(lab, stack_dir, arg, messa
 def test_a_secret_cannot_slip_in_as_a_one_run_override(lab, stack_dir):
     done = lab_stack(stack_dir, "configure", one_run="pbxAdminPassword=plain", ok=False)
     assert "lab-stack: PORTSIP_LAB_STACK_SET: pbxAdminPassword is a secret" in done.stderr
+
+
+def test_pulumi_passthrough_reads_the_lab_stacks_config_and_refuses_to_change_it(lab, stack_dir):
+    committed = (REPO / "Pulumi.lab.yaml").read_bytes()
+    lab_stack(stack_dir, "set", "restartToken=r1")
+    lab_stack(stack_dir, "configure")
+    # Read through the lab stack's config (the committed file has no restartToken, no host key).
+    got = lab_stack(stack_dir, "pulumi", "config", "get", "restartToken")
+    assert got.stdout.strip() == "r1"
+    listed = lab_stack(stack_dir, "pulumi", "config", "--json").stdout
+    assert lab.pbx01_host_key in listed and lab.pbx_password not in listed
+    for args in (("config", "set", "restartToken", "r2"), ("config", "rm", "restartToken")):
+        done = lab_stack(stack_dir, "pulumi", *args, ok=False)
+        assert f"lab-stack: pulumi config {args[1]} is refused" in done.stderr
+        assert "scripts/lab-stack set KEY=VALUE" in done.stderr
+    done = lab_stack(stack_dir, "pulumi", "stack", "rename", "x", ok=False)
+    assert "would write Pulumi.lab.yaml in the repository" in done.stderr
+    assert (REPO / "Pulumi.lab.yaml").read_bytes() == committed
+    assert not (REPO / "Pulumi.x.yaml").exists()
+    assert config_of(stack_dir)["restartToken"] == "r1"

@@ -2,14 +2,16 @@
 small project that registers `pulumi_command.remote.Command`s through the real command provider.
 
 Stack `bad` breaks each rule once (no host key, no proxy host key, a stdin secret in `create`, a
-secret stack config value in `delete`): the preview fails with each policy's message and never
-shows a secret. Stack `good` follows components/remote.py's way (pinned keys, secrets on stdin):
-the preview passes. Preview runs no remote command, so 127.0.0.1 stands for every host.
+secret stack config value in `delete`, one value of the backupEnv JSON object in `create`): the
+preview fails with each policy's message and never shows a secret. Stack `good` follows
+components/remote.py's way (pinned keys, secrets on stdin): the preview passes. Preview runs no
+remote command, so 127.0.0.1 stands for every host.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 PROGRAM = """\
     import base64
+    import json
 
     import pulumi
     from pulumi_command import remote
@@ -62,6 +65,14 @@ PROGRAM = """\
             "config-secret-in-delete", connection=conn(), create="true",
             delete=im_token.apply(lambda t: f"revoke --token {t}"),
         )
+        # One credential out of the backupEnv JSON object, not the object itself.
+        backup_env = pulumi.Config("portsip-im").require_secret("backupEnv")
+        remote.Command(
+            "backup-env-value-in-create", connection=conn(),
+            create=backup_env.apply(
+                lambda e: f"AWS_SECRET_ACCESS_KEY={json.loads(e)['AWS_SECRET_ACCESS_KEY']} restic"
+            ),
+        )
 """
 
 FIX = "stdin (components/remote.py step(secrets=...))"
@@ -75,6 +86,8 @@ EXPECTED = {
     "no-secrets-in-remote-commands": [
         "secret-in-create: `create` carries the secret value of stdin's TOKEN;",
         "config-secret-in-delete: `delete` carries the secret value of config portsip-im:imToken;",
+        "backup-env-value-in-create: `create` carries the secret value of config "
+        "portsip-im:backupEnv['AWS_SECRET_ACCESS_KEY'];",
         FIX,
     ],
 }
@@ -90,6 +103,12 @@ def previews(tmp_path_factory):
         "privateKey": fresh_private_key(tmp_path_factory.mktemp("key")),
         "token": secrets.token_urlsafe(18),
         "portsip-im:imToken": secrets.token_urlsafe(18),
+        "portsip-im:backupEnv": json.dumps(
+            {
+                "AWS_ACCESS_KEY_ID": secrets.token_hex(10),
+                "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+            }
+        ),
     }
     host_key = "ssh-ed25519 " + base64.b64encode(secrets.token_bytes(51)).decode()
     for stack in ("bad", "good"):
@@ -109,14 +128,17 @@ def test_breaking_stack_fails_the_preview_with_each_policys_message(previews):
             assert fragment in output, f"{fragment!r} not in:\n{output}"
     # Only these resources, each for its own reason.
     assert output.count("pins no host key") == 2, output
-    assert output.count("carries the secret value") == 2, output
+    assert output.count("carries the secret value") == 3, output
 
 
 def test_no_secret_value_in_the_engines_output(previews):
     results, values, _ = previews
     for result in results.values():
         for value in values.values():
-            for part in filter(None, (value, *value.splitlines()[1:-1])):
+            parts = [value, *value.splitlines()[1:-1]]
+            if value.startswith("{"):
+                parts += json.loads(value).values()
+            for part in filter(None, parts):
                 assert part not in result.stdout + result.stderr
 
 

@@ -5,6 +5,7 @@ builds; see tests/unit/harness.py's recordings). Secret values are made per test
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 
 import pulumi
@@ -204,6 +205,39 @@ def test_the_stacks_secret_config_counts(key):
     assert len(out.violations) == 1
     assert "secret value of config portsip-im:imToken;" in out.messages[0]
     assert token not in out.messages[0]
+
+
+def test_one_value_of_a_json_object_secret_fails(key):
+    # backupEnv is a JSON object: a command would carry one credential from it, not the object.
+    secret_key = secrets.token_urlsafe(30)
+    env = json.dumps(
+        {
+            "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8),
+            "AWS_SECRET_ACCESS_KEY": secret_key,
+            "RESTIC_COMPRESSION": "auto",
+        }
+    )
+    pulumi.runtime.set_all_config({"portsip-im:backupEnv": env})
+    text = remote.render("backup", "restic snapshots", {"AWS_SECRET_ACCESS_KEY": secret_key})
+    out = check_resource(rc.NO_SECRETS_IN_COMMANDS, rc.COMMAND, command(connection(key), text))
+    assert len(out.violations) == 1
+    assert (
+        "secret value of config portsip-im:backupEnv['AWS_SECRET_ACCESS_KEY'];" in out.messages[0]
+    )
+    assert secret_key not in out.messages[0]
+    # The same object on stdin or in environment is split too.
+    stdin = command(connection(key), text, stdin_secrets={"BACKUP_ENV": env})
+    assert any(
+        "stdin's BACKUP_ENV['AWS_SECRET_ACCESS_KEY']" in m
+        for m in check_resource(rc.NO_SECRETS_IN_COMMANDS, rc.COMMAND, stdin).messages
+    )
+    # The whole object is one violation, not one more per value.
+    whole = command(connection(key), remote.render("backup", "true", {"ENV": env}))
+    assert len(check_resource(rc.NO_SECRETS_IN_COMMANDS, rc.COMMAND, whole).violations) == 1
+    # Values under MIN_JSON_VALUE_CHARS are flags, not credentials: "auto" is in many scripts.
+    assert len("auto") < rc.MIN_JSON_VALUE_CHARS
+    flags = command(connection(key), "restic backup --compression auto /data")
+    assert not check_resource(rc.NO_SECRETS_IN_COMMANDS, rc.COMMAND, flags)
 
 
 def test_short_values_and_unknown_texts_are_skipped(key):

@@ -7,6 +7,7 @@ hold no backup password. The lab's repository is a local path on the IM host (do
 
 from __future__ import annotations
 
+import json
 import secrets
 
 import pytest
@@ -19,15 +20,28 @@ REPOSITORY = "/var/backups/portsip-im"
 CHAT = "/var/lib/portsip/im-data/chat-history.txt"
 
 
+# A repository credential as an S3 repository would need (the local repository ignores it): it
+# must be as absent as the password from argv, state, engine output and the hosts' logs.
+CREDENTIAL = "e2e-secret-access-key-" + secrets.token_hex(8)
+
+
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
     with fresh_stack(lab, tmp_path_factory.mktemp("e2e-backup")) as s:
         s.set["backupRepository"] = REPOSITORY
+        s.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env = s.dir / "backup-env"
+        env.write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": CREDENTIAL}))
+        env.chmod(0o600)
         yield s
 
 
 def backup_password(stack) -> str:
     return (stack.dir / "backup-password").read_text().strip()
+
+
+def backup_secrets(stack) -> list[str]:
+    return [backup_password(stack), CREDENTIAL]
 
 
 class TestBackupStack:
@@ -36,9 +50,12 @@ class TestBackupStack:
             out = stack("up").stdout
         assert "16 created" in out, out
         lab.ssh("im", "systemctl is-enabled portsip-im-backup.timer", check=True)
-        password = backup_password(stack)
-        assert not [a for a in argv if password in a]
+        for secret in backup_secrets(stack):
+            assert not [a for a in argv if secret in a]
         assert stack.outputs()["imHealth"]["lastBackup"] == "none"
+        # The credential reached the IM host, root-only, for restic's environment.
+        names = lab.ssh("im", "cut -f1 /etc/portsip-im-backup/env", check=True).stdout.split()
+        assert names == ["AWS_SECRET_ACCESS_KEY"]
 
     def test_second_up_runs_no_remote_command(self, lab, stack):
         before = remote_commands(lab)
@@ -85,13 +102,17 @@ class TestBackupStack:
     def test_state_engine_output_and_command_logs_hold_no_backup_secret(self, lab, stack):
         exported = stack("pulumi", "stack", "export").stdout
         logs = "\n".join(lab.commands("pbx01") + lab.commands("im"))
-        password = backup_password(stack)
-        for where, text in (
-            ("state", exported),
-            ("engine output", "\n".join(stack.transcript)),
-            ("the hosts' command logs", logs),
-        ):
-            assert password not in text, f"the backup password in {where}"
+        journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager", check=True).stdout
+        result = lab.ssh("im", "cat /var/lib/portsip-im-backup/*.json*", check=True).stdout
+        for secret in backup_secrets(stack):
+            for where, text in (
+                ("state", exported),
+                ("engine output", "\n".join(stack.transcript)),
+                ("the hosts' command logs", logs),
+                ("the backup's journal", journal),
+                ("the backup's results", result),
+            ):
+                assert secret not in text, f"a backup secret in {where}"
 
     def test_destroy_stops_the_timer_and_keeps_the_repository(self, lab, stack):
         stack("destroy")

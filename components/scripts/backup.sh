@@ -63,9 +63,6 @@ put() {
   fi
 }
 install -d -m 700 "$conf"
-printf '%s\n' "$REPOSITORY" | put "$conf/repository" 600
-printf '%s' "$BACKUP_PASSWORD" | put "$conf/password" 600
-printf '%s' "$BACKUP_ENV" | put "$conf/env" 600
 printf '%s\n' "$KEEP" | put "$conf/keep" 600
 printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
 
@@ -77,20 +74,51 @@ printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
   printf 'pib_main "$@"\n'
 } | put "$runner" 700
 
-# The repository: initialised once. `restic cat config` answers only when one is there.
+# The repository's settings are staged and tried before they replace the ones in use: a wrong new
+# password, repository or credential fails this step and leaves the timer with settings that work.
+stage="$conf/.staged"
+rm -rf "$stage"
+install -d -m 700 "$stage"
+trap 'rm -rf "$stage"' EXIT
+printf '%s\n' "$REPOSITORY" >"$stage/repository"
+printf '%s' "$BACKUP_PASSWORD" >"$stage/password"
+printf '%s' "$BACKUP_ENV" >"$stage/env"
+changed=()
+for pair in repository:backupRepository password:backupPassword env:backupEnv; do
+  cmp -s "$stage/${pair%%:*}" "$conf/${pair%%:*}" || changed+=("portsip-im:${pair#*:}")
+done
+
 pib_init
-pib_env
+PIB_CONF="$stage" pib_env
 # Only a repository that is not there is initialised: any other failure (a repository path not
 # mounted, wrong credentials, no network) stops here with restic's reason, rather than creating an
-# empty repository somewhere else.
+# empty repository somewhere else. `restic cat config` needs the password: it proves all three.
 if err="$(restic cat config 2>&1 >/dev/null)"; then
   say "backup: repository already initialised"
 elif grep -qiE 'Is there a repository at the following location|repository does not exist|config file.*(not exist|no such file)' <<<"$err"; then
   err="$(restic init 2>&1 >/dev/null)" || die "restic init failed: $(tail -n 1 <<<"$err")"
   say "backup: repository initialised"
 else
-  die "cannot open the backup repository: $(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
+  why="$(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
+  if [ "${#changed[@]}" = 0 ]; then
+    die "cannot open the backup repository: $why"
+  fi
+  hint=""
+  if [[ "$why" == *"wrong password"* && " ${changed[*]} " == *" portsip-im:backupPassword "* ]]; then
+    hint="; to change the password, add the new one to the repository first (restic key add)"
+  fi
+  die "cannot open the backup repository with the new ${changed[*]}: $why$hint. The IM host keeps its previous backup settings"
 fi
+for f in repository password env; do
+  if cmp -s "$stage/$f" "$conf/$f"; then
+    rm -f "$stage/$f"
+  else
+    mv "$stage/$f" "$conf/$f"
+    say "backup: wrote $conf/$f"
+  fi
+done
+rm -rf "$stage"
+trap - EXIT
 
 put "$unit.service" 644 <<UNIT
 [Unit]

@@ -119,3 +119,45 @@ def test_restic_present_no_apt_get(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not [c for c in setup.calls() if c.startswith("apt-get")]
     assert "repository initialised" in done.stdout
+
+
+def test_a_wrong_new_password_fails_naming_it_and_keeps_the_working_settings(tmp_path):
+    setup = Setup(tmp_path)
+    repo = str(tmp_path / "repo")
+    assert setup(repo).returncode == 0
+    done = setup(repo, password="not-the-repository-password")
+    assert done.returncode != 0
+    assert "portsip-im:backupPassword" in done.stderr
+    assert "wrong password" in done.stderr and "restic key add" in done.stderr
+    assert "not-the-repository-password" not in done.stdout + done.stderr
+    assert setup.conf("password") == PASSWORD
+    assert not (tmp_path / "conf" / ".staged").exists()
+    # The timer's runner still backs up with the settings that work.
+    ran = setup.backup()
+    assert ran.returncode == 0, ran.stderr
+
+
+def test_an_unusable_new_repository_fails_naming_it_and_keeps_the_old_one(tmp_path):
+    setup = Setup(tmp_path)
+    repo = str(tmp_path / "repo")
+    assert setup(repo).returncode == 0
+    (tmp_path / "a-file").write_text("")
+    done = setup(str(tmp_path / "a-file" / "repo"), env='{"AWS_SECRET_ACCESS_KEY": "k"}')
+    assert done.returncode != 0
+    assert "portsip-im:backupRepository portsip-im:backupEnv" in done.stderr
+    assert "previous backup settings" in done.stderr
+    assert setup.conf("repository") == repo + "\n" and setup.conf("env") == ""
+    assert setup.backup().returncode == 0
+
+
+def test_new_settings_that_work_replace_the_old_ones(tmp_path):
+    setup = Setup(tmp_path)
+    assert setup(str(tmp_path / "repo")).returncode == 0
+    again = setup(str(tmp_path / "repo"))
+    assert "wrote" not in again.stdout and "already initialised" in again.stdout
+    moved = setup(str(tmp_path / "repo2"))
+    assert moved.returncode == 0, moved.stderr
+    assert f"wrote {tmp_path}/conf/repository" in moved.stdout
+    assert "repository initialised" in moved.stdout
+    assert setup.conf("repository") == str(tmp_path / "repo2") + "\n"
+    assert oct((tmp_path / "conf" / "repository").stat().st_mode & 0o777) == "0o600"

@@ -227,7 +227,8 @@ class ImConfig(BaseModel):
         None,
         description="aws: create the data volume from this EBS snapshot (`snap-…`, e.g. an "
         "`im-pre-upgrade-snapshot`) instead of blank. Read only when the volume is created (a new "
-        "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored.",
+        "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored, "
+        "with a preview warning.",
         pattern=r"^snap-[0-9a-f]{8,17}$",
     )
     ebs_snapshot_keep: int | None = Field(

@@ -116,6 +116,8 @@ def test_aws_snapshots_the_data_volume_before_an_upgrade():
     # A new release, a new snapshot; the older ones are kept in the account.
     assert snap.options["replace_on_changes"] == ["description"]
     assert snap.options["retain_on_delete"] is True
+    # The first snapshot of a large volume copies every block: far past the default 10 minutes.
+    assert snap.options["custom_timeouts"]["create"] == "2h"
 
 
 def test_aws_without_a_release_takes_no_snapshot():

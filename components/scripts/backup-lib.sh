@@ -176,22 +176,33 @@ pib_backup() {
 # (storagePath) keep working. A swap that fails halfway leaves IM stopped, never started on
 # half-swapped data.
 pib_restore() {
-  local snap="${1:-latest}" err src live name staged aside
+  local snap="${1:-latest}" err src live name staged aside stats need free
   pib_init
   pib_env
   pib_lock
-  PIB_T0=$SECONDS PIB_RUN=restore PIB_RECORDED=1
+  PIB_T0=$SECONDS PIB_RUN=restore PIB_RECORDED=1 PIB_SWAPPING=""
   err="$PIB_STATE/restic.err"
   pib_require_data
   rm -rf "$PIB_STAGE"
+  # Whatever fails, the staged copy goes (it may be as large as the data); IM is started again
+  # unless the swap had begun.
+  trap pib_restore_exit EXIT
+  # The snapshot is staged beside the live data, on the same file system: it must fit there next
+  # to it (with a little room for the file system's own blocks), or the disk fills up under IM.
+  stats="$(restic stats "$snap" --tag portsip-im --path "$PIB_DATA" --mode restore-size --json \
+    2>"$err")" || pib_die "restic stats $snap failed: $(pib_why "$err")"
+  [[ "$stats" == *'"snapshots_count":1'* ]] || pib_die "no snapshot $snap of $PIB_DATA in the repository"
+  need="$(sed -n 's/.*"total_size":\([0-9]*\).*/\1/p' <<<"$stats")"
+  need=$((${need:-0} + ${need:-0} / 50 + 16 * 1024 * 1024))
+  free="$(df -B1 --output=avail "$PIB_DATA" | tail -n 1 | tr -d ' ')"
+  [ "$need" -le "$free" ] || pib_die "snapshot $snap needs $((need / 1048576)) MiB free in $PIB_DATA to be staged, and $((free / 1048576)) MiB are: free some space or grow the data disk (nothing was changed)"
   restic restore "$snap" --tag portsip-im --path "$PIB_DATA" --target "$PIB_STAGE" >/dev/null \
     2>"$err" || pib_die "restic restore $snap failed: $(pib_why "$err")"
   src="$PIB_STAGE$PIB_DATA"
   [ -d "$src" ] || pib_die "snapshot $snap holds no $PIB_DATA"
   aside="$PIB_DATA/$PIB_ASIDE$(date -u +%Y%m%dT%H%M%SZ)"
-  trap pib_on_exit EXIT
   pib_stop_im
-  trap - EXIT
+  PIB_SWAPPING="$aside"
   mkdir -m 700 "$aside"
   shopt -s dotglob nullglob
   for live in "$PIB_DATA"/*; do
@@ -213,8 +224,22 @@ pib_restore() {
   done
   shopt -u dotglob nullglob
   rm -rf "$PIB_STAGE"
+  PIB_SWAPPING=""
+  trap - EXIT
   pib_start_im
   pib_say "restored snapshot $snap into $PIB_DATA in $((SECONDS - PIB_T0)) s; what it replaced is in $aside (delete it once satisfied)"
+}
+
+# The exit trap of a restore that failed: the staging area is removed; IM is started again, unless
+# the swap had begun (never started on half-swapped data).
+pib_restore_exit() {
+  local rc=$?
+  rm -rf "$PIB_STAGE"
+  if [ -n "${PIB_SWAPPING:-}" ]; then
+    pib_say "the swap stopped halfway (exit $rc): IM is left stopped; what was moved aside is in $PIB_SWAPPING"
+  else
+    pib_start_im
+  fi
 }
 
 pib_main() {

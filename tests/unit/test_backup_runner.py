@@ -43,6 +43,11 @@ def runner(tmp_path):
     (stubs / "systemctl").write_text(
         f'#!/bin/sh\necho "systemctl $*" >>"{tmp_path}/services.log"\n[ "$1" != is-active ]\n'
     )
+    # df reports DF_AVAIL bytes free when set (a nearly full data disk), else the real figure.
+    (stubs / "df").write_text(
+        '#!/bin/sh\n[ -n "${DF_AVAIL:-}" ] || exec /usr/bin/df "$@"\n'
+        "printf 'Avail\\n%s\\n' \"$DF_AVAIL\"\n"
+    )
     for stub in stubs.iterdir():
         stub.chmod(0o755)
     lib = lib.replace("export PATH=/usr/local/sbin", f"export PATH={stubs}:/usr/local/sbin")
@@ -58,7 +63,9 @@ def runner(tmp_path):
     (conf / "env").write_text("")
     (tmp_path / "lib.sh").write_text(lib)
 
-    def run(*args: str, init: bool = False, stop_fails: str = "") -> subprocess.CompletedProcess:
+    def run(
+        *args: str, init: bool = False, stop_fails: str = "", df_avail: str = ""
+    ) -> subprocess.CompletedProcess:
         script = f'set -euo pipefail\n. "{tmp_path}/lib.sh"\n'
         if init:
             script += "pib_init; pib_env; restic init >/dev/null\n"
@@ -72,6 +79,7 @@ def runner(tmp_path):
                 "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
                 "HOME": str(tmp_path),
                 "STOP_FAILS": stop_fails,
+                "DF_AVAIL": df_avail,
             },
         )
 
@@ -175,3 +183,44 @@ def test_an_unmounted_data_disk_is_never_backed_up(runner):
     assert "is in /etc/fstab but not mounted" in done.stderr or "not mounted" in done.stderr
     assert runner.last()["status"] == "failed"
     assert not [c for c in runner.services() if "stop" in c]  # IM never stopped for it
+
+
+def test_a_restore_that_would_not_fit_changes_nothing(runner):
+    data = runner.data
+    (data / "im-data" / "chat.txt").write_text("chat-1\n" * 1000)
+    assert runner("backup", init=True).returncode == 0
+    (data / "im-data" / "chat.txt").write_text("written after the backup\n")
+    before = len(runner.services())
+    done = runner("restore", "latest", df_avail="1048576")  # 1 MiB free
+    assert done.returncode != 0
+    assert "MiB free in" in done.stderr and "nothing was changed" in done.stderr
+    assert (data / "im-data" / "chat.txt").read_text() == "written after the backup\n"
+    assert not (data / ".portsip-im-restore").exists()
+    assert not list(data.glob(".portsip-im-before-restore-*"))
+    assert not [c for c in runner.services()[before:] if " stop " in c]  # IM never stopped
+
+
+def test_a_restore_that_fails_after_staging_removes_the_staged_copy(runner):
+    data = runner.data
+    (data / "im-data" / "chat.txt").write_text("chat-1\n")
+    assert runner("backup", init=True).returncode == 0
+    (data / "im-data" / "chat.txt").write_text("written after the backup\n")
+    before = len(runner.services())
+    done = runner("restore", "latest", stop_fails="portsip.webserver")
+    assert done.returncode != 0
+    assert not (data / ".portsip-im-restore").exists()
+    assert (data / "im-data" / "chat.txt").read_text() == "written after the backup\n"
+    calls = [c for c in runner.services()[before:] if c.startswith("docker st")]
+    # What was stopped before the failure is started again: the swap had not begun.
+    assert sorted(c for c in calls if c.startswith("docker start")) == [
+        "docker start portsip.instantmessage",
+        "docker start portsip.webserver",
+    ]
+
+
+def test_restoring_a_snapshot_that_is_not_there_says_so(runner):
+    assert runner("backup", init=True).returncode == 0
+    done = runner("restore", "0123abcd")
+    assert done.returncode != 0
+    assert "0123abcd" in done.stderr
+    assert not (runner.data / ".portsip-im-restore").exists()

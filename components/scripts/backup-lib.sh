@@ -21,6 +21,8 @@ pib_init() {
   PIB_STAGE="$PIB_DATA/.portsip-im-restore"
   PIB_ASIDE=".portsip-im-before-restore-"
   PIB_STOPPED=""
+  # How many pre-upgrade snapshots are kept (the newest), whatever backupKeep says.
+  PIB_KEEP_PRE_UPGRADE=3
   [ "$(id -u)" = 0 ] || pib_die "must run as root"
   mkdir -p "$PIB_STATE"
   chmod 755 "$PIB_STATE"
@@ -133,8 +135,8 @@ pib_fail() {
   pib_die "$2"
 }
 
-# pib_backup [TAG]: TAG (e.g. pre-upgrade) marks the snapshot; tagged pre-upgrade ones are never
-# pruned by the retention rules (`snapshots` lists them with their tags).
+# pib_backup [TAG]: TAG (e.g. pre-upgrade) marks the snapshot; pre-upgrade ones are outside the
+# retention rules, the newest PIB_KEEP_PRE_UPGRADE of them kept (`snapshots` lists the tags).
 pib_backup() {
   local out err snap bytes keep tags=(--tag portsip-im)
   [ -z "${1:-}" ] || [[ "$1" =~ ^[A-Za-z0-9._:-]+$ ]] || pib_die "bad tag '$1'"
@@ -158,9 +160,15 @@ pib_backup() {
   [ -n "$snap" ] || pib_fail "" "restic backup printed no snapshot id"
   pib_say "snapshot $snap saved (${bytes:-0} bytes of $PIB_DATA, IM stopped $((SECONDS - PIB_T0)) s)"
   read -r -a keep <"$PIB_CONF/keep"
-  restic forget --tag portsip-im --keep-tag pre-upgrade --prune "${keep[@]}" >/dev/null 2>"$err" ||
+  # Grouped by paths and tags, not by host: a rebuilt VM (a new hostname) continues the same
+  # series, so the old host's snapshots are pruned too. The tags make two series: the scheduled
+  # backups (backupKeep's rules) and the pre-upgrade ones (the newest few).
+  restic forget --tag portsip-im --group-by paths,tags --keep-tag pre-upgrade "${keep[@]}" \
+    >/dev/null 2>"$err" || pib_fail "$snap" "restic forget failed: $(pib_why "$err")"
+  restic forget --tag portsip-im,pre-upgrade --group-by paths,tags \
+    --keep-last "$PIB_KEEP_PRE_UPGRADE" --prune >/dev/null 2>"$err" ||
     pib_fail "$snap" "restic forget --prune failed: $(pib_why "$err")"
-  pib_say "retention applied: ${keep[*]}"
+  pib_say "retention applied: ${keep[*]}; the newest $PIB_KEEP_PRE_UPGRADE pre-upgrade snapshots kept"
   restic check --read-data-subset=5% >/dev/null 2>"$err" ||
     pib_fail "$snap" "restic check failed: $(pib_why "$err")"
   pib_say "repository checked (structure and 5% of the data)"

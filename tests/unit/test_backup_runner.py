@@ -224,3 +224,37 @@ def test_restoring_a_snapshot_that_is_not_there_says_so(runner):
     assert done.returncode != 0
     assert "0123abcd" in done.stderr
     assert not (runner.data / ".portsip-im-restore").exists()
+
+
+def test_retention_spans_a_rebuilt_host_and_keeps_three_pre_upgrade_snapshots(runner):
+    (runner.data / "im-data" / "chat.txt").write_text("chat-1\n")
+    (runner.tmp / "conf" / "keep").write_text("--keep-last 2\n")
+    assert runner("backup", init=True).returncode == 0
+    env = {
+        "RESTIC_REPOSITORY": str(runner.tmp / "repo"),
+        "RESTIC_PASSWORD": "unit-test-repo-password",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(runner.tmp),
+    }
+
+    def restic(*args: str) -> str:
+        return subprocess.run(
+            ["restic", *args], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    # Two scheduled snapshots the VM took before it was rebuilt under another hostname.
+    for _ in range(2):
+        restic("backup", "-q", "--host", "old-vm", "--tag", "portsip-im", str(runner.data))
+    for _ in range(4):
+        done = runner("backup", "pre-upgrade")
+        assert done.returncode == 0, done.stderr
+    done = runner("backup")
+    assert done.returncode == 0, done.stderr
+    assert "the newest 3 pre-upgrade snapshots kept" in done.stdout
+    snaps = json.loads(restic("snapshots", "--json"))
+    scheduled = [s for s in snaps if s["tags"] == ["portsip-im"]]
+    pre_upgrade = [s for s in snaps if "pre-upgrade" in s["tags"]]
+    # One series across hosts: keep-last 2 of all scheduled ones, not 2 per hostname.
+    assert len(scheduled) == 2, [(s["hostname"], s["time"]) for s in scheduled]
+    assert scheduled[-1]["id"].startswith(runner.last()["snapshot"][:8])
+    assert len(pre_upgrade) == 3

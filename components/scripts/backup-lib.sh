@@ -59,10 +59,11 @@ pib_lock() {
 
 # Consistency: the IM service is stopped while its files are copied, so the database's files are
 # those of a clean shutdown. What runs IM on this host: PortSIP's containers (im.sh's Docker
-# Compose project), and in the lab the stand-in's systemd unit. Only what was running is stopped,
-# and only that is started again (imState=stopped stays stopped).
+# Compose project), and any systemd units the host itself lists in $PIB_CONF/units (one a line;
+# this program writes no such file: the lab's image lists its stand-in there). Only what was
+# running is stopped, and only that is started again (imState=stopped stays stopped).
 pib_stop_im() {
-  local c
+  local c u
   if command -v docker >/dev/null 2>&1; then
     for c in portsip.instantmessage portsip.webserver portsip.database; do
       if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ]; then
@@ -72,9 +73,15 @@ pib_stop_im() {
       fi
     done
   fi
-  if systemctl is-active -q portsip-im-standin.service 2>/dev/null; then
-    PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:portsip-im-standin.service"
-    systemctl stop portsip-im-standin.service
+  if [ -s "$PIB_CONF/units" ]; then
+    while read -r u _; do
+      case "$u" in "" | "#"*) continue ;; esac
+      [[ "$u" =~ ^[A-Za-z0-9@._:-]+$ ]] || pib_die "bad unit name in $PIB_CONF/units: '$u'"
+      if systemctl is-active -q "$u" 2>/dev/null; then
+        PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:$u"
+        systemctl stop "$u"
+      fi
+    done <"$PIB_CONF/units"
   fi
   pib_say "IM service stopped for a consistent copy (${PIB_STOPPED:-nothing was running})"
 }

@@ -40,8 +40,11 @@ def runner(tmp_path):
         f'echo "docker $*" >>"{tmp_path}/services.log"\n'
         'case "$1" in inspect) echo true ;; stop) [ "$4" != "${STOP_FAILS:-}" ] || exit 1 ;; esac\n'
     )
+    # systemctl: the units in ACTIVE_UNITS are running.
     (stubs / "systemctl").write_text(
-        f'#!/bin/sh\necho "systemctl $*" >>"{tmp_path}/services.log"\n[ "$1" != is-active ]\n'
+        f'#!/bin/sh\necho "systemctl $*" >>"{tmp_path}/services.log"\n'
+        'case "$1" in is-active)\n'
+        '  case " ${ACTIVE_UNITS:-} " in *" $3 "*) exit 0 ;; esac; exit 1 ;;\nesac\n'
     )
     # df reports DF_AVAIL bytes free when set (a nearly full data disk), else the real figure.
     (stubs / "df").write_text(
@@ -64,7 +67,11 @@ def runner(tmp_path):
     (tmp_path / "lib.sh").write_text(lib)
 
     def run(
-        *args: str, init: bool = False, stop_fails: str = "", df_avail: str = ""
+        *args: str,
+        init: bool = False,
+        stop_fails: str = "",
+        df_avail: str = "",
+        active_units: str = "",
     ) -> subprocess.CompletedProcess:
         script = f'set -euo pipefail\n. "{tmp_path}/lib.sh"\n'
         if init:
@@ -80,6 +87,7 @@ def runner(tmp_path):
                 "HOME": str(tmp_path),
                 "STOP_FAILS": stop_fails,
                 "DF_AVAIL": df_avail,
+                "ACTIVE_UNITS": active_units,
             },
         )
 
@@ -258,3 +266,20 @@ def test_retention_spans_a_rebuilt_host_and_keeps_three_pre_upgrade_snapshots(ru
     assert len(scheduled) == 2, [(s["hostname"], s["time"]) for s in scheduled]
     assert scheduled[-1]["id"].startswith(runner.last()["snapshot"][:8])
     assert len(pre_upgrade) == 3
+
+
+def test_units_the_host_lists_are_stopped_for_the_copy_and_no_other(runner):
+    (runner.data / "im-data" / "chat.txt").write_text("chat-1\n")
+    assert runner("backup", init=True, active_units="lab-im.service").returncode == 0
+    # Without the host's list, the runner asks systemd about no unit at all.
+    assert not [c for c in runner.services() if c.startswith("systemctl")]
+    (runner.tmp / "conf" / "units").write_text("# lab\nlab-im.service\nidle.service\n")
+    done = runner("backup", active_units="lab-im.service")
+    assert done.returncode == 0, done.stderr
+    units = [c for c in runner.services() if c.startswith("systemctl") and "is-active" not in c]
+    assert units == ["systemctl stop lab-im.service", "systemctl start lab-im.service"]
+    assert "unit:lab-im.service" in done.stdout
+
+
+def test_the_runner_names_no_lab_unit():
+    assert "standin" not in (SCRIPTS / "backup-lib.sh").read_text()

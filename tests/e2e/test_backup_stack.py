@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 REPOSITORY = "/var/backups/portsip-im"
 CHAT = "/var/lib/portsip/im-data/chat-history.txt"
+LAST = "/var/lib/portsip-im-backup/last.json"
 
 
 # A repository credential as an S3 repository would need (the local repository ignores it): it
@@ -94,7 +95,15 @@ class TestBackupStack:
             lab.ssh("im", f"mv {REPOSITORY}.away {REPOSITORY}", check=True)
         assert "so im.sh upgrade was not run" in done.stdout + done.stderr
         assert counters(lab) == before  # no upgrade, no other verb
-        assert stack.outputs()["imHealth"]["lastBackup"]["status"] == "ok"  # the last good one
+        # The host recorded the failure. imHealth is what the last completed change saw: the up
+        # stopped before the health step, so the output still shows the earlier good backup (stale,
+        # as the README says); scripts/status reads the live record and names the failure.
+        live = json.loads(lab.ssh("im", f"cat {LAST}", check=True).stdout)
+        assert live["status"] == "failed"
+        assert stack.outputs()["imHealth"]["lastBackup"]["status"] == "ok"
+        status = stack("status", "--json", ok=None)
+        assert status.returncode == 1, status.stdout + status.stderr
+        assert "the last backup failed" in json.loads(status.stdout)["problems"]
         stack("up")
         assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
         assert lab.tcp_open("im", 8887)

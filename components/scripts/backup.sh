@@ -84,9 +84,11 @@ printf '%s\n' "$REPOSITORY" >"$stage/repository"
 printf '%s' "$BACKUP_PASSWORD" >"$stage/password"
 printf '%s' "$BACKUP_ENV" >"$stage/env"
 changed=()
-for pair in repository:backupRepository password:backupPassword env:backupEnv; do
-  cmp -s "$stage/${pair%%:*}" "$conf/${pair%%:*}" || changed+=("portsip-im:${pair#*:}")
-done
+if [ -e "$conf/repository" ]; then
+  for pair in repository:backupRepository password:backupPassword env:backupEnv; do
+    cmp -s "$stage/${pair%%:*}" "$conf/${pair%%:*}" || changed+=("portsip-im:${pair#*:}")
+  done
+fi
 
 pib_init
 PIB_CONF="$stage" pib_env
@@ -101,7 +103,8 @@ elif grep -qiE 'Is there a repository at the following location|repository does 
 else
   why="$(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
   if [ "${#changed[@]}" = 0 ]; then
-    die "cannot open the backup repository: $why"
+    # A first install, or settings that worked before: the repository itself is the problem.
+    die "cannot open the backup repository (portsip-im:backupRepository): $why"
   fi
   hint=""
   if [[ "$why" == *"wrong password"* && " ${changed[*]} " == *" portsip-im:backupPassword "* ]]; then

@@ -94,6 +94,9 @@ def test_backup_then_wiped_disk_then_restore_gives_the_data_back(lab, backed_up)
     assert last["bytes"] > 0
     assert answers_soon(lab)
     print(f"backup_seconds={last['seconds']}")
+    # The host's own list (scripts/lab writes it) named the stand-in: it was stopped for the copy.
+    journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager", check=True).stdout
+    assert "consistent copy (unit:portsip-im-standin.service)" in journal, journal[-2000:]
 
     # The disaster: im.sh rm, then a blank data disk (as a new volume would be).
     backed_up.run("deploy", "delete")

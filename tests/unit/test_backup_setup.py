@@ -161,3 +161,12 @@ def test_new_settings_that_work_replace_the_old_ones(tmp_path):
     assert "repository initialised" in moved.stdout
     assert setup.conf("repository") == str(tmp_path / "repo2") + "\n"
     assert oct((tmp_path / "conf" / "repository").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_first_install_that_cannot_open_the_repository_names_the_key(tmp_path):
+    setup = Setup(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    done = setup(str(tmp_path / "a-file" / "repo"))
+    assert done.returncode != 0
+    assert "cannot open the backup repository (portsip-im:backupRepository): Fatal:" in done.stderr
+    assert not (tmp_path / "conf" / "repository").exists()

@@ -2,8 +2,11 @@
 an up with backupRepository installs the backup and restore steps with no backup secret in any
 process's argv; a second up runs 0 remote commands; a restore is `restoreSnapshot=latest` and
 `pulumi up`, the README's restore command; a failing backup stops an `imRelease` upgrade and the
-next up, the repository back, upgrades; the state, engine output and the hosts' command logs
-hold no backup password. The lab's repository is a local path on the IM host (docs/lab.md)."""
+next up, the repository back, upgrades; after a real disaster (destroy runs `im.sh rm`, then the
+data disk is wiped blank) the README's restore onto a blank host (restoreSnapshot set while a new
+stack builds it) gives the data back; the state, engine output and the hosts' command logs hold
+neither the backup password nor a backupEnv credential. The lab's repository is a local path on
+the IM host (docs/lab.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 REPOSITORY = "/var/backups/portsip-im"
 CHAT = "/var/lib/portsip/im-data/chat-history.txt"
 LAST = "/var/lib/portsip-im-backup/last.json"
+FILES = "/data/im/shared-file.txt"  # storagePath, a directory on the data disk
 
 
 # A repository credential as an S3 repository would need (the local repository ignores it): it
@@ -107,6 +111,41 @@ class TestBackupStack:
         stack("up")
         assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
         assert lab.tcp_open("im", 8887)
+
+    def test_disaster_then_the_readmes_restore_onto_a_blank_host(self, lab, stack):
+        # What the operator has: a backup taken by the timer, and this stack's config.
+        chat = "chat-" + secrets.token_hex(8)
+        lab.ssh("im", f"echo {chat} > {CHAT} && echo {chat} > {FILES}", check=True)
+        lab.ssh("im", "systemctl start portsip-im-backup.service", check=True, timeout=300)
+        snapshot = json.loads(lab.ssh("im", f"cat {LAST}", check=True).stdout)["snapshot"]
+        # The disaster: the IM server removed (destroy runs im.sh rm), then the data disk wiped
+        # blank, as a lost volume replaced by a new one would be.
+        stack("destroy")
+        lab.ssh(
+            "im",
+            "umount /data/im && umount /var/lib/portsip && "
+            f"wipefs -qa {lab.im_data_disk} && "
+            f"dd if=/dev/zero of={lab.im_data_disk} bs=1M count=8 conv=fsync status=none && "
+            # As on a new VM, no fstab entry for the old disk (see tests/lab/test_backup.py).
+            "sed -i '\\# /var/lib/portsip #d' /etc/fstab && systemctl daemon-reload",
+            check=True,
+        )
+        assert lab.ssh("im", f"test -e {CHAT}").returncode != 0
+        # The README's restore onto a blank host: restoreSnapshot set while a new stack builds
+        # it (prepare formats the disk, deploy runs im.sh run, the restore puts the data back).
+        stack.set.pop("imRelease", None)
+        stack.set["restoreSnapshot"] = "latest"
+        before = counters(lab)
+        stack("up")
+        mounted = lab.ssh("im", "findmnt -no SOURCE /var/lib/portsip", check=True).stdout.strip()
+        assert mounted == lab.im_data_disk  # prepare formatted and mounted the blank disk
+        assert lab.ssh("im", f"cat {CHAT}", check=True).stdout.strip() == chat
+        assert lab.ssh("im", f"cat {FILES}", check=True).stdout.strip() == chat
+        assert lab.tcp_open("im", 8887)
+        assert counters(lab) == {**before, "run": before["run"] + 1}  # im.sh run, nothing else
+        health = stack.outputs()["imHealth"]
+        assert health["imPort8887"] == "open"
+        assert health["lastBackup"]["snapshot"] == snapshot
 
     def test_state_engine_output_and_command_logs_hold_no_backup_secret(self, lab, stack):
         exported = stack("pulumi", "stack", "export").stdout

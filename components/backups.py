@@ -94,6 +94,12 @@ def pre_upgrade_snapshot(
             {"Name": f"{name}-pre-upgrade-{c.im_release}", "portsip-im-release": c.im_release}
         ),
         # A new release takes a new snapshot; the older ones stay in the account as backups.
-        opts=child(*after, replace_on_changes=["description"], retain_on_delete=True),
+        # A first snapshot of a large volume copies every block: far longer than the default.
+        opts=child(
+            *after,
+            replace_on_changes=["description"],
+            retain_on_delete=True,
+            custom_timeouts=pulumi.CustomTimeouts(create="2h"),
+        ),
     )
     return [snapshot]

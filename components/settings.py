@@ -227,7 +227,8 @@ class ImConfig(BaseModel):
         None,
         description="aws: create the data volume from this EBS snapshot (`snap-…`, e.g. an "
         "`im-pre-upgrade-snapshot`) instead of blank. Read only when the volume is created (a new "
-        "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored.",
+        "stack, or `pulumi up --replace` of the unprotected volume); later changes are ignored, "
+        "with a preview warning.",
         pattern=r"^snap-[0-9a-f]{8,17}$",
     )
     ebs_snapshot_keep: int | None = Field(
@@ -486,7 +487,7 @@ class ImConfig(BaseModel):
             )
         if any(ch.isspace() for ch in value):
             raise ValueError("must not contain white space")
-        if re.search(r"://[^/@]*:[^/@]*@", value):
+        if _URL_CREDENTIALS.search(value):
             # The URL is a plain parameter (argv, state): a password in it would leak.
             raise ValueError(
                 "carries a password in the URL; put credentials in backupEnv (a secret)"
@@ -663,7 +664,22 @@ def _describe(error: ErrorDetails) -> str:
         expected = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
         return f"{NAMESPACE}:{key}: {error['input']!r} is not one of {expected}"
     where = f"[{loc[1]}]" if len(loc) > 1 else ""
-    return f"{NAMESPACE}:{key}{where}: {error['input']!r}: {message}"
+    return f"{NAMESPACE}:{key}{where}: {_masked(error['input'])!r}: {message}"
+
+
+# `scheme://user:password@host`: an error message quotes what it refuses, and previews and CI logs
+# keep it; a URL's credentials must not ride along (backupRepository refuses them for that reason).
+# Pasted secrets are rarely URL-encoded (an AWS secret key often holds a `/`), so anything from
+# `://` to an `@` with a `:` between counts.
+_URL_CREDENTIALS = re.compile(r"://[^@]*:[^@]*@")
+
+
+def _masked(value: object) -> object:
+    """A rejected value as an error may show it: a URL's user and password replaced by ***."""
+    if isinstance(value, str) and _URL_CREDENTIALS.search(value):
+        # Up to the last @: an unencoded @ or / in the password is masked too.
+        return re.sub(r"://.*@", "://***@", value)
+    return value
 
 
 def parse_config(
@@ -759,7 +775,7 @@ def _cross_checks(c: ImConfig) -> list[str]:
         )
     if c.pbx_api_url is not None and not c.pbx_api_url.startswith(("https://", "http://")):
         out.append(
-            f"{NAMESPACE}:pbxApiUrl: {c.pbx_api_url!r}: must start with https:// (or http://)"
+            f"{NAMESPACE}:pbxApiUrl: {_masked(c.pbx_api_url)!r}: must start with https:// (or http://)"
         )
     if not c.pbx_api_login_path.startswith("/") or any(ch in c.pbx_api_login_path for ch in "?# "):
         out.append(

@@ -235,6 +235,9 @@ class AwsImHost(pulumi.ComponentResource):
             ),
         )
 
+        # DLM targets volumes carrying ANY of its target tags: this one tag, named after this
+        # stack's data volume, is on nothing else (not the root volume, not another stack's).
+        data_tag = {DATA_VOLUME_TAG: f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}-data"}
         data = aws.ebs.Volume(
             f"{name}-data",
             availability_zone=aws_plan.availability_zone,
@@ -242,7 +245,7 @@ class AwsImHost(pulumi.ComponentResource):
             type="gp3",
             encrypted=True,
             snapshot_id=c.data_snapshot_id,
-            tags={**tags, "Name": f"{name}-data", "portsip-im-role": "im-data"},
+            tags={**tags, "Name": f"{name}-data", "portsip-im-role": "im-data", **data_tag},
             # Chat history and files live here: no VM replacement or slip of the hand deletes them.
             # dataSnapshotId seeds a new volume only: set later, it must not replace the live one.
             opts=pulumi.ResourceOptions(
@@ -258,8 +261,10 @@ class AwsImHost(pulumi.ComponentResource):
             opts=child,
         )
 
+        if c.data_snapshot_id is not None:
+            data.snapshot_id.apply(lambda was: _warn_snapshot_ignored(c.data_snapshot_id, was))
         if c.ebs_snapshot_keep is not None:
-            scheduled_snapshots(name, c.ebs_snapshot_keep, tags, child)
+            scheduled_snapshots(name, c.ebs_snapshot_keep, tags, data_tag, child)
 
         # PortSIP's AWS guide: the PBX nodes' group admits the IM server's Elastic IP. This one rule
         # belongs to this stack; the group and its other rules are never touched.
@@ -292,19 +297,37 @@ class AwsImHost(pulumi.ComponentResource):
         )
 
 
+def _warn_snapshot_ignored(wanted: str | None, was: str | None) -> None:
+    """dataSnapshotId seeds a new volume only: on a volume that exists it changes nothing, which
+    must not pass silently (the operator may believe the data was rolled back)."""
+    if wanted and was != wanted:
+        pulumi.log.warn(
+            f"{NAMESPACE}:dataSnapshotId ({wanted}) is ignored: the data volume exists already "
+            f"(made from {was or 'no snapshot'}), and a snapshot only seeds a new volume. To put "
+            "the data back on this stack use restoreSnapshot, or follow README: Backups, "
+            "'A data volume from an EBS snapshot'; or unset dataSnapshotId."
+        )
+
+
 def _cidr_arg(cidr: object) -> dict[str, str]:
     text = str(cidr)
     return {"cidr_ipv6": text} if ":" in text else {"cidr_ipv4": text}
 
 
 DLM_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+# The tag that marks this stack's data volume, and nothing else, for Data Lifecycle Manager.
+DATA_VOLUME_TAG = "portsip-im-data-volume"
 
 
 def scheduled_snapshots(
-    name: str, keep: int, tags: dict[str, str], opts: pulumi.ResourceOptions
+    name: str,
+    keep: int,
+    tags: dict[str, str],
+    target: dict[str, str],
+    opts: pulumi.ResourceOptions,
 ) -> aws.dlm.LifecyclePolicy:
-    """ebsSnapshotKeep: a daily EBS snapshot of this stack's data volume (found by its tags), the
-    newest `keep` kept, by Data Lifecycle Manager under a role of its own."""
+    """ebsSnapshotKeep: a daily EBS snapshot of this stack's data volume (found by `target`, its
+    one tag of its own), the newest `keep` kept, by Data Lifecycle Manager under its own role."""
     role = aws.iam.Role(
         f"{name}-dlm-role",
         assume_role_policy=json.dumps(
@@ -332,10 +355,7 @@ def scheduled_snapshots(
         state="ENABLED",
         policy_details=aws.dlm.LifecyclePolicyPolicyDetailsArgs(
             resource_types=["VOLUME"],
-            target_tags={
-                "portsip-im-role": "im-data",
-                "portsip-im-stack": tags["portsip-im-stack"],
-            },
+            target_tags=target,
             schedules=[
                 aws.dlm.LifecyclePolicyPolicyDetailsScheduleArgs(
                     name="daily",

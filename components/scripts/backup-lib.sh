@@ -21,6 +21,8 @@ pib_init() {
   PIB_STAGE="$PIB_DATA/.portsip-im-restore"
   PIB_ASIDE=".portsip-im-before-restore-"
   PIB_STOPPED=""
+  # How many pre-upgrade snapshots are kept (the newest), whatever backupKeep says.
+  PIB_KEEP_PRE_UPGRADE=3
   [ "$(id -u)" = 0 ] || pib_die "must run as root"
   mkdir -p "$PIB_STATE"
   chmod 755 "$PIB_STATE"
@@ -57,10 +59,11 @@ pib_lock() {
 
 # Consistency: the IM service is stopped while its files are copied, so the database's files are
 # those of a clean shutdown. What runs IM on this host: PortSIP's containers (im.sh's Docker
-# Compose project), and in the lab the stand-in's systemd unit. Only what was running is stopped,
-# and only that is started again (imState=stopped stays stopped).
+# Compose project), and any systemd units the host itself lists in $PIB_CONF/units (one a line;
+# this program writes no such file: the lab's image lists its stand-in there). Only what was
+# running is stopped, and only that is started again (imState=stopped stays stopped).
 pib_stop_im() {
-  local c
+  local c u
   if command -v docker >/dev/null 2>&1; then
     for c in portsip.instantmessage portsip.webserver portsip.database; do
       if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ]; then
@@ -70,9 +73,15 @@ pib_stop_im() {
       fi
     done
   fi
-  if systemctl is-active -q portsip-im-standin.service 2>/dev/null; then
-    PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:portsip-im-standin.service"
-    systemctl stop portsip-im-standin.service
+  if [ -s "$PIB_CONF/units" ]; then
+    while read -r u _; do
+      case "$u" in "" | "#"*) continue ;; esac
+      [[ "$u" =~ ^[A-Za-z0-9@._:-]+$ ]] || pib_die "bad unit name in $PIB_CONF/units: '$u'"
+      if systemctl is-active -q "$u" 2>/dev/null; then
+        PIB_STOPPED="${PIB_STOPPED:+$PIB_STOPPED }unit:$u"
+        systemctl stop "$u"
+      fi
+    done <"$PIB_CONF/units"
   fi
   pib_say "IM service stopped for a consistent copy (${PIB_STOPPED:-nothing was running})"
 }
@@ -133,8 +142,8 @@ pib_fail() {
   pib_die "$2"
 }
 
-# pib_backup [TAG]: TAG (e.g. pre-upgrade) marks the snapshot; tagged pre-upgrade ones are never
-# pruned by the retention rules (`snapshots` lists them with their tags).
+# pib_backup [TAG]: TAG (e.g. pre-upgrade) marks the snapshot; pre-upgrade ones are outside the
+# retention rules, the newest PIB_KEEP_PRE_UPGRADE of them kept (`snapshots` lists the tags).
 pib_backup() {
   local out err snap bytes keep tags=(--tag portsip-im)
   [ -z "${1:-}" ] || [[ "$1" =~ ^[A-Za-z0-9._:-]+$ ]] || pib_die "bad tag '$1'"
@@ -158,9 +167,15 @@ pib_backup() {
   [ -n "$snap" ] || pib_fail "" "restic backup printed no snapshot id"
   pib_say "snapshot $snap saved (${bytes:-0} bytes of $PIB_DATA, IM stopped $((SECONDS - PIB_T0)) s)"
   read -r -a keep <"$PIB_CONF/keep"
-  restic forget --tag portsip-im --keep-tag pre-upgrade --prune "${keep[@]}" >/dev/null 2>"$err" ||
+  # Grouped by paths and tags, not by host: a rebuilt VM (a new hostname) continues the same
+  # series, so the old host's snapshots are pruned too. The tags make two series: the scheduled
+  # backups (backupKeep's rules) and the pre-upgrade ones (the newest few).
+  restic forget --tag portsip-im --group-by paths,tags --keep-tag pre-upgrade "${keep[@]}" \
+    >/dev/null 2>"$err" || pib_fail "$snap" "restic forget failed: $(pib_why "$err")"
+  restic forget --tag portsip-im,pre-upgrade --group-by paths,tags \
+    --keep-last "$PIB_KEEP_PRE_UPGRADE" --prune >/dev/null 2>"$err" ||
     pib_fail "$snap" "restic forget --prune failed: $(pib_why "$err")"
-  pib_say "retention applied: ${keep[*]}"
+  pib_say "retention applied: ${keep[*]}; the newest $PIB_KEEP_PRE_UPGRADE pre-upgrade snapshots kept"
   restic check --read-data-subset=5% >/dev/null 2>"$err" ||
     pib_fail "$snap" "restic check failed: $(pib_why "$err")"
   pib_say "repository checked (structure and 5% of the data)"
@@ -176,22 +191,33 @@ pib_backup() {
 # (storagePath) keep working. A swap that fails halfway leaves IM stopped, never started on
 # half-swapped data.
 pib_restore() {
-  local snap="${1:-latest}" err src live name staged aside
+  local snap="${1:-latest}" err src live name staged aside stats need free
   pib_init
   pib_env
   pib_lock
-  PIB_T0=$SECONDS PIB_RUN=restore PIB_RECORDED=1
+  PIB_T0=$SECONDS PIB_RUN=restore PIB_RECORDED=1 PIB_SWAPPING=""
   err="$PIB_STATE/restic.err"
   pib_require_data
   rm -rf "$PIB_STAGE"
+  # Whatever fails, the staged copy goes (it may be as large as the data); IM is started again
+  # unless the swap had begun.
+  trap pib_restore_exit EXIT
+  # The snapshot is staged beside the live data, on the same file system: it must fit there next
+  # to it (with a little room for the file system's own blocks), or the disk fills up under IM.
+  stats="$(restic stats "$snap" --tag portsip-im --path "$PIB_DATA" --mode restore-size --json \
+    2>"$err")" || pib_die "restic stats $snap failed: $(pib_why "$err")"
+  [[ "$stats" == *'"snapshots_count":1'* ]] || pib_die "no snapshot $snap of $PIB_DATA in the repository"
+  need="$(sed -n 's/.*"total_size":\([0-9]*\).*/\1/p' <<<"$stats")"
+  need=$((${need:-0} + ${need:-0} / 50 + 16 * 1024 * 1024))
+  free="$(df -B1 --output=avail "$PIB_DATA" | tail -n 1 | tr -d ' ')"
+  [ "$need" -le "$free" ] || pib_die "snapshot $snap needs $((need / 1048576)) MiB free in $PIB_DATA to be staged, and $((free / 1048576)) MiB are: free some space or grow the data disk (nothing was changed)"
   restic restore "$snap" --tag portsip-im --path "$PIB_DATA" --target "$PIB_STAGE" >/dev/null \
     2>"$err" || pib_die "restic restore $snap failed: $(pib_why "$err")"
   src="$PIB_STAGE$PIB_DATA"
   [ -d "$src" ] || pib_die "snapshot $snap holds no $PIB_DATA"
   aside="$PIB_DATA/$PIB_ASIDE$(date -u +%Y%m%dT%H%M%SZ)"
-  trap pib_on_exit EXIT
   pib_stop_im
-  trap - EXIT
+  PIB_SWAPPING="$aside"
   mkdir -m 700 "$aside"
   shopt -s dotglob nullglob
   for live in "$PIB_DATA"/*; do
@@ -213,8 +239,22 @@ pib_restore() {
   done
   shopt -u dotglob nullglob
   rm -rf "$PIB_STAGE"
+  PIB_SWAPPING=""
+  trap - EXIT
   pib_start_im
   pib_say "restored snapshot $snap into $PIB_DATA in $((SECONDS - PIB_T0)) s; what it replaced is in $aside (delete it once satisfied)"
+}
+
+# The exit trap of a restore that failed: the staging area is removed; IM is started again, unless
+# the swap had begun (never started on half-swapped data).
+pib_restore_exit() {
+  local rc=$?
+  rm -rf "$PIB_STAGE"
+  if [ -n "${PIB_SWAPPING:-}" ]; then
+    pib_say "the swap stopped halfway (exit $rc): IM is left stopped; what was moved aside is in $PIB_SWAPPING"
+  else
+    pib_start_im
+  fi
 }
 
 pib_main() {

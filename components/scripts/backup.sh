@@ -31,11 +31,22 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     die "backupSchedule '$SCHEDULE' is not a calendar expression systemd accepts (systemd-analyze calendar)"
 fi
 
+# apt_get WHAT ARGS...: apt-get, quiet when it works; when it fails, its own reason is shown. The lock
+# timeout: a fresh cloud VM's unattended-upgrades may hold dpkg's lock for a while.
+apt_get() {
+  local what="$1" out
+  shift
+  out="$(DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "$@" 2>&1)" || {
+    printf '%s\n' "$out" | tail -n 20 >&2
+    die "restic: apt-get $what failed (its output above)"
+  }
+}
 if command -v restic >/dev/null 2>&1; then
   say "restic: $(restic version | cut -d' ' -f1-2) present"
 else
-  DEBIAN_FRONTEND=noninteractive apt-get -q -y install restic >/dev/null ||
-    die "restic: apt-get install restic failed"
+  # The package lists of an image can be stale (or absent): install from fresh ones.
+  apt_get update update
+  apt_get "install restic" install restic
   say "restic: installed $(restic version | cut -d' ' -f1-2)"
 fi
 
@@ -52,9 +63,6 @@ put() {
   fi
 }
 install -d -m 700 "$conf"
-printf '%s\n' "$REPOSITORY" | put "$conf/repository" 600
-printf '%s' "$BACKUP_PASSWORD" | put "$conf/password" 600
-printf '%s' "$BACKUP_ENV" | put "$conf/env" 600
 printf '%s\n' "$KEEP" | put "$conf/keep" 600
 printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
 
@@ -62,24 +70,58 @@ printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
   printf '#!/bin/bash\n# Written by portsip-im (components/scripts/backup-lib.sh); do not edit.\n'
   printf 'set -euo pipefail\numask 077\n'
   declare -f pib_init pib_say pib_die pib_env pib_lock pib_stop_im pib_start_im pib_record \
-    pib_on_exit pib_require_data pib_why pib_fail pib_backup pib_restore pib_main
+    pib_on_exit pib_require_data pib_why pib_fail pib_backup pib_restore pib_restore_exit pib_main
   printf 'pib_main "$@"\n'
 } | put "$runner" 700
 
-# The repository: initialised once. `restic cat config` answers only when one is there.
+# The repository's settings are staged and tried before they replace the ones in use: a wrong new
+# password, repository or credential fails this step and leaves the timer with settings that work.
+stage="$conf/.staged"
+rm -rf "$stage"
+install -d -m 700 "$stage"
+trap 'rm -rf "$stage"' EXIT
+printf '%s\n' "$REPOSITORY" >"$stage/repository"
+printf '%s' "$BACKUP_PASSWORD" >"$stage/password"
+printf '%s' "$BACKUP_ENV" >"$stage/env"
+changed=()
+if [ -e "$conf/repository" ]; then
+  for pair in repository:backupRepository password:backupPassword env:backupEnv; do
+    cmp -s "$stage/${pair%%:*}" "$conf/${pair%%:*}" || changed+=("portsip-im:${pair#*:}")
+  done
+fi
+
 pib_init
-pib_env
+PIB_CONF="$stage" pib_env
 # Only a repository that is not there is initialised: any other failure (a repository path not
 # mounted, wrong credentials, no network) stops here with restic's reason, rather than creating an
-# empty repository somewhere else.
+# empty repository somewhere else. `restic cat config` needs the password: it proves all three.
 if err="$(restic cat config 2>&1 >/dev/null)"; then
   say "backup: repository already initialised"
 elif grep -qiE 'Is there a repository at the following location|repository does not exist|config file.*(not exist|no such file)' <<<"$err"; then
   err="$(restic init 2>&1 >/dev/null)" || die "restic init failed: $(tail -n 1 <<<"$err")"
   say "backup: repository initialised"
 else
-  die "cannot open the backup repository: $(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
+  why="$(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
+  if [ "${#changed[@]}" = 0 ]; then
+    # A first install, or settings that worked before: the repository itself is the problem.
+    die "cannot open the backup repository (portsip-im:backupRepository): $why"
+  fi
+  hint=""
+  if [[ "$why" == *"wrong password"* && " ${changed[*]} " == *" portsip-im:backupPassword "* ]]; then
+    hint="; to change the password, add the new one to the repository first (restic key add)"
+  fi
+  die "cannot open the backup repository with the new ${changed[*]}: $why$hint. The IM host keeps its previous backup settings"
 fi
+for f in repository password env; do
+  if cmp -s "$stage/$f" "$conf/$f"; then
+    rm -f "$stage/$f"
+  else
+    mv "$stage/$f" "$conf/$f"
+    say "backup: wrote $conf/$f"
+  fi
+done
+rm -rf "$stage"
+trap - EXIT
 
 put "$unit.service" 644 <<UNIT
 [Unit]

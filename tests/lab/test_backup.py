@@ -94,6 +94,9 @@ def test_backup_then_wiped_disk_then_restore_gives_the_data_back(lab, backed_up)
     assert last["bytes"] > 0
     assert answers_soon(lab)
     print(f"backup_seconds={last['seconds']}")
+    # The host's own list (scripts/lab writes it) named the stand-in: it was stopped for the copy.
+    journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager", check=True).stdout
+    assert "consistent copy (unit:portsip-im-standin.service)" in journal, journal[-2000:]
 
     # The disaster: im.sh rm, then a blank data disk (as a new volume would be).
     backed_up.run("deploy", "delete")
@@ -166,7 +169,9 @@ def test_a_failing_backup_stops_the_upgrade(lab, backed_up):
 def test_no_backup_secret_in_argv_logs_or_outputs(lab, backed_up):
     said = backed_up.transcript()
     logged = "\n".join(lab.commands("im") + lab.commands("pbx01"))
-    journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager 2>&1 || true").stdout
+    # check=True: a journal that cannot be read must fail the test, not pass it with nothing read.
+    journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager", check=True).stdout
+    assert "portsip-im-backup" in journal, "the journal holds no backup run to check"
     result = lab.ssh("im", "cat /var/lib/portsip-im-backup/*.json*", check=True).stdout
     for secret in (PASSWORD, ENV_SECRET):
         for where, text in (("output", said), ("argv", logged), ("journal", journal)):

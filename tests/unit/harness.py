@@ -197,6 +197,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
             "additional_secret_outputs": list(request.additionalSecretOutputs),
             "replace_on_changes": list(request.replaceOnChanges),
             "retain_on_delete": request.retainOnDelete,
+            "custom_timeouts": {"create": request.customTimeouts.create},
         }
         return response
 

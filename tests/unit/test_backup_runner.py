@@ -40,8 +40,16 @@ def runner(tmp_path):
         f'echo "docker $*" >>"{tmp_path}/services.log"\n'
         'case "$1" in inspect) echo true ;; stop) [ "$4" != "${STOP_FAILS:-}" ] || exit 1 ;; esac\n'
     )
+    # systemctl: the units in ACTIVE_UNITS are running.
     (stubs / "systemctl").write_text(
-        f'#!/bin/sh\necho "systemctl $*" >>"{tmp_path}/services.log"\n[ "$1" != is-active ]\n'
+        f'#!/bin/sh\necho "systemctl $*" >>"{tmp_path}/services.log"\n'
+        'case "$1" in is-active)\n'
+        '  case " ${ACTIVE_UNITS:-} " in *" $3 "*) exit 0 ;; esac; exit 1 ;;\nesac\n'
+    )
+    # df reports DF_AVAIL bytes free when set (a nearly full data disk), else the real figure.
+    (stubs / "df").write_text(
+        '#!/bin/sh\n[ -n "${DF_AVAIL:-}" ] || exec /usr/bin/df "$@"\n'
+        "printf 'Avail\\n%s\\n' \"$DF_AVAIL\"\n"
     )
     for stub in stubs.iterdir():
         stub.chmod(0o755)
@@ -58,7 +66,13 @@ def runner(tmp_path):
     (conf / "env").write_text("")
     (tmp_path / "lib.sh").write_text(lib)
 
-    def run(*args: str, init: bool = False, stop_fails: str = "") -> subprocess.CompletedProcess:
+    def run(
+        *args: str,
+        init: bool = False,
+        stop_fails: str = "",
+        df_avail: str = "",
+        active_units: str = "",
+    ) -> subprocess.CompletedProcess:
         script = f'set -euo pipefail\n. "{tmp_path}/lib.sh"\n'
         if init:
             script += "pib_init; pib_env; restic init >/dev/null\n"
@@ -72,6 +86,8 @@ def runner(tmp_path):
                 "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
                 "HOME": str(tmp_path),
                 "STOP_FAILS": stop_fails,
+                "DF_AVAIL": df_avail,
+                "ACTIVE_UNITS": active_units,
             },
         )
 
@@ -175,3 +191,95 @@ def test_an_unmounted_data_disk_is_never_backed_up(runner):
     assert "is in /etc/fstab but not mounted" in done.stderr or "not mounted" in done.stderr
     assert runner.last()["status"] == "failed"
     assert not [c for c in runner.services() if "stop" in c]  # IM never stopped for it
+
+
+def test_a_restore_that_would_not_fit_changes_nothing(runner):
+    data = runner.data
+    (data / "im-data" / "chat.txt").write_text("chat-1\n" * 1000)
+    assert runner("backup", init=True).returncode == 0
+    (data / "im-data" / "chat.txt").write_text("written after the backup\n")
+    before = len(runner.services())
+    done = runner("restore", "latest", df_avail="1048576")  # 1 MiB free
+    assert done.returncode != 0
+    assert "MiB free in" in done.stderr and "nothing was changed" in done.stderr
+    assert (data / "im-data" / "chat.txt").read_text() == "written after the backup\n"
+    assert not (data / ".portsip-im-restore").exists()
+    assert not list(data.glob(".portsip-im-before-restore-*"))
+    assert not [c for c in runner.services()[before:] if " stop " in c]  # IM never stopped
+
+
+def test_a_restore_that_fails_after_staging_removes_the_staged_copy(runner):
+    data = runner.data
+    (data / "im-data" / "chat.txt").write_text("chat-1\n")
+    assert runner("backup", init=True).returncode == 0
+    (data / "im-data" / "chat.txt").write_text("written after the backup\n")
+    before = len(runner.services())
+    done = runner("restore", "latest", stop_fails="portsip.webserver")
+    assert done.returncode != 0
+    assert not (data / ".portsip-im-restore").exists()
+    assert (data / "im-data" / "chat.txt").read_text() == "written after the backup\n"
+    calls = [c for c in runner.services()[before:] if c.startswith("docker st")]
+    # What was stopped before the failure is started again: the swap had not begun.
+    assert sorted(c for c in calls if c.startswith("docker start")) == [
+        "docker start portsip.instantmessage",
+        "docker start portsip.webserver",
+    ]
+
+
+def test_restoring_a_snapshot_that_is_not_there_says_so(runner):
+    assert runner("backup", init=True).returncode == 0
+    done = runner("restore", "0123abcd")
+    assert done.returncode != 0
+    assert "0123abcd" in done.stderr
+    assert not (runner.data / ".portsip-im-restore").exists()
+
+
+def test_retention_spans_a_rebuilt_host_and_keeps_three_pre_upgrade_snapshots(runner):
+    (runner.data / "im-data" / "chat.txt").write_text("chat-1\n")
+    (runner.tmp / "conf" / "keep").write_text("--keep-last 2\n")
+    assert runner("backup", init=True).returncode == 0
+    env = {
+        "RESTIC_REPOSITORY": str(runner.tmp / "repo"),
+        "RESTIC_PASSWORD": "unit-test-repo-password",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(runner.tmp),
+    }
+
+    def restic(*args: str) -> str:
+        return subprocess.run(
+            ["restic", *args], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    # Two scheduled snapshots the VM took before it was rebuilt under another hostname.
+    for _ in range(2):
+        restic("backup", "-q", "--host", "old-vm", "--tag", "portsip-im", str(runner.data))
+    for _ in range(4):
+        done = runner("backup", "pre-upgrade")
+        assert done.returncode == 0, done.stderr
+    done = runner("backup")
+    assert done.returncode == 0, done.stderr
+    assert "the newest 3 pre-upgrade snapshots kept" in done.stdout
+    snaps = json.loads(restic("snapshots", "--json"))
+    scheduled = [s for s in snaps if s["tags"] == ["portsip-im"]]
+    pre_upgrade = [s for s in snaps if "pre-upgrade" in s["tags"]]
+    # One series across hosts: keep-last 2 of all scheduled ones, not 2 per hostname.
+    assert len(scheduled) == 2, [(s["hostname"], s["time"]) for s in scheduled]
+    assert scheduled[-1]["id"].startswith(runner.last()["snapshot"][:8])
+    assert len(pre_upgrade) == 3
+
+
+def test_units_the_host_lists_are_stopped_for_the_copy_and_no_other(runner):
+    (runner.data / "im-data" / "chat.txt").write_text("chat-1\n")
+    assert runner("backup", init=True, active_units="lab-im.service").returncode == 0
+    # Without the host's list, the runner asks systemd about no unit at all.
+    assert not [c for c in runner.services() if c.startswith("systemctl")]
+    (runner.tmp / "conf" / "units").write_text("# lab\nlab-im.service\nidle.service\n")
+    done = runner("backup", active_units="lab-im.service")
+    assert done.returncode == 0, done.stderr
+    units = [c for c in runner.services() if c.startswith("systemctl") and "is-active" not in c]
+    assert units == ["systemctl stop lab-im.service", "systemctl start lab-im.service"]
+    assert "unit:lab-im.service" in done.stdout
+
+
+def test_the_runner_names_no_lab_unit():
+    assert "standin" not in (SCRIPTS / "backup-lib.sh").read_text()

@@ -3,6 +3,7 @@ that the repository's password and credentials travel only on stdin as secrets, 
 snapshot before an upgrade on aws. What the scripts do is proven in tests/lab/test_backup.py."""
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -100,9 +101,23 @@ def test_restore_runs_once_per_value(backed_up):
     assert asked["restore"].inputs["triggers"] == ["latest"]
 
 
-def test_health_reruns_when_backup_settings_change(backed_up):
-    triggers = steps(backed_up)["health"].inputs["triggers"]
-    assert len(triggers) == 5  # deploy, restart, upgrade, backup, restore
+def test_health_reruns_when_backup_settings_change():
+    said = {
+        name: f"[{name}] what the {name} step printed\n"
+        for name in ("deploy", "restart", "upgrade", "backup", "restore")
+    }
+    result = h.run({**h.base_config("existing"), **h.BACKUP_CONFIG}, step_stdout=said)
+    triggers = steps(result)["health"].inputs["triggers"]
+
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # The health step re-runs whenever one of these steps ran: a digest of each one's output.
+    assert triggers == [digest(said[n]) for n in ("deploy", "restart", "upgrade")] + [
+        digest(said["backup"]),
+        digest(said["restore"]),
+    ]
+    assert said["backup"] not in str(triggers)
 
 
 def test_aws_snapshots_the_data_volume_before_an_upgrade():
@@ -116,6 +131,8 @@ def test_aws_snapshots_the_data_volume_before_an_upgrade():
     # A new release, a new snapshot; the older ones are kept in the account.
     assert snap.options["replace_on_changes"] == ["description"]
     assert snap.options["retain_on_delete"] is True
+    # The first snapshot of a large volume copies every block: far past the default 10 minutes.
+    assert snap.options["custom_timeouts"]["create"] == "2h"
 
 
 def test_aws_without_a_release_takes_no_snapshot():

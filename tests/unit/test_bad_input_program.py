@@ -101,7 +101,7 @@ CASES = [
     (
         "backup repository url with credentials",
         {**h.base_config("existing"), "backupRepository": "s3:https://key:secret@s3.example/b"},
-        "portsip-im:backupRepository: 's3:https://key:secret@s3.example/b': carries a password",
+        "portsip-im:backupRepository: 's3:https://***@s3.example/b': carries a password",
     ),
     (
         "scheduled ebs snapshots off aws",
@@ -168,7 +168,7 @@ CASES = [
     (
         "backup repository with a password in its url",
         {**h.base_config("existing"), "backupRepository": "rest:https://u:pw@b.example/im"},
-        "portsip-im:backupRepository: 'rest:https://u:pw@b.example/im': carries a password",
+        "portsip-im:backupRepository: 'rest:https://***@b.example/im': carries a password",
     ),
     (
         "backup repository without its password",
@@ -263,6 +263,28 @@ def test_clear_error_and_nothing_created(config, expected, monkeypatch):
     assert msg.count("portsip-im:") == 1, msg  # one problem, one line naming it
     assert "Traceback" not in msg
     assert registered == []
+
+
+@pytest.mark.parametrize(
+    "key, value, secret",
+    [
+        ("backupRepository", "s3:https://AKIAKEYID:wJalrSecret/Key@s3.example/b", "wJalrSecret"),
+        ("backupRepository", "rest:https://im:p@ss-word@b.example/im", "ss-word"),
+        ("backupRepository", "sftp://im:hunter2@b.example//im bk", "hunter2"),
+        ("backupRepository", "ftp://im:hunter2@b.example/im", "hunter2"),
+        ("pbxApiUrl", "ftp://admin:hunter2@pbx.example/api", "hunter2"),
+    ],
+)
+def test_a_refused_url_never_shows_its_credentials(key, value, secret):
+    # The error quotes what it refuses: previews and CI logs keep it, so the password must not be
+    # in it, however the URL is malformed otherwise.
+    config = {**h.base_config("existing"), key: value}
+    if key == "backupRepository":
+        config["backupPassword"] = "restic-pass"
+    msg = preview_error(config)
+    assert f"portsip-im:{key}:" in msg
+    assert secret not in msg and "AKIAKEYID" not in msg, msg
+    assert "***@" in msg, msg
 
 
 def test_secret_as_plain_text_creates_nothing(monkeypatch):

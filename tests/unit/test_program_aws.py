@@ -183,11 +183,19 @@ def test_scheduled_ebs_snapshots_only_when_asked(result):
     scheduled = h.run({**h.base_config("aws"), "ebsSnapshotKeep": "14"})
     policy = scheduled.mocks.one("aws:dlm/lifecyclePolicy:LifecyclePolicy").inputs
     details = policy["policyDetails"]
-    # The policy finds this stack's data volume by the very tags the volume carries.
-    volume_tags = scheduled.mocks.one("aws:ebs/volume:Volume").inputs["tags"]
+    # DLM snapshots every volume carrying ANY target tag: there is one, and only this stack's data
+    # volume carries it (not the root volume, whose tags are the instance's volumeTags).
+    volume = scheduled.mocks.one("aws:ebs/volume:Volume")
     assert details["resourceTypes"] == ["VOLUME"]
-    assert details["targetTags"].items() <= volume_tags.items()
-    assert details["targetTags"]["portsip-im-role"] == "im-data"
+    assert details["targetTags"] == {"portsip-im-data-volume": "portsip-im/dev/im-host-data"}
+    assert details["targetTags"].items() <= volume.inputs["tags"].items()
+    tagged = [
+        r.name
+        for r in scheduled.mocks.resources
+        for field in ("tags", "volumeTags")
+        if "portsip-im-data-volume" in (r.inputs.get(field) or {})
+    ]
+    assert tagged == [volume.name]
     [schedule] = details["schedules"]
     assert schedule["retainRule"] == {"count": 14}
     assert schedule["createRule"] == {"interval": 24, "intervalUnit": "HOURS", "times": "03:00"}
@@ -195,3 +203,20 @@ def test_scheduled_ebs_snapshots_only_when_asked(result):
     assert "dlm.amazonaws.com" in role["assumeRolePolicy"]
     attached = scheduled.mocks.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
     assert attached["policyArn"].endswith("service-role/AWSDataLifecycleManagerServiceRole")
+
+
+def test_data_snapshot_on_an_existing_volume_warns_at_preview(monkeypatch):
+    import pulumi
+
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: said.append(msg))
+    config = {**h.base_config("aws"), "dataSnapshotId": "snap-0123456789abcdef0"}
+    # A new volume made from it: nothing to say.
+    h.run(config, preview=True)
+    assert not [m for m in said if "dataSnapshotId" in m]
+    # The volume exists already, made blank: the value changes nothing, and says so.
+    monkeypatch.setitem(h.COMPUTED, "aws:ebs/volume:Volume", {"snapshotId": ""})
+    h.run(config, preview=True)
+    [warning] = [m for m in said if "dataSnapshotId" in m]
+    assert warning.startswith("portsip-im:dataSnapshotId (snap-0123456789abcdef0) is ignored")
+    assert "restoreSnapshot" in warning

@@ -6,6 +6,7 @@
 #   portsip-im-backup backup [TAG]    stop IM, restic backup, start IM; forget --prune; check
 #   portsip-im-backup restore [ID]    restore snapshot ID (default: latest) with IM stopped
 #   portsip-im-backup snapshots       list the snapshots
+#   portsip-im-backup hold            keep backups and restores waiting until stdin closes
 #
 # Configuration, root only (0700 directory, 0600 files), written by backup.sh from the step's
 # stdin: /etc/portsip-im-backup/{repository,password,env,keep,data-path}. The repository's
@@ -257,15 +258,26 @@ pib_restore_exit() {
   fi
 }
 
+# pib_hold: hold the backup lock until stdin closes. pbx01 holds it over SSH while an im.sh verb
+# runs (vendor.sh), so the timer's backup never stops the containers under an upgrade, a run or a
+# stop; a dropped connection ends the hold, so a lost pbx01 cannot block backups for ever.
+pib_hold() {
+  pib_init
+  pib_lock
+  pib_say "held: backups wait until this im.sh verb is done"
+  cat >/dev/null || true
+}
+
 pib_main() {
   case "${1:-backup}" in
     backup) pib_backup "${2:-}" ;;
+    hold) pib_hold ;;
     restore) pib_restore "${2:-latest}" ;;
     snapshots)
       pib_init
       pib_env
       restic snapshots --tag portsip-im --path "$PIB_DATA"
       ;;
-    *) pib_die "usage: portsip-im-backup backup | restore [SNAPSHOT] | snapshots" ;;
+    *) pib_die "usage: portsip-im-backup backup | restore [SNAPSHOT] | snapshots | hold" ;;
   esac
 }

@@ -8,9 +8,12 @@ so it survives the wipe; see docs/lab.md."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import secrets
+import subprocess
+import threading
 import time
 
 import pytest
@@ -164,6 +167,51 @@ def test_a_failing_backup_stops_the_upgrade(lab, backed_up):
     assert "backup before the upgrade: snapshot" in done.stdout
     assert counters(lab) == {**before, "upgrade": before["upgrade"] + 1}
     assert last_backup(lab)["status"] == "ok"
+
+
+def backup_service_state(lab) -> str:
+    done = lab.ssh("im", "systemctl show -p ActiveState --value portsip-im-backup.service")
+    return done.stdout.strip()
+
+
+def test_a_backup_due_during_an_im_verb_waits_for_it(lab, backed_up):
+    # The stand-in's im.sh takes 8 s per verb: long enough to start the timer's backup inside it.
+    delay = lab.path("pbx01", "/opt/portsip-pbx-ha-guide/.delay")
+    delay.write_text("8\n")
+    backed_up.config = backup_config(lab, restartToken="while-a-backup-is-due")
+    verb: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: verb.update(done=backed_up.run("restart", "update", check=False))
+    )
+    try:
+        thread.start()
+        deadline = time.monotonic() + 30
+        while lab.ssh("im", "pgrep -f 'portsip-im-backup hold'").returncode != 0:
+            assert time.monotonic() < deadline, "the verb never held the IM host's backups"
+            time.sleep(0.3)
+        lab.ssh("im", "systemctl start --no-block portsip-im-backup.service", check=True)
+        time.sleep(3)
+        # Due, but waiting on the lock: it has not stopped IM under the verb.
+        assert backup_service_state(lab) == "activating"
+        assert lab.ssh("im", "systemctl is-active portsip-im-standin.service").returncode == 0
+        thread.join(timeout=120)
+    finally:
+        delay.unlink(missing_ok=True)
+        thread.join(timeout=120)
+    done = verb["done"]
+    assert isinstance(done, subprocess.CompletedProcess) and done.returncode == 0, done
+    assert "backups on the IM host wait for this im.sh verb" in done.stdout
+    verb_ended = time.time()
+    deadline = time.monotonic() + 120
+    while backup_service_state(lab) in ("active", "activating"):
+        assert time.monotonic() < deadline, "the waiting backup never ran"
+        time.sleep(0.5)
+    record = last_backup(lab)
+    assert record["status"] == "ok", record
+    # It ran once the verb let go: its record is from after the verb (to the second).
+    ran = calendar.timegm(time.strptime(record["time"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert ran >= verb_ended - 2
+    assert lab.ssh("im", "pgrep -f 'portsip-im-backup hold'").returncode != 0
 
 
 def test_no_backup_secret_in_argv_logs_or_outputs(lab, backed_up):

@@ -259,9 +259,18 @@ class Lab:
 
     def api_login_styles(self, *styles: str) -> None:
         """Which logins the stand-in serves: "json" (`POST /login`), "oauth" (the REST guide's)."""
+        self._api_state_set(login_styles=list(styles))
+
+    def api_json_login(self, answer: str) -> None:
+        """How the stand-in answers `POST /login`: "body" (200 with the access_token) or "cookie"
+        (exactly the document: an empty 200 and a session cookie; `GET /login` gives the token)."""
+        assert answer in ("body", "cookie"), answer
+        self._api_state_set(json_login=answer)
+
+    def _api_state_set(self, **changes: Any) -> None:
         f = self.path("pbx01", API_STATE)
         st = json.loads(f.read_text())
-        st["login_styles"] = list(styles)
+        st.update(changes)
         tmp = f.with_name(f.name + ".test-tmp")
         tmp.write_text(json.dumps(st))
         os.chmod(tmp, f.stat().st_mode)

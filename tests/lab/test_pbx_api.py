@@ -13,6 +13,7 @@ import pytest
 
 from tests import spec_judge
 from tests.lab.fixture import API_TRAFFIC, OAUTH_CLIENT_ID
+from tests.lab.guide import Guide, lab_config
 
 pytestmark = pytest.mark.lab
 
@@ -187,6 +188,34 @@ def test_login_styles_served_as_set(lab):
         assert lab.api("POST", "/login", json_body=creds)[0] == 200
     finally:
         lab.api_login_styles("json", "oauth")
+
+
+def test_documented_login_answer_drives_the_steps(lab, token):
+    """`json_login` "cookie": POST /login answers exactly as the document says (an empty 200 and a
+    session cookie); GET /login gives the token for that session only. The whitelist and token
+    steps, run over SSH as rendered, still log in."""
+    creds = {"username": lab.pbx_admin.user, "password": lab.pbx_admin.password}
+    lab.api_json_login("cookie")
+    try:
+        assert lab.api("POST", "/login", json_body=creds) == (200, None)
+        assert lab.api("GET", "/login")[0] == 401  # no session cookie, no bearer
+        lab.judge_traffic()
+        guide = Guide(lab, lab_config(lab))
+        for step in ("whitelist", "token"):
+            done = guide.run(step)
+            assert "(json login, POST /login + GET /login with the session cookie, " in done.stderr
+        entries = lab.api_traffic()
+        lab.traffic_problems += spec_judge.problems(entries)  # judged as the fixture would
+        calls = [(e["method"], e["path"], e["status"]) for e in entries]
+        assert calls[:3] == [
+            ("POST", "/api/login", 200),
+            ("GET", "/api/login", 200),
+            ("GET", "/api/ip_filters", 200),
+        ]
+        guide.run("whitelist", "delete")
+        assert lab.pbx_admin.password not in guide.transcript()
+    finally:
+        lab.api_json_login("body")
 
 
 def test_traffic_is_recorded_for_the_judge_without_secrets(lab, token):

@@ -48,7 +48,7 @@ def script_calls() -> set[tuple[str, str]]:
 
 def test_every_call_the_scripts_make_is_in_the_table_and_back():
     table = {(c.method, _template(c.path)) for c in API_CALLS}
-    logins = {("POST", JSON_LOGIN_PATH), ("POST", OAUTH_LOGIN_PATH)}
+    logins = {("POST", JSON_LOGIN_PATH), ("GET", JSON_LOGIN_PATH), ("POST", OAUTH_LOGIN_PATH)}
     assert script_calls() == table - logins
     assert logins <= table
     # The scripts' login paths are the table's: parameters from pbx.py, defaults alike.
@@ -252,6 +252,57 @@ def test_token_regenerated_only_when_none_or_asked(mock_pbx):
     done = ok(run_step(mock_pbx, "token", imTokenRotation="b"))
     assert "the PBX had no IM token; it generated one" in done.stderr
     assert mock_pbx.state()["im_token"] not in (None, rotated)
+
+
+def test_json_login_as_documented_takes_the_token_from_get_login(mock_pbx):
+    """The document's POST /login answers 200 with no body; GET /login (the session's login
+    status) carries access_token for the session cookie POST /login set."""
+    mock_pbx.set_state(json_login="cookie")
+    done = ok(run_step(mock_pbx, "whitelist"))
+    assert "(json login, POST /login + GET /login with the session cookie, pbxApiLogin=auto)" in (
+        done.stderr
+    )
+    assert ours(mock_pbx) == sorted([f"{h.IM_PRIVATE}/32", f"{h.IM_PUBLIC}/32"])
+    calls = [(e["method"], e["path"], e["status"], e["response"]) for e in mock_pbx.entries()]
+    assert calls[:2] == [
+        ("POST", "/api/login", 200, ""),
+        ("GET", "/api/login", 200, calls[1][3]),
+    ]
+    assert "[redacted]" in calls[1][3]  # the access token, kept out of the traffic file
+    ok(run_step(mock_pbx, "token"))
+    assert not list(mock_pbx.home.rglob("*cookie*"))  # the jar stays in the step's private temp dir
+
+
+def test_a_login_that_gives_no_token_names_the_keys(tmp_path):
+    """POST /login 200 with nothing in it and a GET /login without a token: one clear error."""
+    import http.server
+    import threading
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        mock = MockPbx(url, tmp_path / "none", tmp_path / "none", tmp_path)
+        done = run_step(mock, "whitelist")
+    finally:
+        server.shutdown()
+    assert done.returncode != 0
+    assert (
+        f"json login (POST {url}/login) answered 200, but neither its body nor GET /login "
+        "(HTTP 200) gave an access_token; check pbxApiUrl" in done.stderr
+    )
+    assert "pbxApiLogin" in done.stderr and ADMIN[1] not in done.stdout + done.stderr
 
 
 def test_login_errors_say_what_went_wrong(mock_pbx, tmp_path):

@@ -22,7 +22,10 @@ per endpoint. Served (HTTPS on 0.0.0.0:8887, base path /api):
                                 password, scope=all, client_id=<PortSIP's fixed id>
 Which login styles are served is the state's `login_styles` (default ["json", "oauth"]); a style
 left out answers 404 like a PBX without it (tests use ["oauth"] for an older PBX, ["json"] for a
-PBX exactly as the document describes it).
+PBX exactly as the document describes it). How `POST /login` answers is the state's `json_login`:
+"body" (default: 200 with {access_token, expires_at, expires_in, role}) or "cookie" (exactly as
+the document says: an empty 200 that sets a session cookie; `GET /login`, the session's login
+status, then returns the access_token for that cookie, and 401 without one).
 
 Every /api request and its answer is appended to the traffic file
 (/var/lib/portsip-pbx-api/traffic.jsonl), with secrets (passwords, tokens) replaced by
@@ -34,7 +37,7 @@ Plain HTTP on 127.0.0.1:8886 (local to pbx01 only, no auth) -- what the stand-in
 State: /var/lib/portsip-pbx-api/state.json (tests read it). Admin: /etc/portsip-pbx-api/admin.json.
 Environment overrides (tests run it locally too): PBX_API_STATE, PBX_API_ADMIN, PBX_API_TLS (a
 directory, or "off" for plain HTTP), PBX_API_PORT, PBX_API_INTERNAL_PORT, PBX_API_OPENAPI,
-PBX_API_TRAFFIC, PBX_API_BIND.
+PBX_API_TRAFFIC, PBX_API_BIND, PBX_API_LOGIN_STYLES, PBX_API_JSON_LOGIN.
 """
 
 import base64
@@ -63,6 +66,8 @@ TRAFFIC = os.environ.get("PBX_API_TRAFFIC", "/var/lib/portsip-pbx-api/traffic.js
 OAUTH_PATH = "/login/oauth/token"  # relative to /api; the REST guide's, not in the document
 SECRET_FIELDS = {"password", "access_token", "refresh_token", "token"}
 LOGIN_STYLES = os.environ.get("PBX_API_LOGIN_STYLES", "json,oauth").split(",")
+JSON_LOGIN = os.environ.get("PBX_API_JSON_LOGIN", "body")
+SESSION_COOKIE = "portsip_session"
 INTERNAL_PORT = int(os.environ.get("PBX_API_INTERNAL_PORT", "8886"))
 CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 TOKEN_LIFETIME = 1800
@@ -97,6 +102,7 @@ def fresh_state() -> dict:
         # sha256(access token) -> {"expires": epoch, "refresh": sha256(refresh token)}
         "sessions": {},
         "login_styles": LOGIN_STYLES,
+        "json_login": JSON_LOGIN,
         "requests": [],  # last 500: {ts, method, path, status} -- never bodies or headers
     }
 
@@ -147,10 +153,18 @@ def check_credentials(username: str, password: str) -> bool:
 
 def new_session(st: dict) -> dict:
     access, refresh = secrets.token_hex(24).upper(), secrets.token_hex(24).upper()
+    cookie = secrets.token_urlsafe(24)
     exp = now() + TOKEN_LIFETIME
     st["sessions"] = {k: v for k, v in st["sessions"].items() if v["expires"] > now()}
-    st["sessions"][sha(access)] = {"expires": exp, "refresh": sha(refresh)}
-    return {"access_token": access, "refresh_token": refresh, "expires": exp}
+    # The access token itself is kept only for GET /login's answer to the session's cookie
+    # ("cookie" login); the lab's state file is not a secret store.
+    st["sessions"][sha(access)] = {
+        "expires": exp,
+        "refresh": sha(refresh),
+        "cookie": sha(cookie),
+        "access": access,
+    }
+    return {"access_token": access, "refresh_token": refresh, "expires": exp, "cookie": cookie}
 
 
 def valid_cidr(v) -> str:
@@ -377,6 +391,8 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, status: int, body=None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
+        if self.set_cookie:
+            self.send_header("Set-Cookie", self.set_cookie)
         if body is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -403,7 +419,21 @@ class Handler(BaseHTTPRequestHandler):
         if not s or s["expires"] < now():
             raise ApiError(401, "UNAUTHORIZED", "invalid or expired access token")
 
+    def session(self, st: dict) -> dict:
+        """The caller's session: by its session cookie, else by its bearer token; 401 without."""
+        jar = self.headers.get("Cookie", "")
+        cookies = dict(c.strip().split("=", 1) for c in jar.split(";") if "=" in c)
+        if SESSION_COOKIE in cookies:
+            want = sha(cookies[SESSION_COOKIE])
+            for s in st["sessions"].values():
+                if s.get("cookie") == want and s["expires"] >= now():
+                    return s
+            raise ApiError(401, "UNAUTHORIZED", "invalid or expired session")
+        self.bearer(st)
+        return st["sessions"][sha(self.headers["Authorization"][7:].strip())]
+
     def handle_any(self, method: str) -> None:
+        self.set_cookie = None
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -556,6 +586,10 @@ class Handler(BaseHTTPRequestHandler):
             if not check_credentials(b.get("username", ""), b.get("password", "")):
                 raise ApiError(401, "UNAUTHORIZED", "invalid username or password")
             s = new_session(st)
+            secure = "" if TLS_DIR == "off" else "; Secure"  # curl drops Secure cookies on http
+            self.set_cookie = f"{SESSION_COOKIE}={s['cookie']}; Path=/api; HttpOnly{secure}"
+            if st.get("json_login", "body") == "cookie":
+                return 200, None  # the document: 200, no body
             return 200, {
                 "access_token": s["access_token"],
                 "expires_at": rfc3339(s["expires"]),
@@ -566,14 +600,15 @@ class Handler(BaseHTTPRequestHandler):
             h = self.headers.get("Authorization", "")
             st["sessions"].pop(sha(h[7:].strip()), None)
             return 204, None
-        self.bearer(st)
         if p == "/login" and method == "GET":
-            s = st["sessions"][sha(self.headers["Authorization"][7:].strip())]
+            s = self.session(st)
             return 200, {
+                "access_token": s["access"],
                 "expires_at": rfc3339(s["expires"]),
                 "expires_in": int(s["expires"] - now()),
                 "role": "SystemAdmin",
             }
+        self.bearer(st)
         if p == "/ip_filters":
             if method == "GET":
                 return 200, apply_query(list(st["ip_filters"]), query)

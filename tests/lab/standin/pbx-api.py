@@ -3,15 +3,17 @@
 
 Written for the portsip-im lab from ../shared/portsip/FACTS.md and PortSIP's published OpenAPI 3.1
 document (pbx-rest-api-v22.openapi.json); not PortSIP code. Runs on the lab's pbx01 as
-portsip-pbx-api.service, with python3's standard library only.
+portsip-pbx-api.service, with python3's standard library and the jsonschema library (Debian's
+python3-jsonschema).
 
 The document is the judge. It is loaded at start (/etc/portsip-pbx-api/openapi.json), and every
 request to /api is checked against it before anything else: a path the document does not have ->
 404, a method it does not have there -> 405, a missing or invalid bearer token where the operation
-needs one -> 401, query parameters and JSON bodies against the operation's schemas (types, enum,
-required, lengths, minimum/maximum, allOf, RFC 3339 `date_time`) -> 400; every refusal is a 4XX
-with an `errors` list. The checks are derived from the document (see `Spec` below), not written
-per endpoint. Served (HTTPS on 0.0.0.0:8887, base path /api):
+needs one -> 401, query parameters and JSON bodies against the operation's schemas, validated by
+jsonschema (JSON Schema 2020-12, as OpenAPI 3.1 says; the document's `date_time` format is RFC
+3339) -> 400; every refusal is a 4XX with an `errors` list. Beyond the schemas, only what the
+document says in words is refused: a `cidr` that is no CIDR, an IM address of the wrong family.
+Served (HTTPS on 0.0.0.0:8887, base path /api):
   POST /api/login               the document's login: JSON {username, password}; GET /api/login,
                                 POST /api/logout
   GET|POST /api/ip_filters, GET|POST /api/ip_filters/{id}, POST /api/ip_filters/{id}/destroy
@@ -55,6 +57,8 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jsonschema  # Debian's python3-jsonschema in the lab (scripts/lab INCLUDE)
 
 STATE = os.environ.get("PBX_API_STATE", "/var/lib/portsip-pbx-api/state.json")
 ADMIN = os.environ.get("PBX_API_ADMIN", "/etc/portsip-pbx-api/admin.json")
@@ -177,40 +181,15 @@ def valid_cidr(v) -> str:
     return v
 
 
-def valid_time(v) -> str:
-    if not isinstance(v, str) or not re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", v
-    ):
-        raise bad(f"expire_at must be an RFC 3339 date-time, got {v!r}")
-    try:
-        datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad(f"invalid expire_at {v!r}") from None
-    return v
-
-
 def filter_fields(body: dict, creating: bool) -> dict:
-    if not isinstance(body, dict):
-        raise bad("body must be a JSON object")
-    unknown = set(body) - {"cidr", "target", "expire_at", "description"}
-    if unknown:
-        raise bad(f"unknown field(s): {', '.join(sorted(unknown))}")
-    out = {}
-    if creating or "cidr" in body:
-        out["cidr"] = valid_cidr(body.get("cidr"))
-    if creating or "target" in body:
-        if body.get("target") not in ("ACCEPT", "DENY"):
-            raise bad("target must be ACCEPT or DENY")
-        out["target"] = body["target"]
-    if body.get("expire_at") not in (None, ""):
-        out["expire_at"] = valid_time(body["expire_at"])
-    elif creating:
-        out["expire_at"] = ""
-    if "description" in body or creating:
-        d = body.get("description") or ""
-        if not isinstance(d, str) or len(d) > 255:
-            raise bad("description must be a string of at most 255 characters")
-        out["description"] = d
+    """An IP rule's fields from a body the document's schema has already accepted (Spec.check);
+    what is left to check is what the document says only in words: `cidr` is CIDR notation."""
+    out = {k: body[k] for k in ("cidr", "target", "expire_at", "description") if k in body}
+    if "cidr" in out:
+        valid_cidr(out["cidr"])
+    if creating:
+        out.setdefault("expire_at", "")
+        out.setdefault("description", "")
     return out
 
 
@@ -241,31 +220,35 @@ def apply_query(items: list, q: dict) -> dict:
             key=lambda i: str(i.get(parts[0], "")),
             reverse=len(parts) > 1 and parts[1].lower() == "desc",
         )
-    try:
-        skip, top = int(one("skip", 0)), int(one("top", 100))
-    except ValueError:
-        raise bad("skip and top must be integers") from None
-    if skip < 0 or not 1 <= top <= 100:
-        raise bad("skip must be >= 0 and top between 1 and 100")
+    skip, top = int(one("skip", 0)), int(one("top", 100))  # integers in range: Spec.check
     return {"count": len(items), "items": items[skip : skip + top]}
 
 
 # ---------------------------------------------------------------- the document as the judge
 
+
+def rfc3339_time(value) -> bool:
+    """The document's `date_time` format (RFC 3339, section 5.6): JSON Schema has no such name."""
+    if not isinstance(value, str):
+        return True  # a format says nothing about other types
+    if not RFC3339.fullmatch(value):
+        return False
+    try:
+        datetime.datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", value))
+    except ValueError:
+        return False
+    return True
+
+
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
-JSON_TYPES = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
+FORMATS = jsonschema.FormatChecker()
+FORMATS.checks("date_time")(rfc3339_time)
+FORMATS.checks("date-time")(rfc3339_time)
 
 
 class Spec:
-    """The OpenAPI document: operation lookup and a JSON Schema check of the keywords it uses."""
+    """The OpenAPI document: operation lookup; schemas are checked by the jsonschema library
+    (OpenAPI 3.1 schemas are JSON Schema 2020-12)."""
 
     def __init__(self, doc: dict):
         self.doc = doc
@@ -277,6 +260,7 @@ class Spec:
         self.paths.sort(key=lambda t: t[1].count("{"))
 
     def resolve(self, node):
+        """A parameter or request body object behind a `$ref` (schemas' own refs: jsonschema)."""
         while isinstance(node, dict) and "$ref" in node:
             ref = node["$ref"]
             assert ref.startswith("#/"), ref
@@ -295,49 +279,17 @@ class Spec:
         return None
 
     def check(self, value, schema, where: str) -> list[str]:
-        schema = self.resolve(schema) or {}
+        """Every way `value` breaks `schema`, one message each, prefixed with where it is."""
+        schema = self.resolve(schema)
+        if not isinstance(schema, dict):
+            return []
+        # The document's components ride along so that a schema's "#/components/..." resolves.
+        root = {**schema, "components": self.doc.get("components", {})}
+        validator = jsonschema.Draft202012Validator(root, format_checker=FORMATS)
         out = []
-        for sub in schema.get("allOf", []):
-            out += self.check(value, sub, where)
-        for key in ("anyOf", "oneOf"):
-            if key in schema and not any(not self.check(value, s, where) for s in schema[key]):
-                out.append(f"{where}: matches none of the allowed schemas")
-        types = schema.get("type")
-        if types is not None:
-            types = types if isinstance(types, list) else [types]
-            if not any(JSON_TYPES.get(t, lambda v: True)(value) for t in types):
-                return out + [f"{where}: {value!r} is not of type {' or '.join(types)}"]
-        if "enum" in schema and value not in schema["enum"]:
-            out.append(f"{where}: {value!r} is not one of {schema['enum']}")
-        if "const" in schema and value != schema["const"]:
-            out.append(f"{where}: must be {schema['const']!r}")
-        if isinstance(value, str):
-            if "minLength" in schema and len(value) < schema["minLength"]:
-                out.append(f"{where}: shorter than {schema['minLength']} characters")
-            if "maxLength" in schema and len(value) > schema["maxLength"]:
-                out.append(f"{where}: longer than {schema['maxLength']} characters")
-            if "pattern" in schema and not re.search(schema["pattern"], value):
-                out.append(f"{where}: does not match {schema['pattern']!r}")
-            if schema.get("format") in ("date_time", "date-time") and not RFC3339.fullmatch(value):
-                out.append(f"{where}: {value!r} is not an RFC 3339 date-time")
-        if JSON_TYPES["number"](value):
-            if "minimum" in schema and value < schema["minimum"]:
-                out.append(f"{where}: {value} is less than the minimum {schema['minimum']}")
-            if "maximum" in schema and value > schema["maximum"]:
-                out.append(f"{where}: {value} is greater than the maximum {schema['maximum']}")
-        if isinstance(value, dict):
-            props = schema.get("properties", {})
-            for name in schema.get("required", []):
-                if name not in value:
-                    out.append(f"{where}.{name}: required")
-            for name, v in value.items():
-                if name in props:
-                    out += self.check(v, props[name], f"{where}.{name}")
-                elif schema.get("additionalProperties") is False:
-                    out.append(f"{where}.{name}: unknown field")
-        if isinstance(value, list) and "items" in schema:
-            for i, v in enumerate(value):
-                out += self.check(v, schema["items"], f"{where}[{i}]")
+        for err in validator.iter_errors(value):
+            at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+            out.append(f"{where}{at}: {err.message}")
         return out
 
     @staticmethod

@@ -7,12 +7,14 @@ refuses. The OAuth login is the REST guide's, not the document's: tested here as
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests import spec_judge
-from tests.lab.fixture import API_TRAFFIC, OAUTH_CLIENT_ID
+from tests.lab.fixture import API_TRAFFIC, OAUTH_CLIENT_ID, REPO, session_lab_active
 from tests.lab.guide import Guide, lab_config
 
 pytestmark = pytest.mark.lab
@@ -277,3 +279,61 @@ def test_requests_are_audited_without_secrets(lab):
     assert st["requests"] and {"ts", "method", "path", "status"} == set(st["requests"][-1])
     text = lab.path("pbx01", "/var/lib/portsip-pbx-api/state.json").read_text()
     assert lab.pbx_admin.password not in text
+
+
+LATE_TRAFFIC = """
+import json
+
+import pytest
+
+from tests.lab.fixture import API_TRAFFIC
+
+
+@pytest.fixture(scope="module")
+def late(lab):
+    yield
+    # After the last test's own check: a request the document refuses, recorded as accepted.
+    entry = {
+        "method": "POST", "path": "/api/ip_filters", "query": "",
+        "headers": {"Content-Type": "application/json", "Authorization": "Bearer [redacted]"},
+        "body": json.dumps({"cidr": "10.213.7.99/32", "target": "MAYBE"}),
+        "status": 200, "response": json.dumps({"id": "NzAw"}),
+    }
+    with open(lab.path("pbx01", API_TRAFFIC), "a") as f:
+        f.write(json.dumps(entry) + "\\n")
+
+
+def test_nothing(lab, late):
+    pass
+"""
+
+
+@pytest.mark.lab_cycle
+def test_traffic_after_the_last_test_is_judged_when_the_lab_stops(tmp_path):
+    """A module-scoped teardown runs after the last test's traffic check: the session's lab
+    judges what it left when it stops, and a finding fails the run."""
+    assert not session_lab_active(), "must run before the session lab starts (lab_cycle ordering)"
+    probe = tmp_path / "test_late_traffic.py"
+    probe.write_text(LATE_TRAFFIC)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.lab.fixture",
+            "--rootdir",
+            str(REPO),
+            "-c",
+            str(REPO / "pyproject.toml"),
+            str(probe),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode != 0, done.stdout
+    assert "PBX API traffic (after the last test) that disagrees" in done.stdout, done.stdout
+    assert "POST /api/ip_filters -> 200: request:" in done.stdout

@@ -37,10 +37,20 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^/]+\}", "{}", path)
 
 
-def script_calls() -> set[tuple[str, str]]:
-    """(method, path) of every `pbx_request` in the step scripts; `$x` segments become `{}`."""
+STATUS_SCRIPTS = (
+    h.ROOT / "scripts" / "status.d"
+)  # scripts/status runs these on pbx01 with pbx-api.sh
+
+
+def pbx_scripts() -> list[Path]:
+    return sorted([*SCRIPTS.glob("*.sh"), *STATUS_SCRIPTS.glob("*.sh")])
+
+
+def script_calls(files: list[Path] | None = None) -> set[tuple[str, str]]:
+    """(method, path) of every `pbx_request` in the step and status scripts; `$x` segments
+    become `{}`."""
     calls = set()
-    for f in SCRIPTS.glob("*.sh"):
+    for f in pbx_scripts() if files is None else files:
         for m in re.finditer(r'pbx_request\s+(GET|POST)\s+"?([^"\s]+)', f.read_text()):
             path = m.group(2).split("?")[0]
             calls.add((m.group(1), re.sub(r"\$\{?\w+\}?", "{}", path)))
@@ -48,6 +58,9 @@ def script_calls() -> set[tuple[str, str]]:
 
 
 def test_every_call_the_scripts_make_is_in_the_table_and_back():
+    # scripts/status's PBX calls count too (it reads the IM record and the IP rules).
+    assert script_calls([STATUS_SCRIPTS / "status.sh"]) >= {("GET", "/im")}
+    assert STATUS_SCRIPTS / "status.sh" in pbx_scripts()
     table = {(c.method, _template(c.path)) for c in API_CALLS}
     logins = {("POST", JSON_LOGIN_PATH), ("GET", JSON_LOGIN_PATH), ("POST", OAUTH_LOGIN_PATH)}
     assert script_calls() == table - logins

@@ -48,10 +48,10 @@ pbx_transport_error() {
   case "$PBX_CURL_RC" in
     6) echo "unreachable: cannot resolve its host name ($detail); check pbxApiUrl" ;;
     7) echo "unreachable: no connection ($detail); check pbxApiUrl and that the PBX web service runs" ;;
-    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail)" ;;
+    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail); check pbxApiUrl (the PBX's API address and port, reachable from pbx01) and that the PBX web service answers" ;;
     35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91 | 98)
       echo "TLS verification failed ($detail); give pbx01 the CA of the PBX's certificate, or set pbxApiTlsVerify=false for a self-signed lab PBX" ;;
-    *) echo "failed (curl exit $PBX_CURL_RC: $detail)" ;;
+    *) echo "failed (curl exit $PBX_CURL_RC: $detail); check pbxApiUrl (https://HOST:8887/api) and pbxApiTlsVerify" ;;
   esac
 }
 
@@ -130,8 +130,8 @@ pbx_login_failed() {
       if [[ "$detail" == *UNAUTHORIZED* || "$detail" == *password* ]]; then
         die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP 400: $detail); check pbxAdminUser/pbxAdminPassword"
       fi
-      die "PBX API: $what was refused (HTTP 400: $detail)" ;;
-    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail)" ;;
+      die "PBX API: $what was refused (HTTP 400: $detail); check pbxAdminUser and pbxAdminPassword, and pbxApiLogin/pbxApiLoginPath for the login this PBX takes" ;;
+    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail); check pbxApiUrl and pbxApiLogin, then pbxAdminUser/pbxAdminPassword" ;;
   esac
 }
 

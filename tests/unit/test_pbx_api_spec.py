@@ -384,6 +384,18 @@ def test_login_errors_say_what_went_wrong(mock_pbx, tmp_path):
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
         done = run_step(mock_pbx, "whitelist", extra=" PBX_API_MAX_TIME=2", pbxApiUrl=url)
     assert done.returncode != 0 and "timeout: no answer within 2s" in done.stderr
+    assert "check pbxApiUrl" in done.stderr
+    # anything else curl cannot do names the keys behind the URL and TLS
+    done = run_step(mock_pbx, "whitelist", extra=" PBX_API_URL=http://127.0.0.1:99999/api")
+    assert done.returncode != 0 and "failed (curl exit 3: " in done.stderr
+    assert "check pbxApiUrl (https://HOST:8887/api) and pbxApiTlsVerify" in done.stderr
+    # a login refused for another reason than credentials (here: the document's 64-character
+    # limit on the user name) names the credentials and the login style keys
+    done = run_step(mock_pbx, "whitelist", pbxAdminUser="a" * 65)
+    assert done.returncode != 0 and "was refused (HTTP 400: INVALID_ARGUMENT: " in done.stderr
+    assert "check pbxAdminUser and pbxAdminPassword, and pbxApiLogin/pbxApiLoginPath" in (
+        done.stderr
+    )
 
 
 def test_auto_falls_back_to_oauth_only_when_login_is_missing(tmp_path):

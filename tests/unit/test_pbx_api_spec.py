@@ -298,8 +298,27 @@ def test_token_regenerated_only_when_none_or_asked(mock_pbx):
     assert mock_pbx.state()["im_token"] is None
     (mock_pbx.home / ".portsip-im" / "im-token").unlink()  # and neither has one: generated
     done = ok(run_step(mock_pbx, "token", imTokenRotation="b"))
-    assert "the PBX had no IM token; it generated one" in done.stderr
-    assert mock_pbx.state()["im_token"] not in (None, rotated)
+    assert "HTTP 404 and pbx01 has no copy: the PBX had no IM token; it generated one" in (
+        done.stderr
+    )
+    generated = mock_pbx.state()["im_token"]
+    assert generated not in (None, rotated)
+    assert (mock_pbx.home / ".portsip-im" / "im-token").read_text() == generated
+
+
+def test_a_pbx_that_says_it_has_no_token_gets_one_even_when_pbx01_has_a_copy(mock_pbx):
+    """200 without a token: the PBX has none, so no IM server can be using pbx01's copy."""
+    ok(run_step(mock_pbx, "token"))
+    copy = mock_pbx.home / ".portsip-im" / "im-token"
+    old = copy.read_text()
+    mock_pbx.set_state(im_token=None, no_token_answer="200")
+    done = ok(run_step(mock_pbx, "token"))
+    assert "GET /im/token answered 200 without one); it generated one (pbx01's copy was not" in (
+        done.stderr
+    )
+    new = mock_pbx.state()["im_token"]
+    assert new and new != old and copy.read_text() == new
+    assert new not in done.stdout + done.stderr
 
 
 def test_json_login_as_documented_takes_the_token_from_get_login(mock_pbx):

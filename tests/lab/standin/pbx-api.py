@@ -24,10 +24,11 @@ Served (HTTPS on 0.0.0.0:8887, base path /api):
                                 password, scope=all, client_id=<PortSIP's fixed id>
 Which login styles are served is the state's `login_styles` (default ["json", "oauth"]); a style
 left out answers 404 like a PBX without it (tests use ["oauth"] for an older PBX, ["json"] for a
-PBX exactly as the document describes it). How `POST /login` answers is the state's `json_login`:
-"body" (default: 200 with {access_token, expires_at, expires_in, role}) or "cookie" (exactly as
-the document says: an empty 200 that sets a session cookie; `GET /login`, the session's login
-status, then returns the access_token for that cookie, and 401 without one).
+PBX exactly as the document describes it). With no IM token, `GET /im/token` answers 404, or 200
+with `{}` when the state's `no_token_answer` is "200". How `POST /login` answers is the state's
+`json_login`: "body" (default: 200 with {access_token, expires_at, expires_in, role}) or
+"cookie" (exactly as the document says: an empty 200 that sets a session cookie; `GET /login`, the
+session's login status, then returns the access_token for that cookie, and 401 without one).
 
 Every /api request and its answer is appended to the traffic file
 (/var/lib/portsip-pbx-api/traffic.jsonl), with secrets (passwords, tokens) replaced by
@@ -586,6 +587,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, found[0]
         if p == "/im/token":
             if method == "GET":
+                if not st["im_token"] and st.get("no_token_answer") == "200":
+                    return 200, {}  # the document's `token` is optional
                 if not st["im_token"]:
                     raise ApiError(404, "NOT_FOUND", "no IM server token; generate one")
                 return 200, {"token": st["im_token"]}

@@ -53,6 +53,14 @@ API_CALLS: tuple[ApiCall, ...] = (
         "JSON `{username, password}`: `pbxAdminUser`, `pbxAdminPassword` (on stdin)",
     ),
     ApiCall(
+        "GET",
+        JSON_LOGIN_PATH,
+        "whitelist, token, deploy, upgrade",
+        "after `POST /login` only when its 200 carries no `access_token` (the document gives that "
+        "answer no body): the session's login status, which does",
+        "the session cookie `POST /login` set (a 0600 cookie jar on pbx01)",
+    ),
+    ApiCall(
         "POST",
         OAUTH_LOGIN_PATH,
         "whitelist, token, deploy, upgrade",

@@ -4,14 +4,18 @@
 # It speaks the API as PortSIP's OpenAPI document describes it; every call it makes is listed in
 # components/pbx.py (API_CALLS). Paths and auth come from there as parameters (PBX_API_URL,
 # PBX_LOGIN, PBX_JSON_LOGIN_PATH, PBX_LOGIN_PATH, PBX_CLIENT_ID, PBX_TLS_VERIFY, PBX_ADMIN_USER);
-# the admin password arrives as the secret PBX_ADMIN_PASSWORD. Bodies reach curl on stdin and the
-# bearer token from a private temp file: no secret is ever in an argv.
+# the admin password arrives as the secret PBX_ADMIN_PASSWORD. Bodies reach curl on stdin, the
+# bearer token from a private temp file and the session cookie from a cookie jar beside it (0600):
+# no secret is ever in an argv.
 : "${PBX_API_URL:=}" "${PBX_LOGIN:=auto}" "${PBX_JSON_LOGIN_PATH:=/login}"
 : "${PBX_LOGIN_PATH:=/login/oauth/token}" "${PBX_TLS_VERIFY:=1}"
 : "${PBX_CLIENT_ID:=}" "${PBX_ADMIN_USER:=admin}" "${PBX_ADMIN_PASSWORD:=}" "${PBX_API_MAX_TIME:=30}"
 
 PBX_TMP="$(mktemp -d)"
 trap 'rm -rf "$PBX_TMP"' EXIT
+# The document's POST /login answers 200 with no body schema; its session cookie is what GET /login
+# (the session's login status, which carries access_token) needs. curl keeps the jar's mode.
+install -m 600 /dev/null "$PBX_TMP/cookies"
 PBX_STATUS=""
 PBX_BODY=""
 PBX_CURL_RC=0
@@ -22,7 +26,7 @@ PBX_LOGGED_IN=""
 pbx_send() {
   local method="$1" path="$2" body="${3-}" ctype="${4:-application/json}" out
   local args=(--silent --show-error --connect-timeout 10 --max-time "$PBX_API_MAX_TIME" -X "$method"
-    -o "$PBX_TMP/body" -w '%{http_code}')
+    -o "$PBX_TMP/body" -w '%{http_code}' -b "$PBX_TMP/cookies" -c "$PBX_TMP/cookies")
   [ "$PBX_TLS_VERIFY" = 1 ] || args+=(--insecure)
   [ -f "$PBX_TMP/auth" ] && args+=(-H "@$PBX_TMP/auth")
   if [ -n "$body" ]; then
@@ -44,10 +48,10 @@ pbx_transport_error() {
   case "$PBX_CURL_RC" in
     6) echo "unreachable: cannot resolve its host name ($detail); check pbxApiUrl" ;;
     7) echo "unreachable: no connection ($detail); check pbxApiUrl and that the PBX web service runs" ;;
-    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail)" ;;
+    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail); check pbxApiUrl (the PBX's API address and port, reachable from pbx01) and that the PBX web service answers" ;;
     35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91 | 98)
       echo "TLS verification failed ($detail); give pbx01 the CA of the PBX's certificate, or set pbxApiTlsVerify=false for a self-signed lab PBX" ;;
-    *) echo "failed (curl exit $PBX_CURL_RC: $detail)" ;;
+    *) echo "failed (curl exit $PBX_CURL_RC: $detail); check pbxApiUrl (https://HOST:8887/api) and pbxApiTlsVerify" ;;
   esac
 }
 
@@ -93,10 +97,24 @@ print(urllib.parse.urlencode({"grant_type": "password", "username": user, "passw
   pbx_send POST "$path" "$body" "$ctype" \
     || die "PBX API $style login (POST $PBX_API_URL$path): $(pbx_transport_error)"
   [ "$PBX_STATUS" = 200 ] || return 1
-  token="$(printf '%s' "$PBX_BODY" | json_field 'j.get("access_token")' 2>/dev/null || true)"
-  [ -n "$token" ] || die "PBX API $style login (POST $PBX_API_URL$path) answered 200 without an access_token"
-  printf 'Authorization: Bearer %s\n' "$token" >"$PBX_TMP/auth"
   PBX_LOGGED_IN="$style login, POST $path"
+  token="$(pbx_access_token)"
+  if [ -z "$token" ] && [ "$style" = json ]; then
+    # The document gives POST /login's 200 no body; the access token is in the session's login
+    # status (GET /login, no bearer), which the session cookie just set identifies.
+    pbx_send GET "$path" \
+      || die "PBX API json login (GET $PBX_API_URL$path, the session's login status): $(pbx_transport_error)"
+    [ "$PBX_STATUS" != 200 ] || token="$(pbx_access_token)"
+    [ -z "$token" ] || PBX_LOGGED_IN="json login, POST $path + GET $path with the session cookie"
+  fi
+  [ -n "$token" ] || die "PBX API $style login (POST $PBX_API_URL$path) answered 200, but neither its body$([ "$style" = json ] && printf ' nor GET %s (HTTP %s)' "$path" "$PBX_STATUS") gave an access_token; check pbxApiUrl (the PBX REST API, ending in /api) and pbxApiLogin"
+  printf 'Authorization: Bearer %s\n' "$token" >"$PBX_TMP/auth"
+}
+
+# pbx_access_token: the answer's access_token, or nothing (an empty or non-JSON body included).
+pbx_access_token() {
+  printf '%s' "$PBX_BODY" \
+    | json_field 'j.get("access_token") if isinstance(j, dict) else None' 2>/dev/null || true
 }
 
 # pbx_login_failed STYLE PATH [NOTE]: stop, saying what the failed login's answer means.
@@ -112,8 +130,8 @@ pbx_login_failed() {
       if [[ "$detail" == *UNAUTHORIZED* || "$detail" == *password* ]]; then
         die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP 400: $detail); check pbxAdminUser/pbxAdminPassword"
       fi
-      die "PBX API: $what was refused (HTTP 400: $detail)" ;;
-    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail)" ;;
+      die "PBX API: $what was refused (HTTP 400: $detail); check pbxAdminUser and pbxAdminPassword, and pbxApiLogin/pbxApiLoginPath for the login this PBX takes" ;;
+    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail); check pbxApiUrl and pbxApiLogin, then pbxAdminUser/pbxAdminPassword" ;;
   esac
 }
 

@@ -5,8 +5,10 @@
 # (the portal's "Generate Token", which invalidates the old one) only when it has none, or when
 # ROTATION (imTokenRotation) is set and changed since the last run; an upgrade regenerates it
 # itself, after its cluster check. The first ROTATION seen is only recorded, and an unset one never
-# rotates (a re-created stack meets the old stack's record). A 404 from GET /im/token while pbx01
-# holds a copy keeps that copy. manual: the operator's imToken on stdin.
+# rotates (a re-created stack meets the old stack's record). "Has none": a 200 without a token
+# (then no IM server can be using pbx01's copy, if any, so it is replaced), or a 404 while pbx01
+# holds no copy. A 404 may also be an older PBX without that path, so a copy on pbx01 is kept:
+# regenerating could invalidate the token its IM server runs with. manual: the operator's imToken.
 : "${ACTION:=obtain}" "${MODE:=rest}" "${ROTATION:=}"
 IM_TOKEN=""
 read_secrets
@@ -44,13 +46,18 @@ else
     elif [ "$current" = 0 ]; then
       mv "$token_file.pbx" "$token_file"
       say "token: read the PBX's current IM token (GET /im/token) and kept it on pbx01; the PBX's token is unchanged" >&2
-    elif [ "$current" = 2 ] && [ -s "$token_file" ]; then
+    elif [ "$current" = 1 ]; then
+      had_copy=""
+      [ -s "$token_file" ] && had_copy=" (pbx01's copy was not the PBX's token any more: replaced)"
+      pbx_generate_token "$token_file"
+      say "token: the PBX has no IM token (GET /im/token answered 200 without one); it generated one$had_copy" >&2
+    elif [ -s "$token_file" ]; then
       # 404: no token, or no such path on an older PBX. pbx01's copy may be what a running IM
       # server uses: never regenerate it unasked.
       warn "token: the PBX answered GET /im/token with HTTP 404 (no token, or no such path on this PBX); kept pbx01's copy of the IM token (set imTokenRotation to have a new one generated)"
     else
       pbx_generate_token "$token_file"
-      say "token: the PBX had no IM token; it generated one" >&2
+      say "token: the PBX answered GET /im/token with HTTP 404 and pbx01 has no copy: the PBX had no IM token; it generated one" >&2
     fi
   fi
   printf '%s' "$ROTATION" >"$rotation_file"

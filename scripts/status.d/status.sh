@@ -66,12 +66,15 @@ im_json="$(printf '%s' "$im_probe" | ssh_im "$PBX_USER" "$IM_IP" \
 im_error=""
 [ -n "$im_json" ] || im_error="$(head -c 300 "$PBX_TMP/im.err" | tr '\n' ' ')"
 
-# The PBX's view, in a subshell: pbx_login and pbx_request stop their shell on an error.
+# The PBX's view, in a subshell: pbx_login and pbx_request stop their shell on an error, whose
+# last line in pbx.err (a failed login names the config keys to check) becomes pbxError.
 pbx_json="" pbx_error=""
 if [ "$MODE" = rest ]; then
   pbx_json="$(
     set -e
-    pbx_login 2>/dev/null
+    # Inside the substitution: a redirection on the assignment itself would not reach it.
+    exec 2>"$PBX_TMP/pbx.err"
+    pbx_login
     pbx_request GET /im
     pbx_expect 200 "reading the IM server record"
     im="$PBX_BODY"
@@ -83,7 +86,7 @@ keep = ("private_ipv4", "public_ipv4", "private_ipv6", "public_ipv6")
 print(json.dumps({"im": {k: im.get(k) for k in keep},
                   "ipFilters": [{k: e.get(k) for k in ("cidr", "target", "expire_at", "description")}
                                 for e in filters["items"]]}))'
-  )" 2>"$PBX_TMP/pbx.err" || pbx_error="$(grep -v '^\s*$' "$PBX_TMP/pbx.err" | tail -n 1 | head -c 400)"
+  )" || pbx_error="$(grep -v '^\s*$' "$PBX_TMP/pbx.err" | tail -n 1 | head -c 400)"
 fi
 
 python3 -c '

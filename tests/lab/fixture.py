@@ -259,9 +259,18 @@ class Lab:
 
     def api_login_styles(self, *styles: str) -> None:
         """Which logins the stand-in serves: "json" (`POST /login`), "oauth" (the REST guide's)."""
+        self._api_state_set(login_styles=list(styles))
+
+    def api_json_login(self, answer: str) -> None:
+        """How the stand-in answers `POST /login`: "body" (200 with the access_token) or "cookie"
+        (exactly the document: an empty 200 and a session cookie; `GET /login` gives the token)."""
+        assert answer in ("body", "cookie"), answer
+        self._api_state_set(json_login=answer)
+
+    def _api_state_set(self, **changes: Any) -> None:
         f = self.path("pbx01", API_STATE)
         st = json.loads(f.read_text())
-        st["login_styles"] = list(styles)
+        st.update(changes)
         tmp = f.with_name(f.name + ".test-tmp")
         tmp.write_text(json.dumps(st))
         os.chmod(tmp, f.stat().st_mode)
@@ -377,13 +386,28 @@ def session_lab_active() -> bool:
 def lab(request) -> Lab:
     """The running lab. Started once per session; always stopped at its end."""
     global _session_lab_active
+    started: list[Lab] = []
 
     def stop():
         global _session_lab_active
+        # Traffic after the last test's check (module-scoped teardowns run after it) is judged
+        # here, before `down` takes pbx01's traffic file away; findings fail the session.
+        found: list[str] = []
+        if started:
+            try:
+                started[0].judge_traffic()
+                found = started[0].traffic_problems
+            except Exception as e:  # noqa: BLE001 -- the lab must still come down
+                found = [f"the final PBX API traffic could not be judged: {e!r}"]
         p = run_lab("down", timeout=300)
         _session_lab_active = False
         if p.returncode != 0:
             raise RuntimeError(f"scripts/lab down failed (the lab may still run):\n{p.stderr}")
+        if found:
+            raise AssertionError(
+                "PBX API traffic (after the last test) that disagrees with the OpenAPI "
+                "document:\n  " + "\n  ".join(found)
+            )
 
     request.addfinalizer(stop)  # registered first: a crashed `up` is cleaned up too
     _session_lab_active = True
@@ -398,14 +422,16 @@ def lab(request) -> Lab:
             f"the lab could not start (scripts/lab up -> {p.returncode}):\n{p.stderr}{p.stdout}",
             pytrace=False,
         )
-    return Lab.from_up(p.stdout)
+    started.append(Lab.from_up(p.stdout))
+    return started[0]
 
 
 @pytest.fixture(autouse=True)
 def api_traffic_conforms(request):
     """Every test that uses the lab: each PBX API request the test caused, and each answer the
     stand-in gave, must validate against PortSIP's OpenAPI document (openapi-core). Module-scoped
-    set-up traffic is judged with the first test after it."""
+    set-up and teardown traffic is judged with the first test after it, the last teardown's when
+    the session's lab stops."""
     yield
     if "lab" not in request.fixturenames or not _session_lab_active:
         return

@@ -7,12 +7,15 @@ refuses. The OAuth login is the REST guide's, not the document's: tested here as
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests import spec_judge
-from tests.lab.fixture import API_TRAFFIC, OAUTH_CLIENT_ID
+from tests.lab.fixture import API_TRAFFIC, OAUTH_CLIENT_ID, REPO, session_lab_active
+from tests.lab.guide import Guide, lab_config
 
 pytestmark = pytest.mark.lab
 
@@ -146,10 +149,10 @@ def test_whitelist_entry_lifecycle(lab, token):
     [
         ({"cidr": "10.213.7.300/32", "target": "ACCEPT"}, "invalid cidr"),
         ({"cidr": "10.213.7.12/32", "target": "MAYBE"}, "is not one of ['ACCEPT', 'DENY']"),
-        ({"cidr": "10.213.7.12/32", "target": "ACCEPT", "expire_at": "soon"}, "RFC 3339"),
-        ({"target": "ACCEPT"}, "body.cidr: required"),
-        ({"cidr": ["10.213.7.12/32"], "target": "ACCEPT"}, "is not of type string"),
-        ({"cidr": "10.213.7.12/32", "target": "ACCEPT", "description": "x" * 256}, "longer than"),
+        ({"cidr": "10.213.7.12/32", "target": "ACCEPT", "expire_at": "soon"}, "not a 'date_time'"),
+        ({"target": "ACCEPT"}, "body: 'cidr' is a required property"),
+        ({"cidr": ["10.213.7.12/32"], "target": "ACCEPT"}, "is not of type 'string'"),
+        ({"cidr": "10.213.7.12/32", "target": "ACCEPT", "description": "x" * 256}, "is too long"),
     ],
 )
 def test_bad_whitelist_entries_are_refused(lab, token, bad, says):
@@ -162,11 +165,11 @@ def test_bad_whitelist_entries_are_refused(lab, token, bad, says):
 @pytest.mark.parametrize(
     "method, path, body, status, says",
     [
-        ("POST", "/login", {"username": "admin"}, 400, "body.password: required"),
-        ("POST", "/login", {"username": 7, "password": "x"}, 400, "is not of type string"),
-        ("GET", "/ip_filters?top=0", None, 400, "less than the minimum 1"),
-        ("GET", "/ip_filters?skip=-1", None, 400, "less than the minimum 0"),
-        ("GET", "/ip_filters?top=many", None, 400, "is not of type integer"),
+        ("POST", "/login", {"username": "admin"}, 400, "'password' is a required property"),
+        ("POST", "/login", {"username": 7, "password": "x"}, 400, "is not of type 'string'"),
+        ("GET", "/ip_filters?top=0", None, 400, "less than the minimum of 1"),
+        ("GET", "/ip_filters?skip=-1", None, 400, "less than the minimum of 0"),
+        ("GET", "/ip_filters?top=many", None, 400, "is not of type 'integer'"),
         ("DELETE", "/ip_filters", None, 405, "DELETE not allowed"),
         ("GET", "/no_such_thing", None, 404, "no such path"),
     ],
@@ -187,6 +190,34 @@ def test_login_styles_served_as_set(lab):
         assert lab.api("POST", "/login", json_body=creds)[0] == 200
     finally:
         lab.api_login_styles("json", "oauth")
+
+
+def test_documented_login_answer_drives_the_steps(lab, token):
+    """`json_login` "cookie": POST /login answers exactly as the document says (an empty 200 and a
+    session cookie); GET /login gives the token for that session only. The whitelist and token
+    steps, run over SSH as rendered, still log in."""
+    creds = {"username": lab.pbx_admin.user, "password": lab.pbx_admin.password}
+    lab.api_json_login("cookie")
+    try:
+        assert lab.api("POST", "/login", json_body=creds) == (200, None)
+        assert lab.api("GET", "/login")[0] == 401  # no session cookie, no bearer
+        lab.judge_traffic()
+        guide = Guide(lab, lab_config(lab))
+        for step in ("whitelist", "token"):
+            done = guide.run(step)
+            assert "(json login, POST /login + GET /login with the session cookie, " in done.stderr
+        entries = lab.api_traffic()
+        lab.traffic_problems += spec_judge.problems(entries)  # judged as the fixture would
+        calls = [(e["method"], e["path"], e["status"]) for e in entries]
+        assert calls[:3] == [
+            ("POST", "/api/login", 200),
+            ("GET", "/api/login", 200),
+            ("GET", "/api/ip_filters", 200),
+        ]
+        guide.run("whitelist", "delete")
+        assert lab.pbx_admin.password not in guide.transcript()
+    finally:
+        lab.api_json_login("body")
 
 
 def test_traffic_is_recorded_for_the_judge_without_secrets(lab, token):
@@ -248,3 +279,61 @@ def test_requests_are_audited_without_secrets(lab):
     assert st["requests"] and {"ts", "method", "path", "status"} == set(st["requests"][-1])
     text = lab.path("pbx01", "/var/lib/portsip-pbx-api/state.json").read_text()
     assert lab.pbx_admin.password not in text
+
+
+LATE_TRAFFIC = """
+import json
+
+import pytest
+
+from tests.lab.fixture import API_TRAFFIC
+
+
+@pytest.fixture(scope="module")
+def late(lab):
+    yield
+    # After the last test's own check: a request the document refuses, recorded as accepted.
+    entry = {
+        "method": "POST", "path": "/api/ip_filters", "query": "",
+        "headers": {"Content-Type": "application/json", "Authorization": "Bearer [redacted]"},
+        "body": json.dumps({"cidr": "10.213.7.99/32", "target": "MAYBE"}),
+        "status": 200, "response": json.dumps({"id": "NzAw"}),
+    }
+    with open(lab.path("pbx01", API_TRAFFIC), "a") as f:
+        f.write(json.dumps(entry) + "\\n")
+
+
+def test_nothing(lab, late):
+    pass
+"""
+
+
+@pytest.mark.lab_cycle
+def test_traffic_after_the_last_test_is_judged_when_the_lab_stops(tmp_path):
+    """A module-scoped teardown runs after the last test's traffic check: the session's lab
+    judges what it left when it stops, and a finding fails the run."""
+    assert not session_lab_active(), "must run before the session lab starts (lab_cycle ordering)"
+    probe = tmp_path / "test_late_traffic.py"
+    probe.write_text(LATE_TRAFFIC)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.lab.fixture",
+            "--rootdir",
+            str(REPO),
+            "-c",
+            str(REPO / "pyproject.toml"),
+            str(probe),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode != 0, done.stdout
+    assert "PBX API traffic (after the last test) that disagrees" in done.stdout, done.stdout
+    assert "POST /api/ip_filters -> 200: request:" in done.stdout

@@ -16,6 +16,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,20 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^/]+\}", "{}", path)
 
 
-def script_calls() -> set[tuple[str, str]]:
-    """(method, path) of every `pbx_request` in the step scripts; `$x` segments become `{}`."""
+STATUS_SCRIPTS = (
+    h.ROOT / "scripts" / "status.d"
+)  # scripts/status runs these on pbx01 with pbx-api.sh
+
+
+def pbx_scripts() -> list[Path]:
+    return sorted([*SCRIPTS.glob("*.sh"), *STATUS_SCRIPTS.glob("*.sh")])
+
+
+def script_calls(files: list[Path] | None = None) -> set[tuple[str, str]]:
+    """(method, path) of every `pbx_request` in the step and status scripts; `$x` segments
+    become `{}`."""
     calls = set()
-    for f in SCRIPTS.glob("*.sh"):
+    for f in pbx_scripts() if files is None else files:
         for m in re.finditer(r'pbx_request\s+(GET|POST)\s+"?([^"\s]+)', f.read_text()):
             path = m.group(2).split("?")[0]
             calls.add((m.group(1), re.sub(r"\$\{?\w+\}?", "{}", path)))
@@ -47,8 +58,11 @@ def script_calls() -> set[tuple[str, str]]:
 
 
 def test_every_call_the_scripts_make_is_in_the_table_and_back():
+    # scripts/status's PBX calls count too (it reads the IM record and the IP rules).
+    assert script_calls([STATUS_SCRIPTS / "status.sh"]) >= {("GET", "/im")}
+    assert STATUS_SCRIPTS / "status.sh" in pbx_scripts()
     table = {(c.method, _template(c.path)) for c in API_CALLS}
-    logins = {("POST", JSON_LOGIN_PATH), ("POST", OAUTH_LOGIN_PATH)}
+    logins = {("POST", JSON_LOGIN_PATH), ("GET", JSON_LOGIN_PATH), ("POST", OAUTH_LOGIN_PATH)}
     assert script_calls() == table - logins
     assert logins <= table
     # The scripts' login paths are the table's: parameters from pbx.py, defaults alike.
@@ -87,6 +101,40 @@ def test_the_judge_can_fail():
     assert any("request" in p for p in found) and any("response" in p for p in found)
     assert spec_judge.problems([{**bad, "path": "/api/nope", "status": 200}])
     assert spec_judge.problems([{**bad, "path": "/api/nope", "documented": False}])
+    # The document's date_time format is judged (openapi-core would pass any string without it).
+    late = {"cidr": "192.0.2.1/32", "target": "ACCEPT", "expire_at": "soon"}
+    found = spec_judge.problems([{**bad, "body": json.dumps(late), "response": '{"id": "x"}'}])
+    assert [p for p in found if "request" in p], found
+
+
+def test_the_judge_finds_refusals_of_what_the_document_accepts():
+    good = {
+        "method": "POST",
+        "path": "/api/ip_filters",
+        "query": "",
+        "headers": {"Content-Type": "application/json", "Authorization": "Bearer [redacted]"},
+        "body": json.dumps({"cidr": "192.0.2.1/32", "target": "ACCEPT"}),
+        "status": 400,
+        "response": json.dumps({"errors": [{"code": "INVALID_ARGUMENT", "message": "no"}]}),
+    }
+    found = spec_judge.problems([good])
+    assert found == [
+        "POST /api/ip_filters -> 400: refused, yet the request conforms to the document"
+    ]
+    # What the document rejects, in its schemas or in words, may be refused; so may a bad login,
+    # a stale bearer and an unknown id.
+    for refused in (
+        {**good, "body": json.dumps({"cidr": "192.0.2.1/32", "target": "MAYBE"})},
+        {**good, "body": json.dumps({"cidr": "192.0.2.300/32", "target": "ACCEPT"})},
+        {**good, "status": 401},
+        {**good, "method": "POST", "path": "/api/ip_filters/NzAw/destroy", "body": ""},
+        {**good, "method": "GET", "path": "/api/ip_filters/NzAw", "body": "", "status": 404},
+        {**good, "path": "/api/im", "body": json.dumps({"private_ipv4": "fe80::1"})},
+    ):
+        assert not spec_judge.problems([refused]), refused
+    assert spec_judge.problems(
+        [{**good, "path": "/api/im", "body": '{"private_ipv4": "10.0.0.1"}'}]
+    )
 
 
 # ---------------------------------------------------------------- a mock served from the document
@@ -143,7 +191,7 @@ def start_mock(tmp_path: Path, styles: str) -> tuple[MockPbx, subprocess.Popen]:
         "PBX_API_LOGIN_STYLES": styles,
     }
     proc = subprocess.Popen(
-        ["python3", str(STANDIN)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, str(STANDIN)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 20
     while True:
@@ -250,8 +298,78 @@ def test_token_regenerated_only_when_none_or_asked(mock_pbx):
     assert mock_pbx.state()["im_token"] is None
     (mock_pbx.home / ".portsip-im" / "im-token").unlink()  # and neither has one: generated
     done = ok(run_step(mock_pbx, "token", imTokenRotation="b"))
-    assert "the PBX had no IM token; it generated one" in done.stderr
-    assert mock_pbx.state()["im_token"] not in (None, rotated)
+    assert "HTTP 404 and pbx01 has no copy: the PBX had no IM token; it generated one" in (
+        done.stderr
+    )
+    generated = mock_pbx.state()["im_token"]
+    assert generated not in (None, rotated)
+    assert (mock_pbx.home / ".portsip-im" / "im-token").read_text() == generated
+
+
+def test_a_pbx_that_says_it_has_no_token_gets_one_even_when_pbx01_has_a_copy(mock_pbx):
+    """200 without a token: the PBX has none, so no IM server can be using pbx01's copy."""
+    ok(run_step(mock_pbx, "token"))
+    copy = mock_pbx.home / ".portsip-im" / "im-token"
+    old = copy.read_text()
+    mock_pbx.set_state(im_token=None, no_token_answer="200")
+    done = ok(run_step(mock_pbx, "token"))
+    assert "GET /im/token answered 200 without one); it generated one (pbx01's copy was not" in (
+        done.stderr
+    )
+    new = mock_pbx.state()["im_token"]
+    assert new and new != old and copy.read_text() == new
+    assert new not in done.stdout + done.stderr
+
+
+def test_json_login_as_documented_takes_the_token_from_get_login(mock_pbx):
+    """The document's POST /login answers 200 with no body; GET /login (the session's login
+    status) carries access_token for the session cookie POST /login set."""
+    mock_pbx.set_state(json_login="cookie")
+    done = ok(run_step(mock_pbx, "whitelist"))
+    assert "(json login, POST /login + GET /login with the session cookie, pbxApiLogin=auto)" in (
+        done.stderr
+    )
+    assert ours(mock_pbx) == sorted([f"{h.IM_PRIVATE}/32", f"{h.IM_PUBLIC}/32"])
+    calls = [(e["method"], e["path"], e["status"], e["response"]) for e in mock_pbx.entries()]
+    assert calls[:2] == [
+        ("POST", "/api/login", 200, ""),
+        ("GET", "/api/login", 200, calls[1][3]),
+    ]
+    assert "[redacted]" in calls[1][3]  # the access token, kept out of the traffic file
+    ok(run_step(mock_pbx, "token"))
+    assert not list(mock_pbx.home.rglob("*cookie*"))  # the jar stays in the step's private temp dir
+
+
+def test_a_login_that_gives_no_token_names_the_keys(tmp_path):
+    """POST /login 200 with nothing in it and a GET /login without a token: one clear error."""
+    import http.server
+    import threading
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        mock = MockPbx(url, tmp_path / "none", tmp_path / "none", tmp_path)
+        done = run_step(mock, "whitelist")
+    finally:
+        server.shutdown()
+    assert done.returncode != 0
+    assert (
+        f"json login (POST {url}/login) answered 200, but neither its body nor GET /login "
+        "(HTTP 200) gave an access_token; check pbxApiUrl" in done.stderr
+    )
+    assert "pbxApiLogin" in done.stderr and ADMIN[1] not in done.stdout + done.stderr
 
 
 def test_login_errors_say_what_went_wrong(mock_pbx, tmp_path):
@@ -285,6 +403,18 @@ def test_login_errors_say_what_went_wrong(mock_pbx, tmp_path):
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
         done = run_step(mock_pbx, "whitelist", extra=" PBX_API_MAX_TIME=2", pbxApiUrl=url)
     assert done.returncode != 0 and "timeout: no answer within 2s" in done.stderr
+    assert "check pbxApiUrl" in done.stderr
+    # anything else curl cannot do names the keys behind the URL and TLS
+    done = run_step(mock_pbx, "whitelist", extra=" PBX_API_URL=http://127.0.0.1:99999/api")
+    assert done.returncode != 0 and "failed (curl exit 3: " in done.stderr
+    assert "check pbxApiUrl (https://HOST:8887/api) and pbxApiTlsVerify" in done.stderr
+    # a login refused for another reason than credentials (here: the document's 64-character
+    # limit on the user name) names the credentials and the login style keys
+    done = run_step(mock_pbx, "whitelist", pbxAdminUser="a" * 65)
+    assert done.returncode != 0 and "was refused (HTTP 400: INVALID_ARGUMENT: " in done.stderr
+    assert "check pbxAdminUser and pbxAdminPassword, and pbxApiLogin/pbxApiLoginPath" in (
+        done.stderr
+    )
 
 
 def test_auto_falls_back_to_oauth_only_when_login_is_missing(tmp_path):
@@ -332,28 +462,39 @@ def test_the_mock_refuses_what_the_document_refuses(mock_pbx):
             return e.code, json.loads(e.read() or b"null")
 
     status, body = call("POST", "/login", {"username": ADMIN[0]})
-    assert status == 400 and "body.password: required" in body["errors"][0]["message"]
+    assert status == 400
+    assert "body: 'password' is a required property" in body["errors"][0]["message"]
     status, body = call("POST", "/login", {"username": ADMIN[0], "password": ADMIN[1]})
     assert status == 200
     token = body["access_token"]
     assert call("GET", "/im/token")[0] == 401  # no bearer
     for bad, says in (
         ({"cidr": "192.0.2.1/32", "target": "MAYBE"}, "is not one of"),
-        ({"cidr": 5, "target": "ACCEPT"}, "is not of type string"),
-        ({"target": "ACCEPT"}, "body.cidr: required"),
-        ({"cidr": "192.0.2.1/32", "target": "ACCEPT", "expire_at": "soon"}, "RFC 3339"),
-        ({"cidr": "192.0.2.1/32", "target": "ACCEPT", "description": "x" * 256}, "longer than"),
+        ({"cidr": 5, "target": "ACCEPT"}, "body.cidr: 5 is not of type 'string'"),
+        ({"target": "ACCEPT"}, "'cidr' is a required property"),
+        ({"cidr": "192.0.2.1/32", "target": "ACCEPT", "expire_at": "soon"}, "is not a 'date_time'"),
+        ({"cidr": "192.0.2.1/32", "target": "ACCEPT", "description": "x" * 256}, "is too long"),
     ):
         status, body = call("POST", "/ip_filters", bad, token=token)
         assert status == 400 and any(says in e["message"] for e in body["errors"]), (bad, body)
     status, body = call("GET", "/ip_filters?top=500", token=token)
-    assert status == 400 and "maximum" in body["errors"][0]["message"]
+    assert status == 400 and "greater than the maximum of 100" in body["errors"][0]["message"]
     assert call("GET", "/ip_filters?top=100", token=token)[0] == 200
     assert call("DELETE", "/im", token=token)[0] == 405
     assert call("GET", "/no/such/thing", token=token)[0] == 404
     status, _ = call("POST", "/login", b"username=admin", ctype="application/x-www-form-urlencoded")
     assert status == 415
     assert mock_pbx.state()["ip_filters"] == []
+
+
+def test_the_login_line_is_shown_by_the_whitelist_step_only():
+    """README: which login worked is read in the whitelist step's log; the steps that handle the
+    IM token and vendor output log nothing."""
+    logging = {n: r.inputs.get("logging") for n, r in steps("http://127.0.0.1:9/api").items()}
+    assert logging["whitelist"] == "stdoutAndStderr"
+    assert {logging[n] for n in ("token", "deploy", "upgrade")} == {"none"}
+    readme = " ".join((h.ROOT / "README.md").read_text().split())
+    assert "Which one worked is shown in the whitelist step's output in Pulumi's log" in readme
 
 
 def test_commands_run_as_rendered():

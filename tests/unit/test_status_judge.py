@@ -5,6 +5,7 @@ runs the real probe."""
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -161,3 +162,46 @@ def test_probe_parameters_carry_no_secret():
 def test_redact_hides_every_line_of_a_secret():
     text = status.redact("key: abcdef-SECRET line2-SECRET", {"k": "abcdef-SECRET\nline2-SECRET"})
     assert "SECRET" not in text
+
+
+def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
+    """status.sh run as scripts/status sends it, against the document's mock PBX with a wrong
+    pbxAdminPassword: the report's PBX error names the key (bad credentials), and no secret is
+    printed. The IM host's SSH is a stub that refuses: only the PBX side is under test."""
+    import os
+    import subprocess
+
+    from components import remote
+    from tests.unit.test_pbx_api_spec import start_mock
+
+    mock, proc = start_mock(tmp_path, "json")
+    try:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "ssh").write_text("#!/bin/sh\necho 'stub: no IM host here' >&2\nexit 255\n")
+        (bin_dir / "ssh").chmod(0o755)
+        st = stack(pbxApiUrl=mock.url, pbxApiTlsVerify="false")
+        params = {**status.probe_params(st), "IM_IP": "127.0.0.1"}
+        parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", status.REMOTE_SCRIPT)
+        command = remote.render("status", "\n".join(p.read_text() for p in parts), params)
+        wrong = "wrong-admin-pw-9c1e"
+        done = subprocess.run(
+            command,
+            shell=True,
+            executable="/bin/bash",
+            input=remote.encode_secrets({"PBX_ADMIN_PASSWORD": wrong}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"HOME": str(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["pbx"] is None
+    assert "bad credentials" in (report["pbxError"] or ""), (report, done.stderr)
+    assert "check pbxAdminUser/pbxAdminPassword" in report["pbxError"]
+    r = status.judge(st, {**HEALTHY, "pbx": None, "pbxError": report["pbxError"]}, NOW)
+    assert any("bad credentials" in p and "pbxAdminPassword" in p for p in r.problems), r.problems
+    assert wrong not in done.stdout + done.stderr + json.dumps(r.lines)

@@ -3,15 +3,17 @@
 
 Written for the portsip-im lab from ../shared/portsip/FACTS.md and PortSIP's published OpenAPI 3.1
 document (pbx-rest-api-v22.openapi.json); not PortSIP code. Runs on the lab's pbx01 as
-portsip-pbx-api.service, with python3's standard library only.
+portsip-pbx-api.service, with python3's standard library and the jsonschema library (Debian's
+python3-jsonschema).
 
 The document is the judge. It is loaded at start (/etc/portsip-pbx-api/openapi.json), and every
 request to /api is checked against it before anything else: a path the document does not have ->
 404, a method it does not have there -> 405, a missing or invalid bearer token where the operation
-needs one -> 401, query parameters and JSON bodies against the operation's schemas (types, enum,
-required, lengths, minimum/maximum, allOf, RFC 3339 `date_time`) -> 400; every refusal is a 4XX
-with an `errors` list. The checks are derived from the document (see `Spec` below), not written
-per endpoint. Served (HTTPS on 0.0.0.0:8887, base path /api):
+needs one -> 401, query parameters and JSON bodies against the operation's schemas, validated by
+jsonschema (JSON Schema 2020-12, as OpenAPI 3.1 says; the document's `date_time` format is RFC
+3339) -> 400; every refusal is a 4XX with an `errors` list. Beyond the schemas, only what the
+document says in words is refused: a `cidr` that is no CIDR, an IM address of the wrong family.
+Served (HTTPS on 0.0.0.0:8887, base path /api):
   POST /api/login               the document's login: JSON {username, password}; GET /api/login,
                                 POST /api/logout
   GET|POST /api/ip_filters, GET|POST /api/ip_filters/{id}, POST /api/ip_filters/{id}/destroy
@@ -22,7 +24,11 @@ per endpoint. Served (HTTPS on 0.0.0.0:8887, base path /api):
                                 password, scope=all, client_id=<PortSIP's fixed id>
 Which login styles are served is the state's `login_styles` (default ["json", "oauth"]); a style
 left out answers 404 like a PBX without it (tests use ["oauth"] for an older PBX, ["json"] for a
-PBX exactly as the document describes it).
+PBX exactly as the document describes it). With no IM token, `GET /im/token` answers 404, or 200
+with `{}` when the state's `no_token_answer` is "200". How `POST /login` answers is the state's
+`json_login`: "body" (default: 200 with {access_token, expires_at, expires_in, role}) or
+"cookie" (exactly as the document says: an empty 200 that sets a session cookie; `GET /login`, the
+session's login status, then returns the access_token for that cookie, and 401 without one).
 
 Every /api request and its answer is appended to the traffic file
 (/var/lib/portsip-pbx-api/traffic.jsonl), with secrets (passwords, tokens) replaced by
@@ -34,7 +40,7 @@ Plain HTTP on 127.0.0.1:8886 (local to pbx01 only, no auth) -- what the stand-in
 State: /var/lib/portsip-pbx-api/state.json (tests read it). Admin: /etc/portsip-pbx-api/admin.json.
 Environment overrides (tests run it locally too): PBX_API_STATE, PBX_API_ADMIN, PBX_API_TLS (a
 directory, or "off" for plain HTTP), PBX_API_PORT, PBX_API_INTERNAL_PORT, PBX_API_OPENAPI,
-PBX_API_TRAFFIC, PBX_API_BIND.
+PBX_API_TRAFFIC, PBX_API_BIND, PBX_API_LOGIN_STYLES, PBX_API_JSON_LOGIN.
 """
 
 import base64
@@ -53,6 +59,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import jsonschema  # Debian's python3-jsonschema in the lab (scripts/lab INCLUDE)
+
 STATE = os.environ.get("PBX_API_STATE", "/var/lib/portsip-pbx-api/state.json")
 ADMIN = os.environ.get("PBX_API_ADMIN", "/etc/portsip-pbx-api/admin.json")
 TLS_DIR = os.environ.get("PBX_API_TLS", "/etc/portsip-pbx-api")
@@ -63,6 +71,8 @@ TRAFFIC = os.environ.get("PBX_API_TRAFFIC", "/var/lib/portsip-pbx-api/traffic.js
 OAUTH_PATH = "/login/oauth/token"  # relative to /api; the REST guide's, not in the document
 SECRET_FIELDS = {"password", "access_token", "refresh_token", "token"}
 LOGIN_STYLES = os.environ.get("PBX_API_LOGIN_STYLES", "json,oauth").split(",")
+JSON_LOGIN = os.environ.get("PBX_API_JSON_LOGIN", "body")
+SESSION_COOKIE = "portsip_session"
 INTERNAL_PORT = int(os.environ.get("PBX_API_INTERNAL_PORT", "8886"))
 CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 TOKEN_LIFETIME = 1800
@@ -97,6 +107,7 @@ def fresh_state() -> dict:
         # sha256(access token) -> {"expires": epoch, "refresh": sha256(refresh token)}
         "sessions": {},
         "login_styles": LOGIN_STYLES,
+        "json_login": JSON_LOGIN,
         "requests": [],  # last 500: {ts, method, path, status} -- never bodies or headers
     }
 
@@ -147,10 +158,18 @@ def check_credentials(username: str, password: str) -> bool:
 
 def new_session(st: dict) -> dict:
     access, refresh = secrets.token_hex(24).upper(), secrets.token_hex(24).upper()
+    cookie = secrets.token_urlsafe(24)
     exp = now() + TOKEN_LIFETIME
     st["sessions"] = {k: v for k, v in st["sessions"].items() if v["expires"] > now()}
-    st["sessions"][sha(access)] = {"expires": exp, "refresh": sha(refresh)}
-    return {"access_token": access, "refresh_token": refresh, "expires": exp}
+    # The access token itself is kept only for GET /login's answer to the session's cookie
+    # ("cookie" login); the lab's state file is not a secret store.
+    st["sessions"][sha(access)] = {
+        "expires": exp,
+        "refresh": sha(refresh),
+        "cookie": sha(cookie),
+        "access": access,
+    }
+    return {"access_token": access, "refresh_token": refresh, "expires": exp, "cookie": cookie}
 
 
 def valid_cidr(v) -> str:
@@ -163,40 +182,15 @@ def valid_cidr(v) -> str:
     return v
 
 
-def valid_time(v) -> str:
-    if not isinstance(v, str) or not re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", v
-    ):
-        raise bad(f"expire_at must be an RFC 3339 date-time, got {v!r}")
-    try:
-        datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad(f"invalid expire_at {v!r}") from None
-    return v
-
-
 def filter_fields(body: dict, creating: bool) -> dict:
-    if not isinstance(body, dict):
-        raise bad("body must be a JSON object")
-    unknown = set(body) - {"cidr", "target", "expire_at", "description"}
-    if unknown:
-        raise bad(f"unknown field(s): {', '.join(sorted(unknown))}")
-    out = {}
-    if creating or "cidr" in body:
-        out["cidr"] = valid_cidr(body.get("cidr"))
-    if creating or "target" in body:
-        if body.get("target") not in ("ACCEPT", "DENY"):
-            raise bad("target must be ACCEPT or DENY")
-        out["target"] = body["target"]
-    if body.get("expire_at") not in (None, ""):
-        out["expire_at"] = valid_time(body["expire_at"])
-    elif creating:
-        out["expire_at"] = ""
-    if "description" in body or creating:
-        d = body.get("description") or ""
-        if not isinstance(d, str) or len(d) > 255:
-            raise bad("description must be a string of at most 255 characters")
-        out["description"] = d
+    """An IP rule's fields from a body the document's schema has already accepted (Spec.check);
+    what is left to check is what the document says only in words: `cidr` is CIDR notation."""
+    out = {k: body[k] for k in ("cidr", "target", "expire_at", "description") if k in body}
+    if "cidr" in out:
+        valid_cidr(out["cidr"])
+    if creating:
+        out.setdefault("expire_at", "")
+        out.setdefault("description", "")
     return out
 
 
@@ -227,31 +221,35 @@ def apply_query(items: list, q: dict) -> dict:
             key=lambda i: str(i.get(parts[0], "")),
             reverse=len(parts) > 1 and parts[1].lower() == "desc",
         )
-    try:
-        skip, top = int(one("skip", 0)), int(one("top", 100))
-    except ValueError:
-        raise bad("skip and top must be integers") from None
-    if skip < 0 or not 1 <= top <= 100:
-        raise bad("skip must be >= 0 and top between 1 and 100")
+    skip, top = int(one("skip", 0)), int(one("top", 100))  # integers in range: Spec.check
     return {"count": len(items), "items": items[skip : skip + top]}
 
 
 # ---------------------------------------------------------------- the document as the judge
 
+
+def rfc3339_time(value) -> bool:
+    """The document's `date_time` format (RFC 3339, section 5.6): JSON Schema has no such name."""
+    if not isinstance(value, str):
+        return True  # a format says nothing about other types
+    if not RFC3339.fullmatch(value):
+        return False
+    try:
+        datetime.datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", value))
+    except ValueError:
+        return False
+    return True
+
+
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
-JSON_TYPES = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
+FORMATS = jsonschema.FormatChecker()
+FORMATS.checks("date_time")(rfc3339_time)
+FORMATS.checks("date-time")(rfc3339_time)
 
 
 class Spec:
-    """The OpenAPI document: operation lookup and a JSON Schema check of the keywords it uses."""
+    """The OpenAPI document: operation lookup; schemas are checked by the jsonschema library
+    (OpenAPI 3.1 schemas are JSON Schema 2020-12)."""
 
     def __init__(self, doc: dict):
         self.doc = doc
@@ -263,6 +261,7 @@ class Spec:
         self.paths.sort(key=lambda t: t[1].count("{"))
 
     def resolve(self, node):
+        """A parameter or request body object behind a `$ref` (schemas' own refs: jsonschema)."""
         while isinstance(node, dict) and "$ref" in node:
             ref = node["$ref"]
             assert ref.startswith("#/"), ref
@@ -281,49 +280,17 @@ class Spec:
         return None
 
     def check(self, value, schema, where: str) -> list[str]:
-        schema = self.resolve(schema) or {}
+        """Every way `value` breaks `schema`, one message each, prefixed with where it is."""
+        schema = self.resolve(schema)
+        if not isinstance(schema, dict):
+            return []
+        # The document's components ride along so that a schema's "#/components/..." resolves.
+        root = {**schema, "components": self.doc.get("components", {})}
+        validator = jsonschema.Draft202012Validator(root, format_checker=FORMATS)
         out = []
-        for sub in schema.get("allOf", []):
-            out += self.check(value, sub, where)
-        for key in ("anyOf", "oneOf"):
-            if key in schema and not any(not self.check(value, s, where) for s in schema[key]):
-                out.append(f"{where}: matches none of the allowed schemas")
-        types = schema.get("type")
-        if types is not None:
-            types = types if isinstance(types, list) else [types]
-            if not any(JSON_TYPES.get(t, lambda v: True)(value) for t in types):
-                return out + [f"{where}: {value!r} is not of type {' or '.join(types)}"]
-        if "enum" in schema and value not in schema["enum"]:
-            out.append(f"{where}: {value!r} is not one of {schema['enum']}")
-        if "const" in schema and value != schema["const"]:
-            out.append(f"{where}: must be {schema['const']!r}")
-        if isinstance(value, str):
-            if "minLength" in schema and len(value) < schema["minLength"]:
-                out.append(f"{where}: shorter than {schema['minLength']} characters")
-            if "maxLength" in schema and len(value) > schema["maxLength"]:
-                out.append(f"{where}: longer than {schema['maxLength']} characters")
-            if "pattern" in schema and not re.search(schema["pattern"], value):
-                out.append(f"{where}: does not match {schema['pattern']!r}")
-            if schema.get("format") in ("date_time", "date-time") and not RFC3339.fullmatch(value):
-                out.append(f"{where}: {value!r} is not an RFC 3339 date-time")
-        if JSON_TYPES["number"](value):
-            if "minimum" in schema and value < schema["minimum"]:
-                out.append(f"{where}: {value} is less than the minimum {schema['minimum']}")
-            if "maximum" in schema and value > schema["maximum"]:
-                out.append(f"{where}: {value} is greater than the maximum {schema['maximum']}")
-        if isinstance(value, dict):
-            props = schema.get("properties", {})
-            for name in schema.get("required", []):
-                if name not in value:
-                    out.append(f"{where}.{name}: required")
-            for name, v in value.items():
-                if name in props:
-                    out += self.check(v, props[name], f"{where}.{name}")
-                elif schema.get("additionalProperties") is False:
-                    out.append(f"{where}.{name}: unknown field")
-        if isinstance(value, list) and "items" in schema:
-            for i, v in enumerate(value):
-                out += self.check(v, schema["items"], f"{where}[{i}]")
+        for err in validator.iter_errors(value):
+            at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+            out.append(f"{where}{at}: {err.message}")
         return out
 
     @staticmethod
@@ -377,6 +344,8 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, status: int, body=None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
+        if self.set_cookie:
+            self.send_header("Set-Cookie", self.set_cookie)
         if body is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -403,7 +372,21 @@ class Handler(BaseHTTPRequestHandler):
         if not s or s["expires"] < now():
             raise ApiError(401, "UNAUTHORIZED", "invalid or expired access token")
 
+    def session(self, st: dict) -> dict:
+        """The caller's session: by its session cookie, else by its bearer token; 401 without."""
+        jar = self.headers.get("Cookie", "")
+        cookies = dict(c.strip().split("=", 1) for c in jar.split(";") if "=" in c)
+        if SESSION_COOKIE in cookies:
+            want = sha(cookies[SESSION_COOKIE])
+            for s in st["sessions"].values():
+                if s.get("cookie") == want and s["expires"] >= now():
+                    return s
+            raise ApiError(401, "UNAUTHORIZED", "invalid or expired session")
+        self.bearer(st)
+        return st["sessions"][sha(self.headers["Authorization"][7:].strip())]
+
     def handle_any(self, method: str) -> None:
+        self.set_cookie = None
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -556,6 +539,10 @@ class Handler(BaseHTTPRequestHandler):
             if not check_credentials(b.get("username", ""), b.get("password", "")):
                 raise ApiError(401, "UNAUTHORIZED", "invalid username or password")
             s = new_session(st)
+            secure = "" if TLS_DIR == "off" else "; Secure"  # curl drops Secure cookies on http
+            self.set_cookie = f"{SESSION_COOKIE}={s['cookie']}; Path=/api; HttpOnly{secure}"
+            if st.get("json_login", "body") == "cookie":
+                return 200, None  # the document: 200, no body
             return 200, {
                 "access_token": s["access_token"],
                 "expires_at": rfc3339(s["expires"]),
@@ -566,14 +553,15 @@ class Handler(BaseHTTPRequestHandler):
             h = self.headers.get("Authorization", "")
             st["sessions"].pop(sha(h[7:].strip()), None)
             return 204, None
-        self.bearer(st)
         if p == "/login" and method == "GET":
-            s = st["sessions"][sha(self.headers["Authorization"][7:].strip())]
+            s = self.session(st)
             return 200, {
+                "access_token": s["access"],
                 "expires_at": rfc3339(s["expires"]),
                 "expires_in": int(s["expires"] - now()),
                 "role": "SystemAdmin",
             }
+        self.bearer(st)
         if p == "/ip_filters":
             if method == "GET":
                 return 200, apply_query(list(st["ip_filters"]), query)
@@ -599,6 +587,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, found[0]
         if p == "/im/token":
             if method == "GET":
+                if not st["im_token"] and st.get("no_token_answer") == "200":
+                    return 200, {}  # the document's `token` is optional
                 if not st["im_token"]:
                     raise ApiError(404, "NOT_FOUND", "no IM server token; generate one")
                 return 200, {"token": st["im_token"]}

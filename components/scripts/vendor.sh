@@ -70,6 +70,33 @@ backups_release() {
   wait "$pid" 2>/dev/null || true
 }
 
+# The vendor's message lines: `[error]: ...` / `[warn]: ...` at the start of a line, after any
+# whitespace or terminal colour codes.
+VENDOR_ESC=$'\e'
+VENDOR_ERROR_LINE="^(${VENDOR_ESC}\[[0-9;]*m|[[:space:]])*\[error\]"
+VENDOR_WARN_LINE="^(${VENDOR_ESC}\[[0-9;]*m|[[:space:]])*\[warn(ing)?\]"
+
+# vendor_verdict VERB RC LOG: show the (redacted) log's warnings; fail with its first error line and
+# its tail when im.sh exited non-zero or printed an [error] line; else show its last lines.
+vendor_verdict() {
+  local verb="$1" rc="$2" log="$3" errors why
+  errors="$(grep -E "$VENDOR_ERROR_LINE" "$log" || true)"
+  if grep -qE "$VENDOR_WARN_LINE" "$log"; then
+    printf '[%s] im.sh %s warned (token redacted):\n' "$STEP" "$verb" >&2
+    grep -E "$VENDOR_WARN_LINE" "$log" | sed 's/^/    /' >&2
+  fi
+  if [ "$rc" != 0 ] || [ -n "$errors" ]; then
+    why="exit $rc"
+    [ "$rc" != 0 ] || why="exit 0, but it printed an error"
+    printf '[%s] im.sh %s failed (%s)%s\n' "$STEP" "$verb" "$why" "${errors:+: ${errors%%$'\n'*}}" >&2
+    printf '[%s] last lines (token redacted), full log on pbx01 in %s:\n' "$STEP" "$log" >&2
+    tail -n 20 "$log" | sed 's/^/    /' >&2
+    exit 1
+  fi
+  tail -n 5 "$log" | sed 's/^/    /'
+  say "im.sh $verb done (log: $log)"
+}
+
 # The fingerprint of pbx01's copy of the IM token (empty without one); deploy and upgrade record the
 # one the IM server was last given in $STATE_DIR/deployed-token, so a new token re-deploys.
 token_sha() {

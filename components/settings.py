@@ -626,19 +626,51 @@ class Settings:
     @property
     def pbx01_source_cidr(self) -> pulumi.Input[str]:
         """Where SSH to the IM host comes from: pbx01's private address, as a /32."""
-        if self.config.pbx01_private_ip is not None:
-            return f"{self.config.pbx01_private_ip}/32"
-        return pulumi.Output.from_input(self.pbx01_host).apply(_host_cidr)
+        c = self.config
+        if c.pbx01_private_ip is not None:
+            return f"{c.pbx01_private_ip}/32"
+        origin = "pbx01Host" if c.pbx01_host else f"pbx01Host from pbxStack {c.pbx_stack}"
+        return pulumi.Output.from_input(self.pbx01_host).apply(
+            lambda host: _host_cidr(host, origin, c.allow_public_private_network)
+        )
 
 
-def _host_cidr(host: str) -> str:
+def _host_cidr(host: str, origin: str = "pbx01Host", allow_public: bool = False) -> str:
     try:
-        return f"{ipaddress.IPv4Address(host)}/32"
+        ip = ipaddress.IPv4Address(host)
     except ValueError:
         raise ConfigError(
-            f"{NAMESPACE}:pbx01PrivateIp: not set, and pbx01Host ({host!r}) is not an IPv4 "
+            f"{NAMESPACE}:pbx01PrivateIp: not set, and {origin} ({host!r}) is not an IPv4 "
             "address; set pbx01PrivateIp to pbx01's private IP (the SSH rule's source)"
         ) from None
+    # parse_config checks a pbx01Host from config; one from pbxStack is only known here.
+    if not allow_public and not is_private_address(ip):
+        raise ConfigError(
+            f"{NAMESPACE}:pbx01PrivateIp: not set, and {origin} ({ip}), its default, is not a "
+            f"private address ({_PRIVATE_TEXT}); set pbx01PrivateIp to pbx01's private IP (the "
+            f"source of SSH to the IM server), or {_PUBLIC_OPT_OUT}"
+        )
+    return f"{ip}/32"
+
+
+def _stack_private_ip(key: str, c: ImConfig, value: Any) -> Any:
+    """An address a pbxStack output supplies for `key`, held to the rule config values meet
+    (None, an output the stack does not have, passes through as None)."""
+    if value is None or value == "":
+        return None
+    origin = f"{value} from pbxStack {c.pbx_stack}'s output {key}"
+    try:
+        ip = ipaddress.IPv4Address(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{NAMESPACE}:{key}: not set, and {origin} is not an IPv4 address"
+        ) from None
+    if not c.allow_public_private_network and not is_private_address(ip):
+        raise ConfigError(
+            f"{NAMESPACE}:{key}: not set, and {origin} is not a private address "
+            f"({_PRIVATE_TEXT}); set {key}, or {_PUBLIC_OPT_OUT}"
+        )
+    return str(ip)
 
 
 def key_of(field_name: str) -> str:
@@ -871,7 +903,11 @@ def load_settings() -> Settings:
     if config.pbx_stack:
         ref = pulumi.StackReference(config.pbx_stack)
         pbx01_host = config.pbx01_host or ref.require_output("pbx01Host")
-        pbx_vip = pbx_vip or ref.get_output("pbxVirtualIp")
+        if pbx_vip is None:
+            # Config values were checked by parse_config; the stack's are known only now.
+            pbx_vip = ref.get_output("pbxVirtualIp").apply(
+                lambda v: _stack_private_ip("pbxVirtualIp", config, v)
+            )
         pbx_public = pbx_public or ref.get_output("pbxPublicIp")
     else:
         assert config.pbx01_host is not None  # enforced by _cross_checks

@@ -288,3 +288,90 @@ def test_plain_key_set_as_secret_is_refused():
         "portsip-im:restartToken: set as a secret, but it is not one (it shows in commands and "
         "previews): pulumi config set --plaintext restartToken ..." in msg
     )
+
+
+def _pbx_stack_exports(monkeypatch, **outputs):
+    """The PBX stack (a StackReference under the mocks) exports `outputs` over the guide's."""
+    original = h.Recorder.new_resource
+
+    def new_resource(self, args):
+        rid, state = original(self, args)
+        if args.typ == "pulumi:pulumi:StackReference":
+            state["outputs"] = {**state["outputs"], **outputs}
+        return rid, state
+
+    monkeypatch.setattr(h.Recorder, "new_resource", new_resource)
+
+
+def _from_pbx_stack(target, *keys):
+    cfg = {**h.base_config(target), "pbxStack": "acme/portsip-pbx/prod"}
+    for key in keys:
+        del cfg[key]
+    return cfg
+
+
+PBX_STACK_CASES = [
+    (
+        "public pbx01 from the pbx stack as the ssh source",
+        _from_pbx_stack("aws", "pbx01Host"),
+        {"pbx01Host": "104.18.36.11"},
+        "portsip-im:pbx01PrivateIp: not set, and pbx01Host from pbxStack acme/portsip-pbx/prod "
+        "(104.18.36.11), its default, is not a private address",
+    ),
+    (
+        "pbx01 from the pbx stack not an ip",
+        _from_pbx_stack("hcloud", "pbx01Host"),
+        {"pbx01Host": "pbx01.example.com"},
+        "portsip-im:pbx01PrivateIp: not set, and pbx01Host from pbxStack acme/portsip-pbx/prod "
+        "('pbx01.example.com') is not an IPv4 address",
+    ),
+    (
+        "public virtual ip from the pbx stack",
+        _from_pbx_stack("existing", "pbxVirtualIp"),
+        {"pbxVirtualIp": "104.18.36.130"},
+        "portsip-im:pbxVirtualIp: not set, and 104.18.36.130 from pbxStack acme/portsip-pbx/prod's "
+        "output pbxVirtualIp is not a private address",
+    ),
+    (
+        "virtual ip from the pbx stack not an ip",
+        _from_pbx_stack("aws", "pbxVirtualIp"),
+        {"pbxVirtualIp": "vip.example.com"},
+        "portsip-im:pbxVirtualIp: not set, and vip.example.com from pbxStack "
+        "acme/portsip-pbx/prod's output pbxVirtualIp is not an IPv4 address",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "config, exported, expected",
+    [c[1:] for c in PBX_STACK_CASES],
+    ids=[c[0] for c in PBX_STACK_CASES],
+)
+def test_pbx_stack_addresses_meet_the_config_rules(config, exported, expected, monkeypatch):
+    # Known only once the StackReference resolves, so checked in an apply: still one ConfigError
+    # (a RunError, which the language host prints as its message alone), naming key and origin.
+    _pbx_stack_exports(monkeypatch, **exported)
+    msg = preview_error(config)
+    assert msg.startswith(expected), msg
+    assert "\n" not in msg and msg.count("portsip-im:") == 1, msg
+    if "private address" in expected:
+        assert "allowPublicPrivateNetwork: true" in msg
+
+
+@pytest.mark.parametrize("target, key", [("aws", "pbx01Host"), ("hcloud", "pbxVirtualIp")])
+def test_pbx_stack_public_addresses_with_the_opt_out(target, key, monkeypatch):
+    public = {"pbx01Host": "104.18.36.11", "pbxVirtualIp": "104.18.36.130"}[key]
+    _pbx_stack_exports(monkeypatch, **{key: public})
+    r = h.run({**_from_pbx_stack(target, key), "allowPublicPrivateNetwork": "true"}, preview=True)
+    assert r.exports["target"] == target
+
+
+def test_pbx_stack_private_addresses_pass(monkeypatch):
+    _pbx_stack_exports(monkeypatch)
+    r = h.run(_from_pbx_stack("aws", "pbx01Host", "pbxVirtualIp"), preview=True)
+    ssh = [
+        x.inputs
+        for x in r.mocks.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if x.inputs.get("fromPort") == 22
+    ]
+    assert "192.168.1.11/32" in {x.get("cidrIpv4") for x in ssh}

@@ -65,22 +65,29 @@ def _everyone() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")]
 
 
-# The broadest SSH source range `adminCidrs` accepts, per IP version. An IPv4 /8 is the largest
-# block ever held by one organisation (the legacy class A allocations; RIRs hand out far less), and
-# an IPv6 /32 is the standard allocation to a whole ISP (an RIR's minimum LIR allocation). A shorter
-# prefix spans many unrelated networks: it is not an operators' admin range but (a large part of)
-# the Internet, 0.0.0.0/0 and ::/0 included.
-ADMIN_CIDR_MIN_PREFIX = {4: 8, 6: 32}
+# The broadest *public* SSH source range `adminCidrs` accepts, per IP version. An IPv4 /16 (65,536
+# addresses, a legacy class B) is more than any one office, VPN pool or cloud VPC an operator
+# administers from; an IPv6 /48 is one site's standard assignment (RFC 6177). A broader public
+# range spans networks the operator does not run (a /8 is a whole legacy class A, a /32 an ISP's
+# entire allocation): it is not an admin range but a part of the Internet.
+ADMIN_CIDR_MIN_PREFIX = {4: 16, 6: 48}
 
 # What counts as a private address for privateIp, pbx01PrivateIp and pbxVirtualIp: RFC 1918,
 # RFC 6598 (shared address space, carrier-grade NAT) and IPv6 unique local addresses (RFC 4193).
 # Deliberately not `ipaddress.is_private`, which also admits documentation, benchmarking and
-# link-local ranges that no PBX network uses.
+# link-local ranges that no PBX network uses. An admin range inside one of them may be as wide as
+# the block itself (10.0.0.0/8 is one organisation's own network, unreachable from the Internet).
 PRIVATE_NETWORKS = tuple(
     ipaddress.ip_network(n)
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )
 _PRIVATE_TEXT = "RFC 1918 10/8, 172.16/12, 192.168/16; RFC 6598 100.64/10; IPv6 ULA fc00::/7"
+
+# IPv6 blocks that carry an IPv4 address in their last 32 bits: IPv4-mapped (RFC 4291, how a
+# dual-stack socket sees an IPv4 peer), IPv4-compatible (deprecated) and NAT64's well-known prefix
+# (RFC 6052). A range over them admits the IPv4 addresses it embeds, so it is judged as that IPv4
+# range: ::ffff:0:0/96 is 0.0.0.0/0.
+EMBEDDED_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("::ffff:0:0/96", "::/96", "64:ff9b::/96"))
 
 
 def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -88,16 +95,41 @@ def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> boo
     return any(ip.version == net.version and ip in net for net in PRIVATE_NETWORKS)
 
 
+def _is_private_network(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(
+        net.version == block.version and net.subnet_of(block)  # type: ignore[arg-type]
+        for block in PRIVATE_NETWORKS
+    )
+
+
+def _embedded_ipv4(net: ipaddress.IPv6Network) -> ipaddress.IPv4Network | None:
+    """The IPv4 range an IPv6 range admits through EMBEDDED_IPV4, if it touches one."""
+    for block in EMBEDDED_IPV4:
+        if net.overlaps(block):
+            if net.prefixlen <= block.prefixlen:
+                return ipaddress.IPv4Network("0.0.0.0/0")
+            low = int(net.network_address) & 0xFFFFFFFF
+            return ipaddress.IPv4Network((low, net.prefixlen - block.prefixlen))
+    return None
+
+
 def _admin_range(
     net: ipaddress.IPv4Network | ipaddress.IPv6Network,
 ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    bound = ADMIN_CIDR_MIN_PREFIX[net.version]
-    if net.prefixlen < bound:
-        whole = " (the whole Internet)" if net.prefixlen == 0 else ""
-        raise ValueError(
-            f"would open SSH on the IM server to {net}{whole}; an admin range must be "
-            f"/{bound} or narrower for IPv{net.version} (list the operators' own networks)"
-        )
+    judged: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = [(net, "")]
+    if isinstance(net, ipaddress.IPv6Network):
+        v4 = _embedded_ipv4(net)
+        if v4 is not None:
+            judged.append((v4, f" (it embeds IPv4 {v4})"))
+    for rng, via in judged:
+        bound = ADMIN_CIDR_MIN_PREFIX[rng.version]
+        if rng.prefixlen < bound and not _is_private_network(rng):
+            whole = " (the whole Internet)" if rng.prefixlen == 0 else ""
+            raise ValueError(
+                f"would open SSH on the IM server to {net}{via}{whole}; a public admin range "
+                f"must be /{bound} or narrower for IPv{rng.version} (list the operators' own "
+                f"networks; private ranges, {_PRIVATE_TEXT}, may be wider)"
+            )
     return net
 
 
@@ -253,8 +285,10 @@ class ImConfig(BaseModel):
     admin_cidrs: list[AdminCidr] = Field(
         default_factory=list,
         description="Who besides pbx01 may reach SSH on the IM server (JSON list). Default: none. "
-        "Each range must be IPv4 /8 or IPv6 /32 or narrower: 0.0.0.0/0, ::/0 and other ranges "
-        "that span much of the Internet are refused.",
+        "A public range must be IPv4 /16 or IPv6 /48 or narrower (0.0.0.0/0, ::/0 and other "
+        "ranges that span much of the Internet are refused; IPv4-mapped IPv6 ranges count as the "
+        "IPv4 range they embed); a private one (RFC 1918, RFC 6598, IPv6 ULA) may be as wide as "
+        "its block.",
     )
     admin_user: str | None = Field(
         None,

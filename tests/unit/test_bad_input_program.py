@@ -138,7 +138,39 @@ CASES = [
         "ssh open to a huge range",
         {**h.base_config("existing"), "adminCidrs": '["64.0.0.0/2"]'},
         "portsip-im:adminCidrs[0]: '64.0.0.0/2': would open SSH on the IM server to 64.0.0.0/2; "
-        "an admin range must be /8 or narrower for IPv4",
+        "a public admin range must be /16 or narrower for IPv4",
+    ),
+    (
+        "ssh open to a public /8",
+        {**h.base_config("aws"), "adminCidrs": '["198.51.100.0/24", "52.0.0.0/8"]'},
+        "portsip-im:adminCidrs[1]: '52.0.0.0/8': would open SSH on the IM server to 52.0.0.0/8; "
+        "a public admin range must be /16 or narrower for IPv4 (list the operators' own "
+        "networks; private ranges, RFC 1918 10/8",
+    ),
+    (
+        "ssh open to a public ipv6 /32",
+        {**h.base_config("hcloud"), "adminCidrs": '["2001:db8::/32"]'},
+        "portsip-im:adminCidrs[0]: '2001:db8::/32': would open SSH on the IM server to "
+        "2001:db8::/32; a public admin range must be /48 or narrower for IPv6",
+    ),
+    (
+        "ssh open to all of ipv4 through ipv4-mapped ipv6",
+        {**h.base_config("existing"), "adminCidrs": '["::ffff:0:0/96"]'},
+        "portsip-im:adminCidrs[0]: '::ffff:0:0/96': would open SSH on the IM server to "
+        "::ffff:0:0/96 (it embeds IPv4 0.0.0.0/0) (the whole Internet); a public admin range must "
+        "be /16 or narrower for IPv4",
+    ),
+    (
+        "ssh open to a public /8 through ipv4-mapped ipv6",
+        {**h.base_config("aws"), "adminCidrs": '["::ffff:34.0.0.0/104"]'},
+        "portsip-im:adminCidrs[0]: '::ffff:34.0.0.0/104': would open SSH on the IM server to "
+        "::ffff:2200:0/104 (it embeds IPv4 34.0.0.0/8)",
+    ),
+    (
+        "ssh open to all of ipv4 through a /64 over the mapped block",
+        {**h.base_config("hcloud"), "adminCidrs": '["::/64"]'},
+        "portsip-im:adminCidrs[0]: '::/64': would open SSH on the IM server to ::/64 (it embeds "
+        "IPv4 0.0.0.0/0)",
     ),
     (
         "public address as the private ip",

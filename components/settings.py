@@ -355,7 +355,8 @@ class ImConfig(BaseModel):
     allow_undersized_host: bool = Field(
         False,
         description="existing: accept a host below the sizing profile's minimums, with a loud "
-        "warning. For a lab only, never production (a smaller site sets sizingProfile medium).",
+        "warning. For a lab only, never production (a smaller site sets sizingProfile medium). "
+        "Refused on aws/hcloud, where it would have no effect; the policy pack reports it.",
     )
     pbx_sudo_nopasswd: bool = Field(
         True,
@@ -834,6 +835,14 @@ def _cross_checks(c: ImConfig) -> list[str]:
         )
     if c.data_snapshot_id is not None and c.target != "aws":
         out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
+    if c.allow_undersized_host and c.target != "existing":
+        # Only prepare.sh's measurement on an existing host heeds it; on aws/hcloud the size is
+        # the catalogue's, refused at preview whatever this says, so a true here only misleads.
+        out.append(
+            f"{NAMESPACE}:allowUndersizedHost: only for target existing (a lab host measured at "
+            f"prepare); on {c.target} it has no effect: pick a `size` that meets the profile, or "
+            "sizingProfile medium for a smaller site"
+        )
     if c.ebs_snapshot_keep is not None and c.target != "aws":
         out.append(f"{NAMESPACE}:ebsSnapshotKeep: only for target aws (EBS snapshots)")
     if c.restore_snapshot is not None and c.backup_repository is None:

@@ -76,6 +76,18 @@ CASES = [
         "for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium",
     ),
     (
+        "undersized switch on aws",
+        {**h.base_config("aws"), "allowUndersizedHost": "true"},
+        "portsip-im:allowUndersizedHost: only for target existing (a lab host measured at "
+        "prepare); on aws it has no effect",
+    ),
+    (
+        "undersized switch on hcloud with a small size",
+        {**h.base_config("hcloud"), "allowUndersizedHost": "true", "sizingProfile": "medium"},
+        "portsip-im:allowUndersizedHost: only for target existing (a lab host measured at "
+        "prepare); on hcloud it has no effect: pick a `size` that meets the profile",
+    ),
+    (
         "unknown subnet",
         {**h.base_config("aws"), "subnetId": "subnet-0nope"},
         "portsip-im:subnetId: no subnet 'subnet-0nope'",

@@ -53,6 +53,9 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # - medium (>= 6 vCPU, >= 16 GiB): c7i.2xlarge has 8 vCPU and exactly 16 GiB (c7i.xlarge has 4);
 #   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
 #   not defaults: PortSIP asks for cores, and those are burstable.
+# PortSIP's "cores" are counted as vCPUs (components/spec.py): c7i's vCPUs are hardware threads, so
+# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; the README says so and names the sizes that
+# meet the profiles counted in physical cores.
 DEFAULT_SIZE = {
     "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
     "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},
@@ -225,7 +228,8 @@ class ImConfig(BaseModel):
     sizing_profile: Literal["large", "medium"] = Field(
         "large",
         description="PortSIP's sizing profile for the IM host: `large` (up to 50,000 users: 20 "
-        "vCPU, 16 GiB, 256 GB SSD) or `medium` (up to 10,000 users: 6 vCPU, 16 GiB, 256 GB SSD). "
+        "cores, 16 GiB, 256 GB SSD) or `medium` (up to 10,000 users: 6 cores, 16 GiB, 256 GB SSD); "
+        "cores are counted as vCPUs (README, Cores or vCPUs). "
         "Checked against the cloud's figures at preview (measured on `existing`), and by the "
         "policy pack.",
     )

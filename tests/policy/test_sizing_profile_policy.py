@@ -58,7 +58,8 @@ def test_medium_profile_from_the_stack_config():
     out = aws("c7i.xlarge")
     assert out.messages == [
         "portsip-im:size: instance type c7i.xlarge has 4 vCPU (minimum 6), 8 GiB RAM (minimum "
-        "16 GiB); PortSIP's guide asks for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in "
+        "16 GiB); PortSIP's guide asks for at least 6 cores (counted as vCPUs), 16 GiB RAM and a "
+        "256 GB SSD in "
         "sizingProfile medium (up to 10,000 users)"
     ]
     assert "4 vCPU (minimum 6)" in hcloud("ccx23").messages[0]
@@ -119,7 +120,8 @@ def test_undersized_switch_is_reported_naming_the_profile():
     assert list(found) == ["im-host-not-undersized"]
     assert found["im-host-not-undersized"] == [
         "portsip-im:allowUndersizedHost is true: the IM host is let through below PortSIP's 6 "
-        "vCPU, 16 GiB RAM and a 256 GB SSD (sizingProfile medium); a lab switch, never "
+        "cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD (sizingProfile medium); a lab "
+        "switch, never "
         "production (a smaller site sets sizingProfile medium)"
     ]
 

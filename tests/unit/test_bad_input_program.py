@@ -73,7 +73,8 @@ CASES = [
         "aws size below the medium profile",
         {**h.base_config("aws"), "sizingProfile": "medium", "size": "r7i.xlarge"},
         "portsip-im:size: instance type r7i.xlarge has 4 vCPU (minimum 6); PortSIP's guide asks "
-        "for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium",
+        "for at least 6 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in sizingProfile "
+        "medium",
     ),
     (
         "undersized switch on aws",

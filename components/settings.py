@@ -692,7 +692,7 @@ def _host_cidr(host: str, origin: str = "pbx01Host", allow_public: bool = False)
     return f"{ip}/32"
 
 
-def _stack_private_ip(key: str, c: ImConfig, value: Any) -> Any:
+def pbx_stack_address(key: str, c: ImConfig, value: Any) -> Any:
     """An address a pbxStack output supplies for `key`, held to the rule config values meet
     (None, an output the stack does not have, passes through as None)."""
     if value is None or value == "":
@@ -953,7 +953,7 @@ def load_settings() -> Settings:
         if pbx_vip is None:
             # Config values were checked by parse_config; the stack's are known only now.
             pbx_vip = ref.get_output("pbxVirtualIp").apply(
-                lambda v: _stack_private_ip("pbxVirtualIp", config, v)
+                lambda v: pbx_stack_address("pbxVirtualIp", config, v)
             )
         pbx_public = pbx_public or ref.get_output("pbxPublicIp")
     else:

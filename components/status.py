@@ -11,12 +11,14 @@ Not part of the Pulumi program: nothing here registers a resource.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 from . import remote
 from .pbx import PbxAccess
-from .settings import NAMESPACE, SECRETS, ConfigError, ImConfig, parse_config
+from .settings import NAMESPACE, SECRETS, ConfigError, ImConfig, parse_config, pbx_stack_address
 from .steps import DEFAULT_DATA_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,21 +86,63 @@ def read_stack(name: str | None, config_file: Path | None) -> Stack:
             all_config = stack.get_all_config()
         except auto.errors.CommandError as exc:
             raise StatusError(f"cannot read stack {name!r}: {_first_error(str(exc))}") from None
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix) :]: v.value for k, v in all_config.items() if k.startswith(prefix)}
-    secret_keys = {k[len(prefix) :] for k, v in all_config.items() if v.secret}
-    try:
-        config = parse_config(raw, secret_keys)
-    except ConfigError as exc:
-        raise StatusError(str(exc)) from None
-    secrets = {s.key: raw[s.key] for s in SECRETS if s.key in raw}
-    if not outputs.get("imPrivateIp"):
-        raise StatusError(f"stack {name!r} has no outputs: has `pulumi up` run?")
+        prefix = f"{NAMESPACE}:"
+        raw = {k[len(prefix) :]: v.value for k, v in all_config.items() if k.startswith(prefix)}
+        secret_keys = {k[len(prefix) :] for k, v in all_config.items() if v.secret}
+        try:
+            config = parse_config(raw, secret_keys)
+        except ConfigError as exc:
+            raise StatusError(str(exc)) from None
+        secrets = {s.key: raw[s.key] for s in SECRETS if s.key in raw}
+        if not outputs.get("imPrivateIp"):
+            raise StatusError(f"stack {name!r} has no outputs: has `pulumi up` run?")
+
+        def pbx_outputs(pbx_stack: str) -> dict[str, Any]:
+            # The PBX stack may be another project's: the workspace reads it by its full name,
+            # in the same backend, as the program's StackReference does.
+            try:
+                found = stack.workspace.stack_outputs(pbx_stack)
+            except auto.errors.CommandError as exc:
+                raise StatusError(
+                    f"{NAMESPACE}:pbxStack: cannot read the outputs of {pbx_stack!r} (they fill "
+                    f"pbx01Host and pbxVirtualIp): {_first_error(str(exc))}"
+                ) from None
+            return {k: v.value for k, v in found.items()}
+
+        config = follow_pbx_stack(config, pbx_outputs)
     return Stack(name, config, secrets, outputs)
 
 
+def follow_pbx_stack(config: ImConfig, read_outputs: Callable[[str], dict[str, Any]]) -> ImConfig:
+    """`config` with pbx01Host and pbxVirtualIp from pbxStack's outputs where they are unset, as
+    the program's StackReference fills them (and held to the same rules); unchanged otherwise."""
+    if not config.pbx_stack or (config.pbx01_host and config.pbx_virtual_ip):
+        return config
+    outputs = read_outputs(config.pbx_stack)
+    update: dict[str, Any] = {}
+    if not config.pbx01_host:
+        host = outputs.get("pbx01Host")
+        if not host:
+            raise StatusError(
+                f"{NAMESPACE}:pbx01Host: not set, and pbxStack {config.pbx_stack} has no output "
+                "pbx01Host"
+            )
+        update["pbx01_host"] = str(host)
+    if config.pbx_virtual_ip is None:
+        try:
+            vip = pbx_stack_address("pbxVirtualIp", config, outputs.get("pbxVirtualIp"))
+        except ConfigError as exc:
+            raise StatusError(str(exc)) from None
+        if vip is not None:
+            update["pbx_virtual_ip"] = ipaddress.IPv4Address(vip)
+    return config.model_copy(update=update)
+
+
 def _first_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower()]
+    # The Automation API's CommandError prefixes the CLI's stderr with "stderr: ".
+    lines = [
+        ln.strip().removeprefix("stderr: ") for ln in text.splitlines() if "error" in ln.lower()
+    ]
     return (lines[0] if lines else text.strip().splitlines()[-1])[:300]
 
 
@@ -132,7 +176,7 @@ def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
     """Run status.sh on pbx01 over pinned SSH; its JSON report."""
     c = stack.config
     if not c.pbx01_host:
-        raise StatusError(f"{NAMESPACE}:pbx01Host is not set (status does not follow pbxStack)")
+        raise StatusError(f"{NAMESPACE}:pbx01Host: not set, and no pbxStack supplies it")
     # As remote.step assembles a step: lib.sh, the PBX client, then the step itself.
     parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
     text = "\n".join(part.read_text() for part in parts)

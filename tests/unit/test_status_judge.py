@@ -161,3 +161,77 @@ def test_probe_parameters_carry_no_secret():
 def test_redact_hides_every_line_of_a_secret():
     text = status.redact("key: abcdef-SECRET line2-SECRET", {"k": "abcdef-SECRET\nline2-SECRET"})
     assert "SECRET" not in text
+
+
+# --- pbxStack: status reads pbx01Host / pbxVirtualIp from the PBX stack's outputs ---------------
+
+PBX_STACK = "organization/portsip-pbx/prod"
+
+
+def from_pbx_stack(*unset: str, **config: str):
+    raw = {**h.base_config("existing"), "pbxStack": PBX_STACK, **config}
+    for key in unset:
+        del raw[key]
+    return parse_config(raw, set(h.SECRET_KEYS))
+
+
+def outputs_of(**outputs):
+    asked = []
+
+    def read(name):
+        asked.append(name)
+        return outputs
+
+    return read, asked
+
+
+def test_pbx_stack_fills_the_unset_addresses_and_the_probe_uses_them():
+    read, asked = outputs_of(pbx01Host="10.9.0.11", pbxVirtualIp="10.9.0.130")
+    cfg = status.follow_pbx_stack(from_pbx_stack("pbx01Host", "pbxVirtualIp"), read)
+    assert asked == [PBX_STACK]
+    assert cfg.pbx01_host == "10.9.0.11" and str(cfg.pbx_virtual_ip) == "10.9.0.130"
+    probed = status.Stack("dev", cfg, {}, {"imPrivateIp": h.IM_PRIVATE, "imPublicIp": h.IM_PUBLIC})
+    assert status.probe_params(probed)["PBX_API_URL"] == "https://10.9.0.130:8887/api"
+
+
+def test_config_values_win_and_the_pbx_stack_is_not_read_when_nothing_is_missing():
+    read, asked = outputs_of(pbx01Host="10.9.0.11", pbxVirtualIp="10.9.0.130")
+    cfg = status.follow_pbx_stack(from_pbx_stack(), read)
+    assert asked == [] and cfg.pbx01_host == h.PBX01 and str(cfg.pbx_virtual_ip) == h.PBX_VIP
+    cfg = status.follow_pbx_stack(from_pbx_stack("pbxVirtualIp"), read)
+    assert cfg.pbx01_host == h.PBX01 and str(cfg.pbx_virtual_ip) == "10.9.0.130"
+
+
+@pytest.mark.parametrize(
+    "outputs, unset, named",
+    [
+        (
+            {"pbxVirtualIp": "10.9.0.130"},
+            ("pbx01Host",),
+            f"portsip-im:pbx01Host: not set, and pbxStack {PBX_STACK} has no output pbx01Host",
+        ),
+        (
+            {"pbx01Host": "10.9.0.11", "pbxVirtualIp": "104.18.36.130"},
+            ("pbxVirtualIp",),
+            f"portsip-im:pbxVirtualIp: not set, and 104.18.36.130 from pbxStack {PBX_STACK}'s "
+            "output pbxVirtualIp is not a private address",
+        ),
+    ],
+)
+def test_what_the_pbx_stack_lacks_is_named(outputs, unset, named):
+    read, _ = outputs_of(**outputs)
+    with pytest.raises(status.StatusError) as exc:
+        status.follow_pbx_stack(from_pbx_stack(*unset), read)
+    assert str(exc.value).startswith(named)
+
+
+def test_an_unreadable_pbx_stack_is_exit_2(monkeypatch, capsys):
+    def unreadable(name, config_file):
+        raise status.StatusError(
+            f"portsip-im:pbxStack: cannot read the outputs of {PBX_STACK!r} (they fill pbx01Host "
+            "and pbxVirtualIp): error: no stack named ... found"
+        )
+
+    monkeypatch.setattr(status, "read_stack", unreadable)
+    assert status.main(["dev"]) == 2
+    assert "status: portsip-im:pbxStack: cannot read the outputs of" in capsys.readouterr().err

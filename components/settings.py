@@ -53,6 +53,9 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # - medium (>= 6 vCPU, >= 16 GiB): c7i.2xlarge has 8 vCPU and exactly 16 GiB (c7i.xlarge has 4);
 #   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
 #   not defaults: PortSIP asks for cores, and those are burstable.
+# PortSIP's "cores" are counted as vCPUs (components/spec.py): c7i's vCPUs are hardware threads, so
+# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; the README says so and names the sizes that
+# meet the profiles counted in physical cores.
 DEFAULT_SIZE = {
     "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
     "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},
@@ -65,22 +68,29 @@ def _everyone() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")]
 
 
-# The broadest SSH source range `adminCidrs` accepts, per IP version. An IPv4 /8 is the largest
-# block ever held by one organisation (the legacy class A allocations; RIRs hand out far less), and
-# an IPv6 /32 is the standard allocation to a whole ISP (an RIR's minimum LIR allocation). A shorter
-# prefix spans many unrelated networks: it is not an operators' admin range but (a large part of)
-# the Internet, 0.0.0.0/0 and ::/0 included.
-ADMIN_CIDR_MIN_PREFIX = {4: 8, 6: 32}
+# The broadest *public* SSH source range `adminCidrs` accepts, per IP version. An IPv4 /16 (65,536
+# addresses, a legacy class B) is more than any one office, VPN pool or cloud VPC an operator
+# administers from; an IPv6 /48 is one site's standard assignment (RFC 6177). A broader public
+# range spans networks the operator does not run (a /8 is a whole legacy class A, a /32 an ISP's
+# entire allocation): it is not an admin range but a part of the Internet.
+ADMIN_CIDR_MIN_PREFIX = {4: 16, 6: 48}
 
 # What counts as a private address for privateIp, pbx01PrivateIp and pbxVirtualIp: RFC 1918,
 # RFC 6598 (shared address space, carrier-grade NAT) and IPv6 unique local addresses (RFC 4193).
 # Deliberately not `ipaddress.is_private`, which also admits documentation, benchmarking and
-# link-local ranges that no PBX network uses.
+# link-local ranges that no PBX network uses. An admin range inside one of them may be as wide as
+# the block itself (10.0.0.0/8 is one organisation's own network, unreachable from the Internet).
 PRIVATE_NETWORKS = tuple(
     ipaddress.ip_network(n)
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )
 _PRIVATE_TEXT = "RFC 1918 10/8, 172.16/12, 192.168/16; RFC 6598 100.64/10; IPv6 ULA fc00::/7"
+
+# IPv6 blocks that carry an IPv4 address in their last 32 bits: IPv4-mapped (RFC 4291, how a
+# dual-stack socket sees an IPv4 peer), IPv4-compatible (deprecated) and NAT64's well-known prefix
+# (RFC 6052). A range over them admits the IPv4 addresses it embeds, so it is judged as that IPv4
+# range: ::ffff:0:0/96 is 0.0.0.0/0.
+EMBEDDED_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("::ffff:0:0/96", "::/96", "64:ff9b::/96"))
 
 
 def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -88,16 +98,41 @@ def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> boo
     return any(ip.version == net.version and ip in net for net in PRIVATE_NETWORKS)
 
 
+def _is_private_network(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(
+        net.version == block.version and net.subnet_of(block)  # type: ignore[arg-type]
+        for block in PRIVATE_NETWORKS
+    )
+
+
+def _embedded_ipv4(net: ipaddress.IPv6Network) -> ipaddress.IPv4Network | None:
+    """The IPv4 range an IPv6 range admits through EMBEDDED_IPV4, if it touches one."""
+    for block in EMBEDDED_IPV4:
+        if net.overlaps(block):
+            if net.prefixlen <= block.prefixlen:
+                return ipaddress.IPv4Network("0.0.0.0/0")
+            low = int(net.network_address) & 0xFFFFFFFF
+            return ipaddress.IPv4Network((low, net.prefixlen - block.prefixlen))
+    return None
+
+
 def _admin_range(
     net: ipaddress.IPv4Network | ipaddress.IPv6Network,
 ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    bound = ADMIN_CIDR_MIN_PREFIX[net.version]
-    if net.prefixlen < bound:
-        whole = " (the whole Internet)" if net.prefixlen == 0 else ""
-        raise ValueError(
-            f"would open SSH on the IM server to {net}{whole}; an admin range must be "
-            f"/{bound} or narrower for IPv{net.version} (list the operators' own networks)"
-        )
+    judged: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = [(net, "")]
+    if isinstance(net, ipaddress.IPv6Network):
+        v4 = _embedded_ipv4(net)
+        if v4 is not None:
+            judged.append((v4, f" (it embeds IPv4 {v4})"))
+    for rng, via in judged:
+        bound = ADMIN_CIDR_MIN_PREFIX[rng.version]
+        if rng.prefixlen < bound and not _is_private_network(rng):
+            whole = " (the whole Internet)" if rng.prefixlen == 0 else ""
+            raise ValueError(
+                f"would open SSH on the IM server to {net}{via}{whole}; a public admin range "
+                f"must be /{bound} or narrower for IPv{rng.version} (list the operators' own "
+                f"networks; private ranges, {_PRIVATE_TEXT}, may be wider)"
+            )
     return net
 
 
@@ -193,7 +228,8 @@ class ImConfig(BaseModel):
     sizing_profile: Literal["large", "medium"] = Field(
         "large",
         description="PortSIP's sizing profile for the IM host: `large` (up to 50,000 users: 20 "
-        "vCPU, 16 GiB, 256 GB SSD) or `medium` (up to 10,000 users: 6 vCPU, 16 GiB, 256 GB SSD). "
+        "cores, 16 GiB, 256 GB SSD) or `medium` (up to 10,000 users: 6 cores, 16 GiB, 256 GB SSD); "
+        "cores are counted as vCPUs (README, Cores or vCPUs). "
         "Checked against the cloud's figures at preview (measured on `existing`), and by the "
         "policy pack.",
     )
@@ -254,8 +290,10 @@ class ImConfig(BaseModel):
     admin_cidrs: list[AdminCidr] = Field(
         default_factory=list,
         description="Who besides pbx01 may reach SSH on the IM server (JSON list). Default: none. "
-        "Each range must be IPv4 /8 or IPv6 /32 or narrower: 0.0.0.0/0, ::/0 and other ranges "
-        "that span much of the Internet are refused.",
+        "A public range must be IPv4 /16 or IPv6 /48 or narrower (0.0.0.0/0, ::/0 and other "
+        "ranges that span much of the Internet are refused; IPv4-mapped IPv6 ranges count as the "
+        "IPv4 range they embed); a private one (RFC 1918, RFC 6598, IPv6 ULA) may be as wide as "
+        "its block.",
     )
     admin_user: str | None = Field(
         None,
@@ -322,7 +360,8 @@ class ImConfig(BaseModel):
     allow_undersized_host: bool = Field(
         False,
         description="existing: accept a host below the sizing profile's minimums, with a loud "
-        "warning. For a lab only, never production (a smaller site sets sizingProfile medium).",
+        "warning. For a lab only, never production (a smaller site sets sizingProfile medium). "
+        "Refused on aws/hcloud, where it would have no effect; the policy pack reports it.",
     )
     pbx_sudo_nopasswd: bool = Field(
         True,
@@ -627,19 +666,51 @@ class Settings:
     @property
     def pbx01_source_cidr(self) -> pulumi.Input[str]:
         """Where SSH to the IM host comes from: pbx01's private address, as a /32."""
-        if self.config.pbx01_private_ip is not None:
-            return f"{self.config.pbx01_private_ip}/32"
-        return pulumi.Output.from_input(self.pbx01_host).apply(_host_cidr)
+        c = self.config
+        if c.pbx01_private_ip is not None:
+            return f"{c.pbx01_private_ip}/32"
+        origin = "pbx01Host" if c.pbx01_host else f"pbx01Host from pbxStack {c.pbx_stack}"
+        return pulumi.Output.from_input(self.pbx01_host).apply(
+            lambda host: _host_cidr(host, origin, c.allow_public_private_network)
+        )
 
 
-def _host_cidr(host: str) -> str:
+def _host_cidr(host: str, origin: str = "pbx01Host", allow_public: bool = False) -> str:
     try:
-        return f"{ipaddress.IPv4Address(host)}/32"
+        ip = ipaddress.IPv4Address(host)
     except ValueError:
         raise ConfigError(
-            f"{NAMESPACE}:pbx01PrivateIp: not set, and pbx01Host ({host!r}) is not an IPv4 "
+            f"{NAMESPACE}:pbx01PrivateIp: not set, and {origin} ({host!r}) is not an IPv4 "
             "address; set pbx01PrivateIp to pbx01's private IP (the SSH rule's source)"
         ) from None
+    # parse_config checks a pbx01Host from config; one from pbxStack is only known here.
+    if not allow_public and not is_private_address(ip):
+        raise ConfigError(
+            f"{NAMESPACE}:pbx01PrivateIp: not set, and {origin} ({ip}), its default, is not a "
+            f"private address ({_PRIVATE_TEXT}); set pbx01PrivateIp to pbx01's private IP (the "
+            f"source of SSH to the IM server), or {_PUBLIC_OPT_OUT}"
+        )
+    return f"{ip}/32"
+
+
+def pbx_stack_address(key: str, c: ImConfig, value: Any) -> Any:
+    """An address a pbxStack output supplies for `key`, held to the rule config values meet
+    (None, an output the stack does not have, passes through as None)."""
+    if value is None or value == "":
+        return None
+    origin = f"{value} from pbxStack {c.pbx_stack}'s output {key}"
+    try:
+        ip = ipaddress.IPv4Address(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{NAMESPACE}:{key}: not set, and {origin} is not an IPv4 address"
+        ) from None
+    if not c.allow_public_private_network and not is_private_address(ip):
+        raise ConfigError(
+            f"{NAMESPACE}:{key}: not set, and {origin} is not a private address "
+            f"({_PRIVATE_TEXT}); set {key}, or {_PUBLIC_OPT_OUT}"
+        )
+    return str(ip)
 
 
 def key_of(field_name: str) -> str:
@@ -784,6 +855,14 @@ def _cross_checks(c: ImConfig) -> list[str]:
         )
     if c.data_snapshot_id is not None and c.target != "aws":
         out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
+    if c.allow_undersized_host and c.target != "existing":
+        # Only prepare.sh's measurement on an existing host heeds it; on aws/hcloud the size is
+        # the catalogue's, refused at preview whatever this says, so a true here only misleads.
+        out.append(
+            f"{NAMESPACE}:allowUndersizedHost: only for target existing (a lab host measured at "
+            f"prepare); on {c.target} it has no effect: pick a `size` that meets the profile, or "
+            "sizingProfile medium for a smaller site"
+        )
     if c.ebs_snapshot_keep is not None and c.target != "aws":
         out.append(f"{NAMESPACE}:ebsSnapshotKeep: only for target aws (EBS snapshots)")
     if c.restore_snapshot is not None and c.backup_repository is None:
@@ -887,7 +966,11 @@ def load_settings() -> Settings:
     if config.pbx_stack:
         ref = pulumi.StackReference(config.pbx_stack)
         pbx01_host = config.pbx01_host or ref.require_output("pbx01Host")
-        pbx_vip = pbx_vip or ref.get_output("pbxVirtualIp")
+        if pbx_vip is None:
+            # Config values were checked by parse_config; the stack's are known only now.
+            pbx_vip = ref.get_output("pbxVirtualIp").apply(
+                lambda v: pbx_stack_address("pbxVirtualIp", config, v)
+            )
         pbx_public = pbx_public or ref.get_output("pbxPublicIp")
     else:
         assert config.pbx01_host is not None  # enforced by _cross_checks

@@ -6,6 +6,12 @@ on-premise guide only the first):
   * medium ("small to medium"): up to 10,000 users, 6–8 cores or more, 16 GB RAM, a 256 GB SSD.
 The check is pure so it runs the same on cloud catalogue figures at preview time, on figures
 measured on an existing host, and in the policy pack.
+
+Cores are counted as vCPUs (logical CPUs): AWS's `default_vcpus`, Hetzner's `cores` (its vCPU
+count) and `nproc` on an existing host, the one figure all three report alike. On AWS's SMT types
+a vCPU is a hardware thread, half a physical core: c7i.6xlarge's 24 vCPU are 12 cores. The README
+("Cores or vCPUs") says why, and which sizes meet the profiles read as physical cores; the
+preview's messages say "cores (counted as vCPUs)" so no one mistakes one for the other.
 """
 
 from __future__ import annotations
@@ -24,18 +30,19 @@ class Profile:
     users: int
     """Concurrent users PortSIP sizes the profile for."""
     min_vcpus: int
+    """PortSIP's "cores", checked against vCPUs (see the module's docstring)."""
     min_memory_mib: int
     min_disk_gb: int
 
     def asks(self) -> str:
         """The minimums as the error messages say them."""
         return (
-            f"{self.min_vcpus} vCPU, {self.min_memory_mib // 1024} GiB RAM and a "
-            f"{self.min_disk_gb} GB SSD"
+            f"{self.min_vcpus} cores (counted as vCPUs), {self.min_memory_mib // 1024} GiB RAM "
+            f"and a {self.min_disk_gb} GB SSD"
         )
 
 
-# "6–8 cores or more": 6 is the floor; 8 is what the medium default sizes offer.
+# "6–8 cores or more": 6 is the floor; 8 vCPU is what the medium default sizes offer.
 PROFILES: dict[str, Profile] = {
     "large": Profile("large", 50_000, 20, 16 * 1024, 256),
     "medium": Profile("medium", 10_000, 6, 16 * 1024, 256),

@@ -11,20 +11,23 @@ Not part of the Pulumi program: nothing here registers a resource.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from . import remote
 from .pbx import PbxAccess
-from .settings import NAMESPACE, SECRETS, ConfigError, ImConfig, parse_config
+from .settings import NAMESPACE, SECRETS, ConfigError, ImConfig, parse_config, pbx_stack_address
 from .steps import DEFAULT_DATA_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,21 +87,63 @@ def read_stack(name: str | None, config_file: Path | None) -> Stack:
             all_config = stack.get_all_config()
         except auto.errors.CommandError as exc:
             raise StatusError(f"cannot read stack {name!r}: {_first_error(str(exc))}") from None
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix) :]: v.value for k, v in all_config.items() if k.startswith(prefix)}
-    secret_keys = {k[len(prefix) :] for k, v in all_config.items() if v.secret}
-    try:
-        config = parse_config(raw, secret_keys)
-    except ConfigError as exc:
-        raise StatusError(str(exc)) from None
-    secrets = {s.key: raw[s.key] for s in SECRETS if s.key in raw}
-    if not outputs.get("imPrivateIp"):
-        raise StatusError(f"stack {name!r} has no outputs: has `pulumi up` run?")
+        prefix = f"{NAMESPACE}:"
+        raw = {k[len(prefix) :]: v.value for k, v in all_config.items() if k.startswith(prefix)}
+        secret_keys = {k[len(prefix) :] for k, v in all_config.items() if v.secret}
+        try:
+            config = parse_config(raw, secret_keys)
+        except ConfigError as exc:
+            raise StatusError(str(exc)) from None
+        secrets = {s.key: raw[s.key] for s in SECRETS if s.key in raw}
+        if not outputs.get("imPrivateIp"):
+            raise StatusError(f"stack {name!r} has no outputs: has `pulumi up` run?")
+
+        def pbx_outputs(pbx_stack: str) -> dict[str, Any]:
+            # The PBX stack may be another project's: the workspace reads it by its full name,
+            # in the same backend, as the program's StackReference does.
+            try:
+                found = stack.workspace.stack_outputs(pbx_stack)
+            except auto.errors.CommandError as exc:
+                raise StatusError(
+                    f"{NAMESPACE}:pbxStack: cannot read the outputs of {pbx_stack!r} (they fill "
+                    f"pbx01Host and pbxVirtualIp): {_first_error(str(exc))}"
+                ) from None
+            return {k: v.value for k, v in found.items()}
+
+        config = follow_pbx_stack(config, pbx_outputs)
     return Stack(name, config, secrets, outputs)
 
 
+def follow_pbx_stack(config: ImConfig, read_outputs: Callable[[str], dict[str, Any]]) -> ImConfig:
+    """`config` with pbx01Host and pbxVirtualIp from pbxStack's outputs where they are unset, as
+    the program's StackReference fills them (and held to the same rules); unchanged otherwise."""
+    if not config.pbx_stack or (config.pbx01_host and config.pbx_virtual_ip):
+        return config
+    outputs = read_outputs(config.pbx_stack)
+    update: dict[str, Any] = {}
+    if not config.pbx01_host:
+        host = outputs.get("pbx01Host")
+        if not host:
+            raise StatusError(
+                f"{NAMESPACE}:pbx01Host: not set, and pbxStack {config.pbx_stack} has no output "
+                "pbx01Host"
+            )
+        update["pbx01_host"] = str(host)
+    if config.pbx_virtual_ip is None:
+        try:
+            vip = pbx_stack_address("pbxVirtualIp", config, outputs.get("pbxVirtualIp"))
+        except ConfigError as exc:
+            raise StatusError(str(exc)) from None
+        if vip is not None:
+            update["pbx_virtual_ip"] = ipaddress.IPv4Address(vip)
+    return config.model_copy(update=update)
+
+
 def _first_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower()]
+    # The Automation API's CommandError prefixes the CLI's stderr with "stderr: ".
+    lines = [
+        ln.strip().removeprefix("stderr: ") for ln in text.splitlines() if "error" in ln.lower()
+    ]
     return (lines[0] if lines else text.strip().splitlines()[-1])[:300]
 
 
@@ -132,7 +177,7 @@ def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
     """Run status.sh on pbx01 over pinned SSH; its JSON report."""
     c = stack.config
     if not c.pbx01_host:
-        raise StatusError(f"{NAMESPACE}:pbx01Host is not set (status does not follow pbxStack)")
+        raise StatusError(f"{NAMESPACE}:pbx01Host: not set, and no pbxStack supplies it")
     # As remote.step assembles a step: lib.sh, the PBX client, then the step itself.
     parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
     text = "\n".join(part.read_text() for part in parts)
@@ -207,22 +252,7 @@ def judge(stack: Stack, probe: dict[str, Any], now: datetime | None = None) -> R
     else:
         _judge_service(r, host, running, now)
         _judge_disk(r, host)
-        backup = host.get("backup")
-        if backup is None and c.backup_repository is None:
-            r.say("Last backup", "no backups configured")
-        elif backup is None:
-            # A new stack has none until the timer's first run: reported, not a failure.
-            r.say("Last backup", f"none yet (backups run on '{c.backup_schedule}')")
-        else:
-            bad = backup.get("ok") is False or str(backup.get("status", "")).lower() in (
-                "failed",
-                "error",
-            )
-            r.say(
-                "Last backup",
-                json.dumps(backup, sort_keys=True)[:200],
-                "the last backup failed" if bad else None,
-            )
+        _judge_backup(r, host.get("backup"), c, now)
 
     if c.pbx_api == "manual":
         r.say("PBX /im record", "not checked (pbxApi manual: no admin credentials)")
@@ -268,6 +298,167 @@ def _judge_service(r: Report, host: dict[str, Any], running: bool, now: datetime
         "svr_stats answers" if stats else "svr_stats (127.0.0.1:8902) does not answer",
         "the IM health check (svr_stats) does not answer" if running and not stats else None,
     )
+
+
+def _ago(seconds: float) -> str:
+    days, rest = divmod(max(int(seconds), 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m"
+
+
+def _size(n: Any) -> str:
+    try:
+        value = float(n)
+    except (TypeError, ValueError):
+        return "size unknown"
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def _judge_backup(r: Report, backup: Any, c: ImConfig, now: datetime) -> None:
+    """backup.sh's last.json (time, status, snapshot, bytes, seconds, message) as one line; a
+    failed run or one older than backupSchedule allows (schedule.stale_after) is a problem."""
+    if backup is None:
+        if c.backup_repository is None:
+            r.say("Last backup", "no backups configured")
+        else:
+            # A new stack has none until the timer's first run: reported, not a failure.
+            r.say("Last backup", f"none yet (backups run on '{c.backup_schedule}')")
+        return
+    if not isinstance(backup, dict) or "unreadable" in backup:
+        raw = backup.get("unreadable") if isinstance(backup, dict) else backup
+        r.say(
+            "Last backup",
+            f"status file unreadable: {str(raw)[:80]!r}",
+            f"the backup status file {BACKUP_STATUS} is unreadable",
+        )
+        return
+    state = str(backup.get("status") or ("ok" if backup.get("ok") else "unknown")).lower()
+    failed = backup.get("ok") is False or state in ("failed", "error")
+    stamp = str(backup.get("time") or backup.get("at") or "")
+    try:
+        when: datetime | None = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    parts = ["FAILED" if failed else state]
+    parts.append(
+        f"at {when:%Y-%m-%d %H:%M}Z ({_ago((now - when).total_seconds())} ago)"
+        if when
+        else f"at {stamp or 'an unknown time'}"
+    )
+    if not failed:
+        snap = str(backup.get("snapshot") or "")[:8] or "-"
+        parts.append(f"snapshot {snap}, {_size(backup.get('bytes'))}")
+        if backup.get("seconds") is not None:
+            parts.append(f"took {backup['seconds']} s")
+    message = str(backup.get("message") or "")[:120]
+    if failed and message:
+        parts.append(message)
+    text = ", ".join(parts)
+    if c.backup_repository is None:
+        r.say("Last backup", f"{text} (backups no longer configured)")
+        return
+    problem = None
+    if failed:
+        problem = f"the last backup failed ({stamp or 'time unknown'}): {message or 'no message'}"
+    elif when is not None:
+        limit = stale_after(c.backup_schedule)
+        age = now - when
+        if limit is not None and age > limit:
+            problem = (
+                f"the last backup is {_ago(age.total_seconds())} old: backupSchedule "
+                f"'{c.backup_schedule}' allows {_ago(limit.total_seconds())} (twice its longest "
+                "gap between runs), so a scheduled run was missed"
+            )
+    r.say("Last backup", text, problem)
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# systemd's shorthands (systemd.time(7)): the calendar expression each one stands for.
+_SHORTHANDS = {
+    "daily": "*-*-* 00:00",
+    "weekly": "Mon 00:00",
+    "monthly": "*-*-01 00:00",
+    "quarterly": "*-01,04,07,10-01 00:00",
+    "semiannually": "*-01,07-01 00:00",
+    "yearly": "*-01-01 00:00",
+}
+
+
+def _values(spec: str, low: int, high: int) -> set[int] | None:
+    """One date component (`*`, `5`, `1,15`, `1..10`, `*/2`, `1/7`) as its values; None if it
+    uses something this does not model (e.g. `~`)."""
+    out: set[int] = set()
+    for item in spec.split(","):
+        start_text, _, step_text = item.partition("/")
+        first, sep, last = start_text.partition("..")
+        try:
+            step = int(step_text) if step_text else 1
+            a = low if first == "*" else int(first)
+            b = int(last) if sep else (high if first == "*" or step_text else a)
+        except ValueError:
+            return None
+        if step < 1:
+            return None
+        out.update(range(a, b + 1, step))
+    return out
+
+
+def _runs_on(schedule: str) -> Callable[[datetime], bool] | None:
+    """Which days `schedule` (a backupSchedule settings.py accepted) runs on; None when its date
+    part is beyond this model. The time of day is one concrete time, so one run a matching day."""
+    words = _SHORTHANDS.get(schedule, schedule).split()
+    days = set(range(7))
+    if words and words[0][:3] in _WEEKDAYS:
+        days = set()
+        for item in words.pop(0).split(","):
+            first, _, last = item.partition("..")
+            a = _WEEKDAYS.index(first)
+            b = _WEEKDAYS.index(last) if last else a
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    years = months = mdays = None
+    if words and ":" not in words[0]:
+        date = words.pop(0).split("-")
+        if len(date) == 2:
+            date.insert(0, "*")
+        if len(date) != 3:
+            return None
+        years, months, mdays = (
+            _values(date[0], 1970, 2200),
+            _values(date[1], 1, 12),
+            _values(date[2], 1, 31),
+        )
+        if years is None or months is None or mdays is None:
+            return None
+
+    def runs(day: datetime) -> bool:
+        return (
+            day.weekday() in days
+            and (years is None or day.year in years)
+            and (months is None or day.month in months)
+            and (mdays is None or day.day in mdays)
+        )
+
+    return runs
+
+
+def stale_after(schedule: str) -> timedelta | None:
+    """How old the last backup may be before a run has surely been missed: twice the longest gap
+    between two scheduled runs (daily: 2 days; Mon..Fri: 6 days, over the weekend; weekly: 14;
+    monthly: 62). Twice, so a run that is late, slow or retried is not flagged, while a whole
+    missed run is. None when the schedule is beyond this model (no staleness check then)."""
+    runs = _runs_on(" ".join(schedule.split()))
+    if runs is None:
+        return None
+    start = datetime(2025, 1, 1, tzinfo=UTC)  # four years cover every weekday/leap pattern
+    hits = [i for i in range(4 * 366) if runs(start + timedelta(days=i))]
+    if len(hits) < 2:
+        return None
+    gap = max(b - a for a, b in pairwise(hits))
+    return timedelta(days=2 * gap)
 
 
 def _judge_disk(r: Report, host: dict[str, Any]) -> None:

@@ -613,6 +613,26 @@ def validate_data_protected(args: StackValidationArgs, report_violation: ReportV
 
 
 # ---------------------------------------------------------------------------------------------
+# 6. allowUndersizedHost is a lab switch (stack policy: it is config, not a resource).
+
+
+def validate_not_undersized(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    stack = pulumi.Config(NAMESPACE)
+    if stack.get("target") is None:
+        args.not_applicable("no portsip-im stack config reached the pack")
+        return
+    if str(stack.get("allowUndersizedHost") or "false").strip().lower() != "true":
+        return
+    profile = stack_profile() or LARGE
+    report_violation(
+        f"{NAMESPACE}:allowUndersizedHost is true: the IM host is let through below PortSIP's "
+        f"{profile.asks()} (sizingProfile {profile.name}); a lab switch, never production (a "
+        "smaller site sets sizingProfile medium)",
+        None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 
 HOST_SIZE = ResourceValidationPolicy(
     name="im-host-meets-spec",
@@ -625,6 +645,16 @@ HOST_TYPE_LISTED = ResourceValidationPolicy(
     description="The IM host's type is one this pack knows the size of (else the program's "
     "catalogue check alone vouches for it).",
     validate=validate_host_type_listed,
+    enforcement_level=EnforcementLevel.ADVISORY,
+)
+# Advisory, not mandatory: the lab stack sets it on purpose (its hosts have 2 vCPU) and must still
+# pass the pack; an organisation that wants it to stop an update makes it mandatory with
+# `--policy-pack-config` ({"im-host-not-undersized": "mandatory"}).
+NOT_UNDERSIZED = StackValidationPolicy(
+    name="im-host-not-undersized",
+    description="The stack does not set portsip-im:allowUndersizedHost (a lab-only switch that "
+    "lets an existing host below the sizing profile through).",
+    validate=validate_not_undersized,
     enforcement_level=EnforcementLevel.ADVISORY,
 )
 IM_PORT_OPEN = StackValidationPolicy(
@@ -662,6 +692,7 @@ NO_SECRETS = ResourceValidationPolicy(
 POLICIES = [
     HOST_SIZE,
     HOST_TYPE_LISTED,
+    NOT_UNDERSIZED,
     IM_PORT_OPEN,
     SSH_NOT_PUBLIC,
     DATA_PROTECTED,

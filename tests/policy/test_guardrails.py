@@ -37,6 +37,7 @@ def test_pack_lists_each_policy_once_with_the_intended_levels():
     assert names == [
         "im-host-meets-spec",
         "im-host-type-listed",
+        "im-host-not-undersized",
         "im-port-open-to-clients",
         "ssh-not-open-to-internet",
         "im-data-protected",
@@ -45,8 +46,10 @@ def test_pack_lists_each_policy_once_with_the_intended_levels():
         "no-secrets-in-remote-commands",
     ]
     levels = {p.name: p.enforcement_level for p in g.POLICIES}
-    # None: the pack's level, MANDATORY (policy/__main__.py); only the table's gap is advisory.
+    # None: the pack's level, MANDATORY (policy/__main__.py); only the table's gap and the lab
+    # switch (which the lab stack sets on purpose) are advisory.
     assert levels.pop("im-host-type-listed") == g.EnforcementLevel.ADVISORY
+    assert levels.pop("im-host-not-undersized") == g.EnforcementLevel.ADVISORY
     assert set(levels.values()) == {None}
     main = (g.REPO_ROOT / "policy" / "__main__.py").read_text()
     assert "EnforcementLevel.MANDATORY" in main and "PACK_NAME" in main

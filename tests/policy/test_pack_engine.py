@@ -93,6 +93,9 @@ EXPECTED = {
 }
 
 
+STACKS = ("bad", "good", "medium", "undersized")
+
+
 @pytest.fixture(scope="module")
 def previews(tmp_path_factory):
     """(the stacks' preview results, the secret values, seconds taken)."""
@@ -113,7 +116,16 @@ def previews(tmp_path_factory):
     host_key = "ssh-ed25519 " + base64.b64encode(secrets.token_bytes(51)).decode()
     for stack in ("bad", "good"):
         proj.init(stack, config={"case": stack, "hostKey": host_key}, secret=values)
-    results = {stack: preview_with_pack(proj, stack) for stack in ("bad", "good")}
+    # Compliant steps in stacks whose portsip-im config the engine hands to the pack: a medium
+    # profile on an existing host, and the same with the lab switch allowUndersizedHost.
+    medium = {"portsip-im:target": "existing", "portsip-im:sizingProfile": "medium"}
+    for stack, extra in (
+        ("medium", {}),
+        ("undersized", {"portsip-im:allowUndersizedHost": "true"}),
+    ):
+        config = {"case": "good", "hostKey": host_key, **medium, **extra}
+        proj.init(stack, config=config, secret=values)
+    results = {stack: preview_with_pack(proj, stack) for stack in STACKS}
     return results, values, time.monotonic() - started
 
 
@@ -150,3 +162,25 @@ def test_compliant_stack_passes(previews):
     assert "pinned" in good.stdout  # the resource was previewed, with the pack loaded
     assert "portsip-im-guardrails" in good.stdout, good.stdout
     print(f"real engine: two stacks set up and previewed in {seconds:.1f} s")
+
+
+def test_medium_profile_stack_passes(previews):
+    results, _, _ = previews
+    medium = results["medium"]
+    out = medium.stdout + medium.stderr
+    assert medium.returncode == 0, out
+    assert "portsip-im-guardrails" in out and "pinned" in out, out
+    assert "mandatory" not in out and "advisory" not in out, out
+
+
+def test_undersized_switch_is_reported_with_the_stacks_profile(previews):
+    """Advisory: the preview goes through, and says so naming the profile the stack's config set
+    (the engine hands the pack the stack's config; the pack reads sizingProfile medium from it)."""
+    results, _, _ = previews
+    undersized = results["undersized"]
+    out = undersized.stdout + undersized.stderr
+    assert undersized.returncode == 0, out
+    assert "im-host-not-undersized" in out and "advisory" in out, out
+    assert "portsip-im:allowUndersizedHost is true" in out, out
+    assert "(sizingProfile medium)" in out, out
+    assert "mandatory" not in out, out

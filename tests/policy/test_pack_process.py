@@ -83,6 +83,7 @@ def test_pack_info(analyzer):
     assert info.name == "portsip-im-guardrails"
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert levels.pop("im-host-type-listed") == ADVISORY
+    assert levels.pop("im-host-not-undersized") == ADVISORY
     assert set(levels) == {
         "im-host-meets-spec",
         "im-port-open-to-clients",

@@ -8,7 +8,7 @@ import pytest
 
 from components import spec
 from policy import guardrails as g
-from tests.policy.support import OURS, check_resource
+from tests.policy.support import OURS, check_resource, check_stack
 from tests.policy.test_program_policies import run_pack
 from tests.unit import harness
 
@@ -58,7 +58,8 @@ def test_medium_profile_from_the_stack_config():
     out = aws("c7i.xlarge")
     assert out.messages == [
         "portsip-im:size: instance type c7i.xlarge has 4 vCPU (minimum 6), 8 GiB RAM (minimum "
-        "16 GiB); PortSIP's guide asks for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in "
+        "16 GiB); PortSIP's guide asks for at least 6 cores (counted as vCPUs), 16 GiB RAM and a "
+        "256 GB SSD in "
         "sizingProfile medium (up to 10,000 users)"
     ]
     assert "4 vCPU (minimum 6)" in hcloud("ccx23").messages[0]
@@ -102,3 +103,38 @@ def test_table_agrees_with_the_catalogue_per_profile(profile):
         assert verdict.known or (profile == "medium" and name.startswith("cpx")), name
         if verdict.known:
             assert bool(verdict.problem) == bool(spec.shortfalls(facts, p)), name
+
+
+# --- im-host-not-undersized (advisory, stack) --------------------------------------------------
+
+
+def test_undersized_switch_is_reported_naming_the_profile():
+    result = harness.run(
+        {
+            **harness.base_config("existing"),
+            "sizingProfile": "medium",
+            "allowUndersizedHost": "true",
+        }
+    )
+    found = run_pack(result)
+    assert list(found) == ["im-host-not-undersized"]
+    assert found["im-host-not-undersized"] == [
+        "portsip-im:allowUndersizedHost is true: the IM host is let through below PortSIP's 6 "
+        "cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD (sizingProfile medium); a lab "
+        "switch, never "
+        "production (a smaller site sets sizingProfile medium)"
+    ]
+
+
+@pytest.mark.parametrize("value", ["false", "", None])
+def test_no_report_without_the_switch(value):
+    config = {**harness.base_config("existing"), "sizingProfile": "medium"}
+    if value is not None:
+        config["allowUndersizedHost"] = value
+    assert run_pack(harness.run(config)) == {}
+
+
+def test_undersized_policy_needs_a_portsip_stack():
+    stack_config(allowUndersizedHost="true")  # no target: not this program's stack config
+    out = check_stack(g.NOT_UNDERSIZED, [])
+    assert not out and out.not_applicable

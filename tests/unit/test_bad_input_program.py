@@ -73,7 +73,20 @@ CASES = [
         "aws size below the medium profile",
         {**h.base_config("aws"), "sizingProfile": "medium", "size": "r7i.xlarge"},
         "portsip-im:size: instance type r7i.xlarge has 4 vCPU (minimum 6); PortSIP's guide asks "
-        "for at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium",
+        "for at least 6 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in sizingProfile "
+        "medium",
+    ),
+    (
+        "undersized switch on aws",
+        {**h.base_config("aws"), "allowUndersizedHost": "true"},
+        "portsip-im:allowUndersizedHost: only for target existing (a lab host measured at "
+        "prepare); on aws it has no effect",
+    ),
+    (
+        "undersized switch on hcloud with a small size",
+        {**h.base_config("hcloud"), "allowUndersizedHost": "true", "sizingProfile": "medium"},
+        "portsip-im:allowUndersizedHost: only for target existing (a lab host measured at "
+        "prepare); on hcloud it has no effect: pick a `size` that meets the profile",
     ),
     (
         "unknown subnet",
@@ -138,7 +151,39 @@ CASES = [
         "ssh open to a huge range",
         {**h.base_config("existing"), "adminCidrs": '["64.0.0.0/2"]'},
         "portsip-im:adminCidrs[0]: '64.0.0.0/2': would open SSH on the IM server to 64.0.0.0/2; "
-        "an admin range must be /8 or narrower for IPv4",
+        "a public admin range must be /16 or narrower for IPv4",
+    ),
+    (
+        "ssh open to a public /8",
+        {**h.base_config("aws"), "adminCidrs": '["198.51.100.0/24", "52.0.0.0/8"]'},
+        "portsip-im:adminCidrs[1]: '52.0.0.0/8': would open SSH on the IM server to 52.0.0.0/8; "
+        "a public admin range must be /16 or narrower for IPv4 (list the operators' own "
+        "networks; private ranges, RFC 1918 10/8",
+    ),
+    (
+        "ssh open to a public ipv6 /32",
+        {**h.base_config("hcloud"), "adminCidrs": '["2001:db8::/32"]'},
+        "portsip-im:adminCidrs[0]: '2001:db8::/32': would open SSH on the IM server to "
+        "2001:db8::/32; a public admin range must be /48 or narrower for IPv6",
+    ),
+    (
+        "ssh open to all of ipv4 through ipv4-mapped ipv6",
+        {**h.base_config("existing"), "adminCidrs": '["::ffff:0:0/96"]'},
+        "portsip-im:adminCidrs[0]: '::ffff:0:0/96': would open SSH on the IM server to "
+        "::ffff:0:0/96 (it embeds IPv4 0.0.0.0/0) (the whole Internet); a public admin range must "
+        "be /16 or narrower for IPv4",
+    ),
+    (
+        "ssh open to a public /8 through ipv4-mapped ipv6",
+        {**h.base_config("aws"), "adminCidrs": '["::ffff:34.0.0.0/104"]'},
+        "portsip-im:adminCidrs[0]: '::ffff:34.0.0.0/104': would open SSH on the IM server to "
+        "::ffff:2200:0/104 (it embeds IPv4 34.0.0.0/8)",
+    ),
+    (
+        "ssh open to all of ipv4 through a /64 over the mapped block",
+        {**h.base_config("hcloud"), "adminCidrs": '["::/64"]'},
+        "portsip-im:adminCidrs[0]: '::/64': would open SSH on the IM server to ::/64 (it embeds "
+        "IPv4 0.0.0.0/0)",
     ),
     (
         "public address as the private ip",
@@ -310,3 +355,90 @@ def test_plain_key_set_as_secret_is_refused():
         "portsip-im:restartToken: set as a secret, but it is not one (it shows in commands and "
         "previews): pulumi config set --plaintext restartToken ..." in msg
     )
+
+
+def _pbx_stack_exports(monkeypatch, **outputs):
+    """The PBX stack (a StackReference under the mocks) exports `outputs` over the guide's."""
+    original = h.Recorder.new_resource
+
+    def new_resource(self, args):
+        rid, state = original(self, args)
+        if args.typ == "pulumi:pulumi:StackReference":
+            state["outputs"] = {**state["outputs"], **outputs}
+        return rid, state
+
+    monkeypatch.setattr(h.Recorder, "new_resource", new_resource)
+
+
+def _from_pbx_stack(target, *keys):
+    cfg = {**h.base_config(target), "pbxStack": "acme/portsip-pbx/prod"}
+    for key in keys:
+        del cfg[key]
+    return cfg
+
+
+PBX_STACK_CASES = [
+    (
+        "public pbx01 from the pbx stack as the ssh source",
+        _from_pbx_stack("aws", "pbx01Host"),
+        {"pbx01Host": "104.18.36.11"},
+        "portsip-im:pbx01PrivateIp: not set, and pbx01Host from pbxStack acme/portsip-pbx/prod "
+        "(104.18.36.11), its default, is not a private address",
+    ),
+    (
+        "pbx01 from the pbx stack not an ip",
+        _from_pbx_stack("hcloud", "pbx01Host"),
+        {"pbx01Host": "pbx01.example.com"},
+        "portsip-im:pbx01PrivateIp: not set, and pbx01Host from pbxStack acme/portsip-pbx/prod "
+        "('pbx01.example.com') is not an IPv4 address",
+    ),
+    (
+        "public virtual ip from the pbx stack",
+        _from_pbx_stack("existing", "pbxVirtualIp"),
+        {"pbxVirtualIp": "104.18.36.130"},
+        "portsip-im:pbxVirtualIp: not set, and 104.18.36.130 from pbxStack acme/portsip-pbx/prod's "
+        "output pbxVirtualIp is not a private address",
+    ),
+    (
+        "virtual ip from the pbx stack not an ip",
+        _from_pbx_stack("aws", "pbxVirtualIp"),
+        {"pbxVirtualIp": "vip.example.com"},
+        "portsip-im:pbxVirtualIp: not set, and vip.example.com from pbxStack "
+        "acme/portsip-pbx/prod's output pbxVirtualIp is not an IPv4 address",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "config, exported, expected",
+    [c[1:] for c in PBX_STACK_CASES],
+    ids=[c[0] for c in PBX_STACK_CASES],
+)
+def test_pbx_stack_addresses_meet_the_config_rules(config, exported, expected, monkeypatch):
+    # Known only once the StackReference resolves, so checked in an apply: still one ConfigError
+    # (a RunError, which the language host prints as its message alone), naming key and origin.
+    _pbx_stack_exports(monkeypatch, **exported)
+    msg = preview_error(config)
+    assert msg.startswith(expected), msg
+    assert "\n" not in msg and msg.count("portsip-im:") == 1, msg
+    if "private address" in expected:
+        assert "allowPublicPrivateNetwork: true" in msg
+
+
+@pytest.mark.parametrize("target, key", [("aws", "pbx01Host"), ("hcloud", "pbxVirtualIp")])
+def test_pbx_stack_public_addresses_with_the_opt_out(target, key, monkeypatch):
+    public = {"pbx01Host": "104.18.36.11", "pbxVirtualIp": "104.18.36.130"}[key]
+    _pbx_stack_exports(monkeypatch, **{key: public})
+    r = h.run({**_from_pbx_stack(target, key), "allowPublicPrivateNetwork": "true"}, preview=True)
+    assert r.exports["target"] == target
+
+
+def test_pbx_stack_private_addresses_pass(monkeypatch):
+    _pbx_stack_exports(monkeypatch)
+    r = h.run(_from_pbx_stack("aws", "pbx01Host", "pbxVirtualIp"), preview=True)
+    ssh = [
+        x.inputs
+        for x in r.mocks.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if x.inputs.get("fromPort") == 22
+    ]
+    assert "192.168.1.11/32" in {x.get("cidrIpv4") for x in ssh}

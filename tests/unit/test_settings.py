@@ -194,11 +194,22 @@ def test_admin_cidrs_that_span_the_internet_are_refused(cidrs):
 
 def test_admin_cidrs_name_the_whole_internet():
     assert "0.0.0.0/0 (the whole Internet)" in error_of("aws", adminCidrs='["0.0.0.0/0"]')
-    assert "/32 or narrower for IPv6" in error_of("aws", adminCidrs="::/0")
+    assert "/48 or narrower for IPv6" in error_of("aws", adminCidrs="::/0")
 
 
 @pytest.mark.parametrize(
-    "cidrs", ["10.0.0.0/8", "2001:db8::/32", "198.51.100.7/32", "203.0.113.0/24, 2001:db8:1::/48"]
+    "cidrs",
+    [
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "fd00::/8",
+        "198.51.0.0/16",
+        "2001:db8::/48",
+        "198.51.100.7/32",
+        "203.0.113.0/24, 2001:db8:1::/48",
+        "::ffff:c0a8:0/112",  # IPv4-mapped 192.168.0.0/16: private
+        "::ffff:cb00:7100/120",  # IPv4-mapped 203.0.113.0/24
+    ],
 )
 def test_admin_cidrs_at_or_inside_the_bound_are_accepted(cidrs):
     c = parse("aws", adminCidrs=cidrs)

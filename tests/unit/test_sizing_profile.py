@@ -70,18 +70,21 @@ def test_large_stays_the_default():
         (
             medium("aws", size="c7i.xlarge"),
             "portsip-im:size: instance type c7i.xlarge has 4 vCPU (minimum 6), 8 GiB RAM "
-            "(minimum 16 GiB); PortSIP's guide asks for at least 6 vCPU, 16 GiB RAM and a 256 GB "
+            "(minimum 16 GiB); PortSIP's guide asks for at least 6 cores (counted as vCPUs), 16 "
+            "GiB RAM and a 256 GB "
             "SSD in sizingProfile medium (up to 10,000 users)",
         ),
         (
             medium("hcloud", size="ccx23"),
             "portsip-im:size: server type ccx23 has 4 vCPU (minimum 6); PortSIP's guide asks for "
-            "at least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium",
+            "at least 6 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in sizingProfile "
+            "medium",
         ),
         (
             {**h.base_config("aws"), "size": "c7i.2xlarge"},
             "portsip-im:size: instance type c7i.2xlarge has 8 vCPU (minimum 20); PortSIP's guide "
-            "asks for at least 20 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile large "
+            "asks for at least 20 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in "
+            "sizingProfile large "
             "(up to 50,000 users)",
         ),
         (

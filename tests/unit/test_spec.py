@@ -32,7 +32,7 @@ def test_message_names_key_host_and_minimums():
     msg = describe_shortfall("portsip-im:size", "instance type m7i.large", HostFacts(2, 8192, 256))
     assert msg is not None
     assert msg.startswith("portsip-im:size: instance type m7i.large has 2 vCPU (minimum 20), 8 GiB")
-    assert "at least 20 vCPU, 16 GiB RAM and a 256 GB SSD" in msg
+    assert "at least 20 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD" in msg
     assert describe_shortfall("k", "x", HostFacts(24, 49152, 256)) is None
 
 
@@ -46,7 +46,8 @@ def test_medium_profile_asks_six_vcpu_and_says_so():
     msg = describe_shortfall("portsip-im:size", "server type ccx23", HostFacts(4, 16384), medium)
     assert msg == (
         "portsip-im:size: server type ccx23 has 4 vCPU (minimum 6); PortSIP's guide asks for at "
-        "least 6 vCPU, 16 GiB RAM and a 256 GB SSD in sizingProfile medium (up to 10,000 users)"
+        "least 6 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in sizingProfile medium "
+        "(up to 10,000 users)"
     )
     # The default is the large profile, and a message says so.
     assert "in sizingProfile large" in (describe_shortfall("k", "x", HostFacts(8, 16384)) or "")

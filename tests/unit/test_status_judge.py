@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -93,10 +93,6 @@ def test_healthy_is_ok_and_says_what_it_saw():
         (
             lambda p: p["imHost"]["dataDisk"].update(usePercent=93),
             "data disk /var/lib/portsip is 93% full",
-        ),
-        (
-            lambda p: p["imHost"].update(backup={"status": "failed", "at": "2026-11-30T02:00Z"}),
-            "the last backup failed",
         ),
         (
             lambda p: p["pbx"]["im"].update(public_ipv4="203.0.113.9"),
@@ -205,3 +201,177 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
     r = status.judge(st, {**HEALTHY, "pbx": None, "pbxError": report["pbxError"]}, NOW)
     assert any("bad credentials" in p and "pbxAdminPassword" in p for p in r.problems), r.problems
     assert wrong not in done.stdout + done.stderr + json.dumps(r.lines)
+
+
+# --- pbxStack: status reads pbx01Host / pbxVirtualIp from the PBX stack's outputs ---------------
+
+PBX_STACK = "organization/portsip-pbx/prod"
+
+
+def from_pbx_stack(*unset: str, **config: str):
+    raw = {**h.base_config("existing"), "pbxStack": PBX_STACK, **config}
+    for key in unset:
+        del raw[key]
+    return parse_config(raw, set(h.SECRET_KEYS))
+
+
+def outputs_of(**outputs):
+    asked = []
+
+    def read(name):
+        asked.append(name)
+        return outputs
+
+    return read, asked
+
+
+def test_pbx_stack_fills_the_unset_addresses_and_the_probe_uses_them():
+    read, asked = outputs_of(pbx01Host="10.9.0.11", pbxVirtualIp="10.9.0.130")
+    cfg = status.follow_pbx_stack(from_pbx_stack("pbx01Host", "pbxVirtualIp"), read)
+    assert asked == [PBX_STACK]
+    assert cfg.pbx01_host == "10.9.0.11" and str(cfg.pbx_virtual_ip) == "10.9.0.130"
+    probed = status.Stack("dev", cfg, {}, {"imPrivateIp": h.IM_PRIVATE, "imPublicIp": h.IM_PUBLIC})
+    assert status.probe_params(probed)["PBX_API_URL"] == "https://10.9.0.130:8887/api"
+
+
+def test_config_values_win_and_the_pbx_stack_is_not_read_when_nothing_is_missing():
+    read, asked = outputs_of(pbx01Host="10.9.0.11", pbxVirtualIp="10.9.0.130")
+    cfg = status.follow_pbx_stack(from_pbx_stack(), read)
+    assert asked == [] and cfg.pbx01_host == h.PBX01 and str(cfg.pbx_virtual_ip) == h.PBX_VIP
+    cfg = status.follow_pbx_stack(from_pbx_stack("pbxVirtualIp"), read)
+    assert cfg.pbx01_host == h.PBX01 and str(cfg.pbx_virtual_ip) == "10.9.0.130"
+
+
+@pytest.mark.parametrize(
+    "outputs, unset, named",
+    [
+        (
+            {"pbxVirtualIp": "10.9.0.130"},
+            ("pbx01Host",),
+            f"portsip-im:pbx01Host: not set, and pbxStack {PBX_STACK} has no output pbx01Host",
+        ),
+        (
+            {"pbx01Host": "10.9.0.11", "pbxVirtualIp": "104.18.36.130"},
+            ("pbxVirtualIp",),
+            f"portsip-im:pbxVirtualIp: not set, and 104.18.36.130 from pbxStack {PBX_STACK}'s "
+            "output pbxVirtualIp is not a private address",
+        ),
+    ],
+)
+def test_what_the_pbx_stack_lacks_is_named(outputs, unset, named):
+    read, _ = outputs_of(**outputs)
+    with pytest.raises(status.StatusError) as exc:
+        status.follow_pbx_stack(from_pbx_stack(*unset), read)
+    assert str(exc.value).startswith(named)
+
+
+def test_an_unreadable_pbx_stack_is_exit_2(monkeypatch, capsys):
+    def unreadable(name, config_file):
+        raise status.StatusError(
+            f"portsip-im:pbxStack: cannot read the outputs of {PBX_STACK!r} (they fill pbx01Host "
+            "and pbxVirtualIp): error: no stack named ... found"
+        )
+
+    monkeypatch.setattr(status, "read_stack", unreadable)
+    assert status.main(["dev"]) == 2
+    assert "status: portsip-im:pbxStack: cannot read the outputs of" in capsys.readouterr().err
+
+
+# --- the last backup -------------------------------------------------------------------------
+
+BACKED_UP = {**h.base_config("existing"), **h.BACKUP_CONFIG}
+
+
+def last_backup(record, **config: str) -> tuple[str, list[str]]:
+    r = judged(lambda p: p["imHost"].update(backup=record), **{**BACKED_UP, **config})
+    return dict(r.lines)["Last backup"], r.problems
+
+
+OK_RUN = {
+    "time": "2026-11-30T02:00:05Z",
+    "status": "ok",
+    "snapshot": "1a2b3c4d5e6f7a8b9c0d",
+    "bytes": 1234567890,
+    "seconds": 42,
+    "message": "backup, retention and check done",
+}
+
+
+def test_a_recent_backup_is_one_readable_line():
+    text, problems = last_backup(OK_RUN)
+    assert text == "ok, at 2026-11-30 02:00Z (3h 59m ago), snapshot 1a2b3c4d, 1.2 GB, took 42 s"
+    assert problems == []
+
+
+def test_a_failed_backup_says_when_and_why():
+    record = {**OK_RUN, "status": "failed", "bytes": 0, "message": "repository unreachable"}
+    text, problems = last_backup(record)
+    assert text == (
+        "FAILED, at 2026-11-30 02:00Z (3h 59m ago), repository unreachable  <-- PROBLEM"
+    )
+    assert problems == ["the last backup failed (2026-11-30T02:00:05Z): repository unreachable"]
+
+
+@pytest.mark.parametrize(
+    "schedule, age_days, stale",
+    [
+        ("daily", 1.5, False),
+        ("daily", 2.5, True),
+        ("*-*-* 03:00:00", 2.5, True),
+        ("Mon..Fri 02:30", 5, False),  # the weekend's gap is three days
+        ("Mon..Fri 02:30", 6.5, True),
+        ("weekly", 10, False),
+        ("weekly", 15, True),
+        ("monthly", 40, False),
+        ("monthly", 63, True),
+    ],
+)
+def test_a_backup_older_than_the_schedule_allows_is_a_problem(schedule, age_days, stale):
+    when = NOW - timedelta(days=age_days)
+    record = {**OK_RUN, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    text, problems = last_backup(record, backupSchedule=schedule)
+    assert text.startswith("ok, at ")
+    if stale:
+        (problem,) = problems
+        assert problem.startswith("the last backup is ") and f"'{schedule}' allows" in problem
+        assert "a scheduled run was missed" in problem
+    else:
+        assert problems == []
+
+
+@pytest.mark.parametrize(
+    "schedule, days",
+    [
+        ("daily", 2),
+        ("weekly", 14),
+        ("monthly", 62),
+        ("yearly", 732),
+        ("Mon..Fri 02:30", 6),
+        ("Sun 04:00 UTC", 14),
+        ("*-*-01,15 02:00", 34),
+        ("Fri..Mon 01:00", 8),
+    ],
+)
+def test_stale_after_is_twice_the_longest_gap_between_runs(schedule, days):
+    assert status.stale_after(schedule) == timedelta(days=days)
+
+
+def test_a_schedule_beyond_the_model_is_not_judged_for_age():
+    assert status.stale_after("*-*~01 02:00") is None  # systemd's "last day of the month"
+    record = {**OK_RUN, "time": "2025-01-01T00:00:00Z"}
+    _, problems = last_backup(record, backupSchedule="*-*~01 02:00")
+    assert problems == []
+
+
+def test_no_backup_yet_and_none_configured_are_said_not_flagged():
+    text, problems = last_backup(None)
+    assert text == "none yet (backups run on 'daily')" and problems == []
+    r = judged(lambda p: p["imHost"].update(backup=OK_RUN | {"time": "2025-01-01T00:00:00Z"}))
+    assert dict(r.lines)["Last backup"].endswith("(backups no longer configured)")
+    assert r.problems == []
+
+
+def test_an_unreadable_status_file_is_a_problem():
+    text, problems = last_backup({"unreadable": "{not json"})
+    assert text == "status file unreadable: '{not json'  <-- PROBLEM"
+    assert problems == ["the backup status file /var/lib/portsip-im-backup/last.json is unreadable"]

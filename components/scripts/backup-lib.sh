@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: nothing
 # backup-lib.sh — the IM host's backup runner, /usr/local/sbin/portsip-im-backup, as functions.
 # The backup step (backup.sh) writes them into that file with `declare -f`, so the systemd timer,
 # the upgrade step (from pbx01, over the pbx@IM trust) and the restore step all run this same code:

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh backup-lib.sh
 # backup: on the IM host, as root. Installs restic (the distribution's package), writes the
 # repository's settings root-only from stdin, initialises the repository when it has none, and
 # installs the runner (backup-lib.sh) with a systemd service and timer that back up the IM data

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh pbx-api.sh vendor.sh
 # deploy: guide step 5, on pbx01 as the pbx user:
 #   cd /opt/portsip-pbx-ha-guide/ && /bin/bash im.sh run -a PRIVATE_IP -A PUBLIC_IP [-f STORAGE_PATH]
 # then verifies that the IM service answers on TCP 8887 and, with PBX API access, that the PBX lists

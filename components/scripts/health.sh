@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # health: what pbx01 sees of the IM server after a change, as one JSON line on stdout (the stack
 # output imHealth): TCP 8887 reachable, and the IM container's own status where it can be read.
 : "${IM_IP:?}" "${PBX_USER:=pbx}" "${EXPECT:=running}"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # host-key: read the new IM host's SSH host key from pbx01, over the private network, once. Every
 # later connection to the IM host pins this key.
 : "${IM_IP:?}" "${WAIT:=600}"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh vendor.sh
 # manage: day 2, on pbx01. ACTION=state makes the IM service match STATE (running|stopped) with
 # `im.sh start`/`im.sh stop`, and runs nothing when it already does. ACTION=restart runs
 # `im.sh restart` when RESTART_TOKEN changes (the first value is only recorded).

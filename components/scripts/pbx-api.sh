@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # pbx-api.sh — the PBX REST client, prepended after lib.sh to steps that talk to the PBX.
 #
 # It speaks the API as PortSIP's OpenAPI document describes it; every call it makes is listed in

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # pbx01-check: pbx01 is the node the guide runs everything on. Check it has PortSIP's HA helper and
 # runs REQUIRED_OS; prepare holds the IM host to the same, so both run the same OS version.
 : "${GUIDE_DIR:=/opt/portsip-pbx-ha-guide}" "${REQUIRED_OS:=ubuntu 24.04}"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # prepare: guide step 1 on the IM host, as root. Checks what must not be there (and changes nothing
 # when it is), then converges what must be: updates (on the first run), time sync, CPU performance
 # mode, the `pbx` user, the data disk and the storage path. Safe to run again; says what it changed.

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # restore: on the IM host, as root, when config restoreSnapshot is set (and each time it changes):
 # the runner that the backup step installed stops the IM service, swaps the snapshot's data in
 # (latest, or a snapshot id) and starts the service again; the health step then checks it.

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh pbx-api.sh
 # token: guide step 3, on pbx01. Puts the IM server token in a file only the pbx user can read
 # (~/.portsip-im/im-token), where deploy and upgrade take it from; prints only its fingerprint.
 # rest: the PBX's current token (GET /im/token) is read and kept; the PBX is asked to regenerate it

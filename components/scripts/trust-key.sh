@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # trust-key: guide step 4, pbx01's side, as the pbx user. Makes sure pbx01 has ~/.ssh/id_rsa and
 # pins the IM host's key in ~/.ssh/known_hosts (no blind "yes"); prints the public key on stdout
 # for the IM side to authorize.

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # trust: guide step 4, the IM host's side, as root. Authorizes pbx01's key for the pbx user (what
 # ssh-copy-id does in the guide), or removes exactly that key again.
 : "${ACTION:=add}" "${PBX_USER:=pbx}" "${PUBKEY:?}"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh pbx-api.sh vendor.sh
 # upgrade: day 2, on pbx01. When RELEASE changes: check that the PBX cluster is healthy, get a fresh
 # token (rest: generated now, only after the check passed; manual: the operator's new imToken, which
 # the token step stored), then run `im.sh upgrade`. Between the two, a backup of the IM data on the

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh
 # vendor.sh — runs PortSIP's HA helper (im.sh) on pbx01; prepended after lib.sh to the steps that
 # call it. The token goes to im.sh on stdin and in its environment, never in argv. Vendor output
 # (which prints the token) is redacted before it is written to a log only the pbx user can read;

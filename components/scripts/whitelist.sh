@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh pbx-api.sh
 # whitelist: guide step 2, from pbx01. The IM server's IPs go on the PBX's IP whitelist (an ACCEPT
 # rule with a long expiry), so the PBX does not rate-limit the IM service. Entries this stack creates
 # carry MARK in their description: an entry of ours for an address no longer wanted is removed, and

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# needs: lib.sh pbx-api.sh
 # status: what is true right now, as pbx01 sees it (scripts/status sends this after lib.sh and
 # pbx-api.sh, as the program's steps are sent). It only reads: a TCP probe of 8887, the IM host
 # over pbx01's pinned SSH (as the guide's im.sh does), and two GETs on the PBX API. It prints one

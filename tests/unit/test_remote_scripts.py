@@ -1,6 +1,7 @@
 """The remote scripts, exactly as the steps send them (lib.sh + libraries + step), pass shellcheck
 and are strict bash; a broken script fails the same gate."""
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -53,8 +54,91 @@ def test_the_gate_catches_a_broken_script(tmp_path):
 def test_every_script_file_is_used():
     used = "\n".join(sent_scripts().values())
     for f in SCRIPTS.glob("*.sh"):
-        first = f.read_text().splitlines()[1]  # its own first line, after the directive
+        first = f.read_text().splitlines()[2]  # its own first line, after the directive and needs
         assert first in used, f"{f.name} is never sent"
+
+
+# --- `# needs:` — what a fragment takes from the others, declared and checked ------------------
+
+STATUS_SCRIPT = Path(h.ROOT, "scripts", "status.d", "status.sh")
+
+
+def shell_code(text: str) -> str:
+    """The text without comments (a `#` at a line's start or after blanks)."""
+    return "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in text.splitlines())
+
+
+def defined_functions(text: str) -> set[str]:
+    return set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)\s*\{", text, re.M))
+
+
+def calls(text: str, function: str) -> bool:
+    """`function` is run as a command somewhere in `text` (not just named in a comment)."""
+    start = r"(?:^\s*\(?|[;&|{]|\$\(|\b(?:if|then|do|else|while|until)\s|!\s)\s*"
+    return (
+        re.search(start + re.escape(function) + r"(?=\s|$|;|\))", shell_code(text), re.M)
+        is not None
+    )
+
+
+def declared_needs(path: Path) -> list[str]:
+    line = path.read_text().splitlines()[1]
+    assert line.startswith("# needs: "), f"{path.name}: line 2 must say what it needs"
+    words = line.removeprefix("# needs: ").split()
+    return [] if words == ["nothing"] else [w.removesuffix(".sh") for w in words]
+
+
+def used_libraries(text: str, own: str) -> set[str]:
+    """The other script files whose functions `text` runs."""
+    return {
+        f.stem
+        for f in SCRIPTS.glob("*.sh")
+        if f.stem != own and any(calls(text, fn) for fn in defined_functions(f.read_text()))
+    }
+
+
+@pytest.mark.parametrize(
+    "path", [*sorted(SCRIPTS.glob("*.sh")), STATUS_SCRIPT], ids=lambda p: p.name
+)
+def test_each_file_declares_exactly_what_it_takes_from_the_others(path):
+    if path.stem == "lib":
+        return
+    assert set(declared_needs(path)) - {"lib"} == used_libraries(path.read_text(), path.stem) - {
+        "lib"
+    }
+
+
+def test_the_needs_check_sees_an_undeclared_call():
+    assert used_libraries("x=1\nif pbx_login; then say hi; fi\n", "probe") == {"pbx-api", "lib"}
+    assert used_libraries("# pbx_login is not called here\necho pbx_login\n", "probe") == set()
+
+
+def assembled_steps() -> dict[str, list[str]]:
+    """Each step file → the libraries it is sent with (components' `script="a+b+step"`)."""
+    found: dict[str, list[str]] = {}
+    for source in Path(h.ROOT, "components").glob("*.py"):
+        for spec in re.findall(r'script="([a-z0-9+-]+)"', source.read_text()):
+            *libraries, step = spec.split("+")
+            found[step] = libraries
+    return found
+
+
+def test_each_step_is_sent_with_what_it_needs_and_nothing_else():
+    steps = assembled_steps()
+    assert len(steps) >= 12
+    for step, libraries in steps.items():
+        needs = [n for n in declared_needs(SCRIPTS / f"{step}.sh") if n != "lib"]
+        assert sorted(libraries) == sorted(needs), step
+    # scripts/status sends lib.sh, pbx-api.sh and status.sh (components/status.py).
+    assert declared_needs(STATUS_SCRIPT) == ["lib", "pbx-api"]
+    # The backup runner is written alone onto the IM host (declare -f): it may need nothing.
+    assert declared_needs(SCRIPTS / "backup-lib.sh") == []
+
+
+def test_the_status_script_as_sent_is_shellcheck_clean(tmp_path):
+    parts = [SCRIPTS / "lib.sh", SCRIPTS / "pbx-api.sh", STATUS_SCRIPT]
+    done = shellcheck("\n".join(p.read_text() for p in parts), tmp_path, "status")
+    assert done.returncode == 0, done.stdout
 
 
 def shellcheck_alone(path: Path) -> subprocess.CompletedProcess:

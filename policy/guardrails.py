@@ -425,8 +425,11 @@ def find_secrets(props: Any) -> list[str]:
             if kind:
                 found.append(f"{key} holds what looks like {kind}")
                 break
-    for key in TAG_KEYS:
-        tags = get(props, key)
+    # An instance's root volume carries its tags in rootBlockDevice (not volumeTags, which would
+    # retag separately managed volumes).
+    root = get(props, "rootBlockDevice")
+    nested = [("rootBlockDevice.tags", get(root, "tags"))] if isinstance(root, Mapping) else []
+    for key, tags in [*((k, get(props, k)) for k in TAG_KEYS), *nested]:
         if not isinstance(tags, Mapping):
             continue
         for name in tags:

@@ -302,8 +302,21 @@ PEM = (
         (g.AWS_VOLUME, {"tags": {**OURS, "imToken": "sha256:0123456789abcdef"}}, "by its key"),
         (g.HCLOUD_VOLUME, {"labels": {**OURS, "note": "ghp_" + "a" * 36}}, "GitHub"),
         (g.AWS_INSTANCE, {"volumeTags": {"backup": "s3://u:s3cr3t@host/x"}}, "URL"),
+        (
+            g.AWS_INSTANCE,
+            {"rootBlockDevice": {"tags": {"db_password": "hunter2hunter2"}}},
+            "secret",
+        ),
     ],
-    ids=["pem-user-data", "b64-user-data", "aws-key", "tag-key", "label-value", "volume-tags"],
+    ids=[
+        "pem-user-data",
+        "b64-user-data",
+        "aws-key",
+        "tag-key",
+        "label-value",
+        "volume-tags",
+        "root-block-device-tags",
+    ],
 )
 def test_secret_looking_values_are_rejected(typ, props, kind):
     out = check_resource(g.NO_SECRETS, typ, props)

@@ -253,6 +253,7 @@ def judge(stack: Stack, probe: dict[str, Any], now: datetime | None = None) -> R
         _judge_service(r, host, running, now)
         _judge_disk(r, host)
         _judge_backup(r, host.get("backup"), c, now)
+        _judge_backup_timer(r, host.get("backupTimer"), c)
 
     if c.pbx_api == "manual":
         r.say("PBX /im record", "not checked (pbxApi manual: no admin credentials)")
@@ -316,6 +317,23 @@ def _size(n: Any) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"
+
+
+def _judge_backup_timer(r: Report, timer: Any, c: ImConfig) -> None:
+    """With backups configured, the IM host's timer must be active: a stopped or missing timer
+    never writes a failed result, so the last backup's age is the only other sign, and only
+    after days."""
+    if c.backup_repository is None:
+        return
+    state = str(timer or "unknown")
+    problem = None
+    if state != "active":
+        problem = (
+            f"the backup timer portsip-im-backup.timer is {state} on the IM host: no scheduled "
+            "backups run (`systemctl enable --now portsip-im-backup.timer` there, or re-run the "
+            "backup step with `pulumi up --replace` on its resource)"
+        )
+    r.say("Backup timer", f"portsip-im-backup.timer {state}", problem)
 
 
 def _judge_backup(r: Report, backup: Any, c: ImConfig, now: datetime) -> None:

@@ -15,7 +15,7 @@ tcp_probe "$IM_IP" 8887 && port=open
 
 # On the IM host, as root through the pbx user's sudo (prepare grants it): the vendor container
 # (docker, when the host has it), the process listening on 8887 and since when, the vendor's own
-# health URL, the data disk's use, and the backup status file another tool may keep.
+# health URL, the data disk's use, the backup status file and the backup timer's state.
 # shellcheck disable=SC2016  # expanded on the IM host
 im_probe='
 set -u
@@ -38,9 +38,10 @@ sdisk=""
 [ -z "$storage" ] || sdisk="$(df -P -B1 "$storage" 2>/dev/null | tail -n 1)"
 bk=""
 [ ! -f "$backup" ] || bk="$(head -c 4000 "$backup")"
-python3 - "$c_state" "$c_started" "$c_health" "$l_name" "$l_since" "$stats" "$disk" "$sdisk" "$bk" "$data" "$storage" <<"PY"
+timer="$(systemctl is-active portsip-im-backup.timer 2>/dev/null || true)"
+python3 - "$c_state" "$c_started" "$c_health" "$l_name" "$l_since" "$stats" "$disk" "$sdisk" "$bk" "$data" "$storage" "$timer" <<"PY"
 import json, sys
-(c_state, c_started, c_health, l_name, l_since, stats, disk, sdisk, bk, data, storage) = sys.argv[1:]
+(c_state, c_started, c_health, l_name, l_since, stats, disk, sdisk, bk, data, storage, timer) = sys.argv[1:]
 def df(line, path):
     f = line.split()
     if len(f) < 6:
@@ -58,6 +59,7 @@ print(json.dumps({
     "dataDisk": df(disk, data),
     "storage": df(sdisk, storage) if storage else None,
     "backup": backup,
+    "backupTimer": timer or None,
 }))
 PY
 '

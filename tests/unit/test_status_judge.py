@@ -36,6 +36,7 @@ HEALTHY = {
         },
         "storage": None,
         "backup": None,
+        "backupTimer": "active",
     },
     "pbx": {
         "im": {"private_ipv4": h.IM_PRIVATE, "public_ipv4": h.IM_PUBLIC},
@@ -369,6 +370,21 @@ def test_no_backup_yet_and_none_configured_are_said_not_flagged():
     r = judged(lambda p: p["imHost"].update(backup=OK_RUN | {"time": "2025-01-01T00:00:00Z"}))
     assert dict(r.lines)["Last backup"].endswith("(backups no longer configured)")
     assert r.problems == []
+
+
+@pytest.mark.parametrize("state", ["inactive", "failed", None])
+def test_a_backup_timer_that_is_not_active_is_a_problem(state):
+    r = judged(lambda p: p["imHost"].update(backup=OK_RUN, backupTimer=state), **BACKED_UP)
+    shown = "unknown" if state is None else state
+    assert dict(r.lines)["Backup timer"].startswith(f"portsip-im-backup.timer {shown}")
+    assert r.problems == [
+        f"the backup timer portsip-im-backup.timer is {shown} on the IM host: no scheduled "
+        "backups run (`systemctl enable --now portsip-im-backup.timer` there, or re-run the "
+        "backup step with `pulumi up --replace` on its resource)"
+    ]
+    # Without backups configured the timer is nobody's business.
+    r = judged(lambda p: p["imHost"].update(backupTimer=state))
+    assert "Backup timer" not in dict(r.lines) and r.problems == []
 
 
 def test_an_unreadable_status_file_is_a_problem():

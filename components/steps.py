@@ -238,6 +238,8 @@ def add_guide_steps(
     vendor_params: dict[str, pulumi.Input[str]] = {
         "IM_IP": host.private_ip,
         "GUIDE_DIR": c.guide_dir,
+        # pbx01's account on the IM host: each verb holds its backups over that trust (vendor.sh).
+        "PBX_USER": c.pbx01_user,
     }
     state = remote.step(
         f"{name}-state",

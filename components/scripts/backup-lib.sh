@@ -56,7 +56,11 @@ pib_env() {
 # One backup or restore at a time, whoever asks (the timer, an upgrade, a restore).
 pib_lock() {
   exec 8>"$PIB_STATE/lock"
-  flock -w 3600 8 || pib_die "another backup or restore has run for an hour"
+  local why="another backup, restore or im.sh verb (its hold) has held the lock for an hour"
+  flock -w 3600 8 && return 0
+  # A scheduled backup that could not run is that run's result (scripts/status shows it).
+  if [ "${PIB_RUN:-}" = backup ]; then pib_fail "" "$why"; fi
+  pib_die "$why"
 }
 
 # Consistency: the IM service is stopped while its files are copied, so the database's files are
@@ -152,8 +156,8 @@ pib_backup() {
   [ -z "${1:-}" ] || tags+=(--tag "$1")
   pib_init
   pib_env
-  pib_lock
   PIB_T0=$SECONDS PIB_RUN=backup PIB_RECORDED=""
+  pib_lock
   err="$PIB_STATE/restic.err"
   pib_require_data
   trap pib_on_exit EXIT

@@ -114,6 +114,10 @@ else
   fi
   die "cannot open the backup repository with the new ${changed[*]}: $why$hint. The IM host keeps its previous backup settings"
 fi
+# Swapped under the runner's lock: a timer run never pairs the new repository with the old password.
+install -d -m 755 /var/lib/portsip-im-backup
+exec 8>/var/lib/portsip-im-backup/lock
+flock -w 3600 8 || die "a backup, restore or im.sh verb has held the backup lock for an hour; try again"
 for f in repository password env; do
   if cmp -s "$stage/$f" "$conf/$f"; then
     rm -f "$stage/$f"
@@ -123,6 +127,7 @@ for f in repository password env; do
   fi
 done
 rm -rf "$stage"
+flock -u 8
 trap - EXIT
 
 put "$unit.service" 644 <<UNIT

@@ -32,43 +32,65 @@ im_verb() {  # im_verb VERB [ARGS...]: run `im.sh VERB ARGS` as the guide does; 
 
 # The IM host's backup timer stops the IM containers while it copies their data; im.sh must not
 # run, upgrade or remove them meanwhile. So a verb holds the host's backup lock for its whole run
-# (portsip-im-backup hold, over the pbx@IM trust): it waits for a running backup to finish, and a
-# backup due meanwhile waits for the verb. No backup runner there (backups off): nothing to hold.
-HOLD_PID="" HOLD_IN=""
+# (portsip-im-backup hold, over the pbx@IM trust): it waits up to an hour for a running backup to
+# finish, and a backup due meanwhile waits for the verb. No backup runner there (backups off), or
+# one from before holds existed: nothing to hold. No SSH or sudo: a warning, and im.sh runs.
+HOLD_PID="" HOLD_IN="" HOLD_DIR=""
 backups_hold() {
-  local line="" out=""
-  [ -n "${IM_IP:-}" ] && [ -n "${PBX_USER:-}" ] || return 0
-  coproc BACKUPS_HOLD {
-    ssh_im "$PBX_USER" "$IM_IP" 'if [ -e /usr/local/sbin/portsip-im-backup ]; then
-      exec sudo -n /usr/local/sbin/portsip-im-backup hold; else echo "[portsip-im-backup] none"; fi' 2>&1
-  }
-  # Copied at once: bash unsets a coproc's variables as soon as it has reaped it.
-  HOLD_PID="${BACKUPS_HOLD_PID:-}" HOLD_IN="${BACKUPS_HOLD[1]:-}" out="${BACKUPS_HOLD[0]:-}"
-  [ -z "$out" ] || IFS= read -r -t 3700 line <&"$out" || true
+  local line="" deadline=$((SECONDS + 3700))
+  : "${IM_IP:?vendor.sh needs IM_IP}" "${PBX_USER:?vendor.sh needs PBX_USER}"
+  HOLD_DIR="$(mktemp -d)"
+  mkfifo "$HOLD_DIR/in"
+  # ssh's stdin is a pipe only this shell writes to: closing it ends the hold. Keepalives end a
+  # hold whose pbx01 went away within a minute; the IM host ends any hold after 4 h regardless.
+  ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 \
+    -o ServerAliveInterval=15 -o ServerAliveCountMax=4 "$PBX_USER@$IM_IP" \
+    'if [ -e /usr/local/sbin/portsip-im-backup ]; then
+      exec timeout 4h sudo -n /usr/local/sbin/portsip-im-backup hold; else echo "[portsip-im-backup] none"; fi' \
+    <"$HOLD_DIR/in" >"$HOLD_DIR/out" 2>&1 &
+  HOLD_PID=$!
+  exec {HOLD_IN}>"$HOLD_DIR/in"
+  # The runner's answer is its first "[portsip-im-backup] " line (a login banner may come first).
+  while :; do
+    line="$(grep -m 1 '^\[portsip-im-backup\] ' "$HOLD_DIR/out" || true)"
+    [ -z "$line" ] || break
+    if ! kill -0 "$HOLD_PID" 2>/dev/null; then
+      line="$(grep -m 1 '^\[portsip-im-backup\] ' "$HOLD_DIR/out" || head -n 1 "$HOLD_DIR/out")"
+      break
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || break
+    sleep 0.2
+  done
   case "$line" in
     "[portsip-im-backup] held:"*) say "backups on the IM host wait for this im.sh verb" ;;
     "[portsip-im-backup] none") backups_release ;;
-    "[portsip-im-backup] "*)
-      # The runner's own refusal: a backup or restore has held the lock for an hour.
+    *"has held the lock for an hour"*)
       backups_release
       die "the IM host's backups: ${line#\[portsip-im-backup\] }" ;;
+    "[portsip-im-backup] "*)
+      # A runner from before holds existed (the backup step replaces it later in this up).
+      backups_release
+      warn "the IM host's backup runner cannot hold backups during im.sh yet (${line#\[portsip-im-backup\] })" ;;
     *)
       # No SSH, no sudo: im.sh reaches the host its own way and will say what is wrong, if anything.
       backups_release
-      say "WARNING: could not hold the IM host's backups during im.sh (${line:-no answer})" ;;
+      warn "could not hold the IM host's backups during im.sh (${line:-no answer})" ;;
   esac
 }
 
 backups_release() {
   local fd="$HOLD_IN" pid="$HOLD_PID" deadline=$((SECONDS + 5))
   HOLD_PID="" HOLD_IN=""
-  # Closing its stdin ends the hold on the IM host (the lock goes with that process); should a
-  # copy of the pipe live on somewhere, ending the SSH session ends it just the same.
+  # Closing ssh's stdin ends the hold on the IM host (the lock goes with that process); should
+  # the session linger, ending ssh ends it just the same.
   if [ -n "$fd" ]; then exec {fd}>&- || true; fi
-  [ -n "$pid" ] || return 0
-  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.5; done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  if [ -n "$pid" ]; then
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  [ -z "$HOLD_DIR" ] || rm -rf "$HOLD_DIR"
+  HOLD_DIR=""
 }
 
 # The vendor's message lines: `[error]: ...` / `[warn]: ...` at the start of a line, after any

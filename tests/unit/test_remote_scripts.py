@@ -113,20 +113,20 @@ def test_the_needs_check_sees_an_undeclared_call():
     assert used_libraries("# pbx_login is not called here\necho pbx_login\n", "probe") == set()
 
 
-def assembled_steps() -> dict[str, list[str]]:
-    """Each step file → the libraries it is sent with (components' `script="a+b+step"`)."""
-    found: dict[str, list[str]] = {}
+def assembled_steps() -> list[tuple[str, list[str]]]:
+    """Each (step file, the libraries it is sent with), from components' `script="a+b+step"`."""
+    found = []
     for source in Path(h.ROOT, "components").glob("*.py"):
         for spec in re.findall(r'script="([a-z0-9+-]+)"', source.read_text()):
             *libraries, step = spec.split("+")
-            found[step] = libraries
+            found.append((step, libraries))
     return found
 
 
 def test_each_step_is_sent_with_what_it_needs_and_nothing_else():
     steps = assembled_steps()
-    assert len(steps) >= 12
-    for step, libraries in steps.items():
+    assert len({step for step, _ in steps}) >= 12
+    for step, libraries in steps:
         needs = [n for n in declared_needs(SCRIPTS / f"{step}.sh") if n != "lib"]
         assert sorted(libraries) == sorted(needs), step
     # scripts/status sends lib.sh, pbx-api.sh and status.sh (components/status.py).

@@ -256,3 +256,17 @@ def test_manual_mode_without_token_is_refused():
 def test_undersized_lab_host_is_allowed_loudly():
     s = steps(h.run({**h.base_config("existing"), "allowUndersizedHost": "true"}))
     assert params(s["prepare"].inputs["create"])["ALLOW_UNDERSIZED"] == "1"
+
+
+def test_every_step_that_runs_an_im_verb_can_hold_the_im_hosts_backups():
+    # vendor.sh holds the IM host's backup lock over pbx01's trust as PBX_USER for each im.sh
+    # verb; a step without it would stop with vendor.sh's "needs PBX_USER" instead of racing.
+    result = h.run({**h.base_config("existing"), **h.BACKUP_CONFIG})
+    vendors = [
+        r
+        for r in result.mocks.of_type("command:remote:Command")
+        if "im_verb()" in r.inputs["create"]
+    ]
+    assert {r.name for r in vendors} >= {"im-deploy", "im-state", "im-restart", "im-upgrade"}
+    for r in vendors:
+        assert "PBX_USER=" in r.inputs["create"] and "IM_IP=" in r.inputs["create"], r.name

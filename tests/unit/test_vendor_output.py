@@ -29,7 +29,12 @@ def im_port() -> Iterator[None]:
         yield
 
 
-def restart(tmp_path: Path, fake_imsh: str) -> subprocess.CompletedProcess:
+NO_BACKUPS = "#!/bin/sh\necho '[portsip-im-backup] none'\n"
+
+
+def restart(
+    tmp_path: Path, fake_imsh: str, fake_ssh: str = NO_BACKUPS
+) -> subprocess.CompletedProcess:
     """Run the restart step with a changed restartToken against a fake im.sh printing `fake_imsh`
     (a bash body). Returns the finished process."""
     home = tmp_path / "home"
@@ -40,6 +45,11 @@ def restart(tmp_path: Path, fake_imsh: str) -> subprocess.CompletedProcess:
     guide = tmp_path / "guide"
     guide.mkdir(exist_ok=True)
     (guide / "im.sh").write_text(fake_imsh)
+    # The IM host's side of vendor.sh's backup hold: an IM host without backups.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "ssh").write_text(fake_ssh)
+    (bin_dir / "ssh").chmod(0o755)
     return subprocess.run(
         [
             "bash",
@@ -49,6 +59,7 @@ def restart(tmp_path: Path, fake_imsh: str) -> subprocess.CompletedProcess:
             "ACTION=restart",
             "RESTART_TOKEN=r1",
             f"IM_IP={IM_IP}",
+            "PBX_USER=pbx",
             "WAIT=0",
             f"GUIDE_DIR={guide}",
         ],
@@ -56,7 +67,7 @@ def restart(tmp_path: Path, fake_imsh: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"HOME": str(home), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        env={"HOME": str(home), "PATH": f"{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin"},
     )
 
 
@@ -136,3 +147,58 @@ def test_a_clean_run_prints_no_warning(tmp_path, im_port):
     done = restart(tmp_path, 'echo "[info]: done"\n')
     assert done.returncode == 0, done.stderr
     assert "warned" not in done.stderr and "im.sh restart done" in done.stdout
+
+
+# --- the IM host's backups are held while im.sh runs -------------------------------------------
+
+# What `portsip-im-backup hold` does over SSH: say so, then keep the lock until stdin closes. The
+# fake records "held" while it holds and "released" once its stdin is closed.
+HOLDING = """#!/bin/bash
+marks="$(dirname "$0")/marks"
+echo 'Welcome to the IM host (a login banner)'
+echo '[portsip-im-backup] held: backups wait until this im.sh verb is done'
+echo held >>"$marks"
+cat >/dev/null
+echo released >>"$marks"
+"""
+NOTES_HELD = 'cat "$(dirname "$(command -v ssh)")/marks" >"$HOME/seen-by-imsh"\necho "[info]: ok"\n'
+
+
+def test_im_sh_runs_while_the_backups_are_held_and_they_are_released_after(tmp_path, im_port):
+    done = restart(tmp_path, NOTES_HELD, HOLDING)
+    assert done.returncode == 0, done.stderr
+    assert "backups on the IM host wait for this im.sh verb" in done.stdout
+    assert (tmp_path / "home" / "seen-by-imsh").read_text() == "held\n"
+    assert (tmp_path / "bin" / "marks").read_text() == "held\nreleased\n"
+
+
+def test_a_runner_from_before_holds_existed_warns_and_im_sh_runs(tmp_path, im_port):
+    old = (
+        "#!/bin/sh\necho '[portsip-im-backup] ERROR: usage: portsip-im-backup backup' >&2\nexit 1\n"
+    )
+    done = restart(tmp_path, 'echo "[info]: ok"\n', old)
+    assert done.returncode == 0, done.stderr
+    assert "cannot hold backups during im.sh yet" in done.stderr
+    assert recorded_token(tmp_path) == "r1"
+
+
+def test_a_backup_holding_the_lock_for_an_hour_stops_the_verb(tmp_path):
+    busy = (
+        "#!/bin/sh\necho '[portsip-im-backup] ERROR: another backup, restore or im.sh verb "
+        "(its hold) has held the lock for an hour' >&2\nexit 1\n"
+    )
+    done = restart(tmp_path, 'touch "$HOME/imsh-ran"\n', busy)
+    assert done.returncode != 0
+    assert "has held the lock for an hour" in done.stderr
+    assert not (tmp_path / "home" / "imsh-ran").exists()
+    assert recorded_token(tmp_path) == "r0"
+
+
+def test_no_ssh_to_the_im_host_warns_and_im_sh_says_the_rest(tmp_path, im_port):
+    refused = (
+        "#!/bin/sh\necho 'ssh: connect to host 10.0.0.1 port 22: Connection refused' >&2\n"
+        "exit 255\n"
+    )
+    done = restart(tmp_path, 'echo "[info]: ok"\n', refused)
+    assert done.returncode == 0, done.stderr
+    assert "could not hold the IM host's backups during im.sh (ssh: connect to host" in done.stderr

@@ -136,6 +136,16 @@ def _admin_range(
     return net
 
 
+def admin_range_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why `net` may not be an SSH source range (the adminCidrs rule), or None. The policy pack
+    holds every SSH rule to it, whoever wrote the rule."""
+    try:
+        _admin_range(net)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 AdminCidr = Annotated[IPvAnyNetwork, AfterValidator(_admin_range)]
 
 

@@ -55,7 +55,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from components.settings import NAMESPACE, ImConfig  # noqa: E402
+from components.settings import NAMESPACE, ImConfig, admin_range_problem  # noqa: E402
 from components.spec import (  # noqa: E402
     DEFAULT_PROFILE,
     IM_PORT,
@@ -355,10 +355,14 @@ def validate_ssh_not_public(
         if not rule.covers_tcp(SSH_PORT):
             continue
         for source in rule.sources:
-            if is_world(source):
+            net = network(source)
+            why = admin_range_problem(net) if net is not None else None
+            if why is not None:
+                # The rule adminCidrs is held to: the whole Internet, or a public range broader
+                # than IPv4 /16 or IPv6 /48 (components/settings.py, ADMIN_CIDR_MIN_PREFIX).
                 report_violation(
-                    f"SSH (TCP {SSH_PORT}) is open to {source}: allow only pbx01 and the "
-                    "operator's networks (portsip-im:adminCidrs)",
+                    f"SSH (TCP {SSH_PORT}) is open to {source}: as portsip-im:adminCidrs it "
+                    f"{why}; allow only pbx01 and the operator's networks",
                     None,
                 )
 
@@ -678,7 +682,7 @@ IM_PORT_OPEN = StackValidationPolicy(
 SSH_NOT_PUBLIC = ResourceValidationPolicy(
     name="ssh-not-open-to-internet",
     description="No security group, security group rule or firewall opens SSH (TCP 22) to "
-    "0.0.0.0/0 or ::/0.",
+    "0.0.0.0/0, ::/0 or a public range broader than IPv4 /16 or IPv6 /48 (the adminCidrs rule).",
     validate=validate_ssh_not_public,
 )
 DATA_PROTECTED = StackValidationPolicy(

@@ -217,6 +217,29 @@ def test_ssh_open_to_the_internet_is_rejected(typ, props):
 
 
 @pytest.mark.parametrize(
+    "source, why",
+    [
+        ("8.0.0.0/8", "a public admin range must be /16 or narrower for IPv4"),
+        ("2001:db8::/32", "a public admin range must be /48 or narrower for IPv6"),
+        ("::ffff:0:0/96", "(it embeds IPv4 0.0.0.0/0)"),
+    ],
+)
+def test_ssh_open_to_a_public_range_broader_than_admin_cidrs_allow_is_rejected(source, why):
+    key = "cidrIpv6" if ":" in source else "cidrIpv4"
+    out = check_resource(g.SSH_NOT_PUBLIC, g.AWS_INGRESS_RULE, _vpc_rule(**{key: source}))
+    assert len(out.violations) == 1 and why in out.messages[0], out.messages
+    assert out.messages[0].startswith(
+        f"SSH (TCP 22) is open to {source}: as portsip-im:adminCidrs it would open SSH on the IM"
+    )
+
+
+@pytest.mark.parametrize("source", ["198.51.100.0/24", "203.0.0.0/16", "2001:db8:aa::/48"])
+def test_ssh_from_a_narrow_public_range_passes(source):
+    key = "cidrIpv6" if ":" in source else "cidrIpv4"
+    assert not check_resource(g.SSH_NOT_PUBLIC, g.AWS_INGRESS_RULE, _vpc_rule(**{key: source}))
+
+
+@pytest.mark.parametrize(
     "typ, props",
     [
         (g.AWS_INGRESS_RULE, _vpc_rule(cidrIpv4="192.168.1.11/32")),

@@ -23,7 +23,9 @@ im_verb() {  # im_verb VERB [ARGS...]: run `im.sh VERB ARGS` as the guide does; 
   say "running: cd $GUIDE_DIR && /bin/bash im.sh $*"
   # The vendor prints the token: the log only ever holds the redacted text.
   # (pipefail: rc is im.sh's exit status)
-  (cd "$GUIDE_DIR" && IM_TOKEN="$token" /bin/bash im.sh "$@" <<<"$token" 2>&1) \
+  # im.sh gets no copy of the hold's pipe: a daemon it leaves behind must not keep the hold open.
+  (if [ -n "$HOLD_IN" ]; then exec {HOLD_IN}>&-; fi
+   cd "$GUIDE_DIR" && IM_TOKEN="$token" /bin/bash im.sh "$@" <<<"$token" 2>&1) \
     | redact "$token" "${EXTRA_REDACT:-}" >"$log" || rc=$?
   backups_release
   flock -u 9

@@ -6,6 +6,7 @@ against a fake im.sh. PortSIP's scripts print `[error]: ...` and may still exit 
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -161,7 +162,10 @@ echo held >>"$marks"
 cat >/dev/null
 echo released >>"$marks"
 """
-NOTES_HELD = 'cat "$(dirname "$(command -v ssh)")/marks" >"$HOME/seen-by-imsh"\necho "[info]: ok"\n'
+NOTES_HELD = (
+    'cat "$(dirname "$(command -v ssh)")/marks" >"$HOME/seen-by-imsh"\n'
+    'ls -l /proc/$$/fd >"$HOME/imsh-fds"\necho "[info]: ok"\n'
+)
 
 
 def test_im_sh_runs_while_the_backups_are_held_and_they_are_released_after(tmp_path, im_port):
@@ -170,6 +174,9 @@ def test_im_sh_runs_while_the_backups_are_held_and_they_are_released_after(tmp_p
     assert "backups on the IM host wait for this im.sh verb" in done.stdout
     assert (tmp_path / "home" / "seen-by-imsh").read_text() == "held\n"
     assert (tmp_path / "bin" / "marks").read_text() == "held\nreleased\n"
+    # im.sh got no copy of the hold's pipe (a daemon it left running would keep the hold open).
+    fds = (tmp_path / "home" / "imsh-fds").read_text()
+    assert not re.search(r"/tmp\.\w+/in\b", fds), fds
 
 
 def test_a_runner_from_before_holds_existed_warns_and_im_sh_runs(tmp_path, im_port):

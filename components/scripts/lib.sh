@@ -69,10 +69,12 @@ wait_tcp() {
 }
 
 # ssh_im USER HOST COMMAND...: pbx01 to the IM host with pbx01's own key and pinned host key only.
+# Keepalives end a session whose other side went away within a minute (a held lock goes with it).
 ssh_im() {
   local user="$1" host="$2"
   shift 2
-  ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 "$user@$host" "$@"
+  ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 \
+    -o ServerAliveInterval=15 -o ServerAliveCountMax=4 "$user@$host" "$@"
 }
 
 # The project's own state on a host: what it created, so destroy removes only that.

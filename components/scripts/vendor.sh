@@ -43,10 +43,9 @@ backups_hold() {
   : "${IM_IP:?vendor.sh needs IM_IP}" "${PBX_USER:?vendor.sh needs PBX_USER}"
   HOLD_DIR="$(mktemp -d)"
   mkfifo "$HOLD_DIR/in"
-  # ssh's stdin is a pipe only this shell writes to: closing it ends the hold. Keepalives end a
-  # hold whose pbx01 went away within a minute; the IM host ends any hold after 4 h regardless.
-  ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 \
-    -o ServerAliveInterval=15 -o ServerAliveCountMax=4 "$PBX_USER@$IM_IP" \
+  # ssh's stdin is a pipe only this shell writes to: closing it ends the hold. ssh_im's keepalives
+  # end a hold whose pbx01 went away within a minute; the IM host ends any hold after 4 h regardless.
+  ssh_im "$PBX_USER" "$IM_IP" \
     'if [ -e /usr/local/sbin/portsip-im-backup ]; then
       exec timeout 4h sudo -n /usr/local/sbin/portsip-im-backup hold; else echo "[portsip-im-backup] none"; fi' \
     <"$HOLD_DIR/in" >"$HOLD_DIR/out" 2>&1 &
@@ -88,6 +87,8 @@ backups_release() {
   if [ -n "$fd" ]; then exec {fd}>&- || true; fi
   if [ -n "$pid" ]; then
     while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    # $! is the subshell running ssh_im: end its ssh too.
+    pkill -P "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from components.remote import pinned_ssh_options
+from portsip_im.remote import pinned_ssh_options
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "lab"

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.remote import pinned_ssh_options
+from portsip_im.remote import pinned_ssh_options
 from tests.unit import harness as h
 
 CMD = "command:remote:Command"

@@ -7,8 +7,8 @@ import base64
 import pulumi
 import pytest
 
-from components import spec
 from policy import guardrails as g
+from portsip_im import spec
 from tests.policy.support import (
     OURS,
     UNKNOWN_STRING,
@@ -107,7 +107,7 @@ def test_host_size_checks_the_data_volume(typ, key):
 
 def test_table_agrees_with_the_cloud_catalogue_figures_the_program_uses():
     """Where the pack's table and the mocks' catalogue (AWS's and Hetzner's published figures)
-    both know a type, they give the same verdict as components/spec.py."""
+    both know a type, they give the same verdict as components/portsip_im/spec.py."""
     for name, (vcpus, mem) in harness.INSTANCE_TYPES.items():
         verdict = g.aws_instance_verdict(name)
         assert verdict.known, name

@@ -4,7 +4,7 @@ small project that registers `pulumi_command.remote.Command`s through the real c
 Stack `bad` breaks each rule once (no host key, no proxy host key, a stdin secret in `create`, a
 secret stack config value in `delete`, one value of the backupEnv JSON object in `create`): the
 preview fails with each policy's message and never shows a secret. Stack `good` follows
-components/remote.py's way (pinned keys, secrets on stdin): the preview passes. Preview runs no
+portsip_im/remote.py's way (pinned keys, secrets on stdin): the preview passes. Preview runs no
 remote command, so 127.0.0.1 stands for every host.
 """
 
@@ -45,7 +45,7 @@ PROGRAM = """\
         )
 
 
-    def encode(value):  # components/remote.py's encode_secrets
+    def encode(value):  # portsip_im/remote.py's encode_secrets
         return f"TOKEN\\t{base64.b64encode(value.encode()).decode()}\\n"
 
 
@@ -75,7 +75,7 @@ PROGRAM = """\
         )
 """
 
-FIX = "stdin (components/remote.py step(secrets=...))"
+FIX = "stdin (portsip_im/remote.py step(secrets=...))"
 EXPECTED = {
     "remote-host-key-pinned": [
         "no-host-key: its SSH connection pins no host key (connection.hostKey)",

@@ -130,7 +130,7 @@ def test_a_secret_config_value_in_a_step_command_is_caught():
             "im-pbx01-check: `create` carries the secret value of config portsip-im:pbxPassword; "
             "a command's text is its remote command line (seen in `ps` and the host's logs), "
             "shown in preview diffs and kept in state: pass secrets on stdin "
-            "(components/remote.py step(secrets=...))"
+            "(components/portsip_im/remote.py step(secrets=...))"
         ]
     }
 

@@ -1,5 +1,5 @@
 """remote-host-key-pinned and no-secrets-in-remote-commands (policy/remote_commands.py), on inputs
-shaped as the engine hands a `command:remote:Command`'s to the pack (what components/remote.py
+shaped as the engine hands a `command:remote:Command`'s to the pack (what portsip_im/remote.py
 builds; see tests/unit/harness.py's recordings). Secret values are made per test."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import secrets
 import pulumi
 import pytest
 
-from components import remote
 from policy import guardrails as g
 from policy import remote_commands as rc
+from portsip_im import remote
 from tests.policy.support import UNKNOWN_STRING, check_resource, fresh_private_key
 
 PBX01_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPbx01PinnedKeyForPolicyTests00000000000"
@@ -33,7 +33,7 @@ def key(tmp_path) -> str:
 
 
 def connection(key: str, host_key=IM_KEY, proxy_key=PBX01_KEY, proxy=True) -> dict:
-    """A connection through pbx01 (or direct), as components/remote.py's connection() builds it;
+    """A connection through pbx01 (or direct), as portsip_im/remote.py's connection() builds it;
     a None key is left out, as the SDK leaves out an unset input."""
 
     def one(host: str, user: str, pin: str | None, dials: float) -> dict:
@@ -50,7 +50,7 @@ def connection(key: str, host_key=IM_KEY, proxy_key=PBX01_KEY, proxy=True) -> di
 
 
 def command(conn, create: str = "", stdin_secrets: dict | None = None, **extra) -> dict:
-    """A step's inputs as components/remote.py's step() sends them."""
+    """A step's inputs as portsip_im/remote.py's step() sends them."""
     create = create or remote.render("prepare", "echo ok", {"STORAGE_PATH": "/data/im"}, True)
     props = {
         "connection": conn,
@@ -140,7 +140,7 @@ def test_stdin_secret_in_a_command_text_fails(key, field):
     assert out.messages == [
         f"im-token: `{field}` carries the secret value of stdin's IM_TOKEN; a command's text is "
         "its remote command line (seen in `ps` and the host's logs), shown in preview diffs and "
-        "kept in state: pass secrets on stdin (components/remote.py step(secrets=...))"
+        "kept in state: pass secrets on stdin (portsip_im/remote.py step(secrets=...))"
     ]
     assert token not in out.messages[0]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components import spec
 from policy import guardrails as g
+from portsip_im import spec
 from tests.policy.support import OURS, check_resource, check_stack
 from tests.policy.test_program_policies import run_pack
 from tests.unit import harness

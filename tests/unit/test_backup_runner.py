@@ -1,4 +1,4 @@
-"""The IM host's backup runner (components/scripts/backup-lib.sh) on this machine with a real restic
+"""The IM host's backup runner (portsip_im/scripts/backup-lib.sh) on this machine with a real restic
 and a local repository, its paths moved into a temporary folder: a backup records its result, a
 restore swaps the snapshot in (files added since are gone, a top-level directory keeps its inode,
 so a bind mount of it keeps working), and a failing backup is recorded as failed with restic's
@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from components.remote import SCRIPTS
+from portsip_im.remote import SCRIPTS
 
 
 def test_restic_is_installed():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import encode_secrets, script_text
+from portsip_im.remote import encode_secrets, script_text
 
 PASSWORD = "setup-test-repo-password"
 

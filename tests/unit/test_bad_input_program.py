@@ -3,7 +3,7 @@ single resource registered (not even the ImServer component)."""
 
 import pytest
 
-from components.settings import ConfigError
+from stack_config import ConfigError
 from tests.unit import harness as h
 
 

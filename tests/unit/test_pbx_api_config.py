@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from components.settings import ConfigError, parse_config
+from stack_config import ConfigError, parse_config
 from tests.unit import harness as h
 
 SECRETS = {"sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken"}

@@ -1,6 +1,6 @@
 """The PBX API client against PortSIP's OpenAPI document, without the lab.
 
-- The calls the program makes (components/pbx.py API_CALLS) are the calls its scripts make, and
+- The calls the program makes (portsip_im/pbx.py API_CALLS) are the calls its scripts make, and
   each one is in the document (the OAuth login excepted: PortSIP's REST guide documents it).
 - Against a mock served from the document -- the lab's stand-in PBX API run locally on 127.0.0.1,
   serving only the document's JSON login and refusing what the document refuses -- the program's
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from components.pbx import API_CALLS, JSON_LOGIN_PATH, OAUTH_LOGIN_PATH
-from components.remote import SCRIPTS
-from components.settings import ImConfig
+from portsip_im.pbx import API_CALLS, JSON_LOGIN_PATH, OAUTH_LOGIN_PATH
+from portsip_im.remote import SCRIPTS
+from stack_config import ImConfig
 from tests import spec_judge
 from tests.unit import harness as h
 

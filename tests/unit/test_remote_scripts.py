@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import SCRIPTS, encode_secrets, render
+from portsip_im.remote import SCRIPTS, encode_secrets, render
 from tests.unit import harness as h
 
 SHELLCHECK = shutil.which("shellcheck") or str(Path(h.ROOT, "venv", "bin", "shellcheck"))
@@ -116,7 +116,7 @@ def test_the_needs_check_sees_an_undeclared_call():
 def assembled_steps() -> list[tuple[str, list[str]]]:
     """Each (step file, the libraries it is sent with), from components' `script="a+b+step"`."""
     found = []
-    for source in Path(h.ROOT, "components").glob("*.py"):
+    for source in Path(h.ROOT, "components", "portsip_im").rglob("*.py"):
         for spec in re.findall(r'script="([a-z0-9+-]+)"', source.read_text()):
             *libraries, step = spec.split("+")
             found.append((step, libraries))

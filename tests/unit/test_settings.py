@@ -4,14 +4,8 @@ import ipaddress
 
 import pytest
 
-from components.settings import (
-    ConfigError,
-    ImConfig,
-    check_ip_in_network,
-    config_keys,
-    is_private_address,
-    parse_config,
-)
+from portsip_im.rules import in_network, is_private_address
+from stack_config import ConfigError, ImConfig, config_keys, parse_config
 from tests.unit.harness import base_config
 
 SECRETS = {"sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken"}
@@ -159,14 +153,11 @@ def test_pbx_stack_replaces_pbx01_host():
 
 
 def test_ip_inside_network():
-    check_ip_in_network(ipaddress.IPv4Address("192.168.1.25"), "192.168.1.0/24", "subnet s")
-    with pytest.raises(
-        ConfigError,
-        match=r"portsip-im:privateIp: 10.0.0.5 is not inside subnet s \(192.168.1.0/24\)",
-    ):
-        check_ip_in_network(ipaddress.IPv4Address("10.0.0.5"), "192.168.1.0/24", "subnet s")
-    with pytest.raises(ConfigError, match="network or broadcast"):
-        check_ip_in_network(ipaddress.IPv4Address("192.168.1.255"), "192.168.1.0/24", "subnet s")
+    in_network("192.168.1.25", "192.168.1.0/24", "subnet s")
+    with pytest.raises(ValueError, match=r"^10.0.0.5 is not inside subnet s \(192.168.1.0/24\)$"):
+        in_network("10.0.0.5", "192.168.1.0/24", "subnet s")
+    with pytest.raises(ValueError, match="network or broadcast"):
+        in_network("192.168.1.255", "192.168.1.0/24", "subnet s")
 
 
 def test_every_field_has_a_description():

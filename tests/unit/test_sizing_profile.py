@@ -5,8 +5,9 @@ the profile's minimums to prepare.sh, which measures the host."""
 
 import pytest
 
-from components import spec
-from components.settings import DEFAULT_SIZE, ConfigError
+from portsip_im import spec
+from portsip_im.rules import DEFAULT_SIZE
+from stack_config import ConfigError
 from tests.unit import harness as h
 from tests.unit.test_steps_graph import params
 
@@ -122,7 +123,7 @@ def test_existing_hands_the_profiles_minimums_to_prepare():
         "256",
     )
     assert args["SIZING_PROFILE"] == "large" and args["MEASURE_SPEC"] == "1"
-    # 95% of 16 GiB: MemTotal on a 16 GiB host is a little below (components/spec.py).
+    # 95% of 16 GiB: MemTotal on a 16 GiB host is a little below (components/portsip_im/spec.py).
     assert args["MEMORY_FLOOR_MIB"] == "15564"
 
     small = prepare(h.run(medium("existing")))
@@ -135,6 +136,6 @@ def test_existing_hands_the_profiles_minimums_to_prepare():
 
 
 def test_measured_check_names_the_profile():
-    text = (h.ROOT / "components" / "scripts" / "prepare.sh").read_text()
+    text = (h.ROOT / "components" / "portsip_im" / "scripts" / "prepare.sh").read_text()
     assert "sizingProfile ${SIZING_PROFILE}" in text
     assert "${MIN_VCPUS} vCPU" in text and "${MIN_DISK_GB} GB" in text

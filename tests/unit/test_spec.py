@@ -1,6 +1,6 @@
 """The guide's hardware minimums, as a pure check (no Pulumi)."""
 
-from components.spec import PROFILES, HostFacts, describe_shortfall, shortfalls
+from portsip_im.spec import PROFILES, HostFacts, describe_shortfall, shortfalls
 
 
 def test_large_profile_passes():

@@ -57,7 +57,7 @@ def test_config_reference_catches_a_stale_table():
 
 
 def test_pulumi_yaml_declares_every_key():
-    from components.settings import config_keys
+    from stack_config import config_keys
 
     declared = yaml.safe_load((h.ROOT / "Pulumi.yaml").read_text())["config"]
     assert sorted(k.split(":", 1)[1] for k in declared) == sorted(config_keys())
@@ -75,8 +75,8 @@ def readme_stacks():
 
 def test_every_shown_stack_passes_the_address_rules():
     """Pulumi.dev.yaml, Pulumi.lab.yaml and the README's examples: private addresses private,
-    no SSH range that spans the Internet (the rules of components/settings.py)."""
-    from components.settings import ConfigError, parse_config
+    no SSH range that spans the Internet (the rules of stack_config/)."""
+    from stack_config import ConfigError, parse_config
 
     secrets = {"sshPrivateKey": "k", "pbxPassword": "p", "pbxAdminPassword": "a"}
     stacks = {
@@ -110,7 +110,7 @@ def test_lab_stack_knows_every_secret():
     """scripts/lab-stack refuses to keep secrets in plain text: its list is settings.SECRETS."""
     import re
 
-    from components.settings import SECRETS
+    from stack_config import SECRETS
 
     text = (h.ROOT / "scripts" / "lab-stack").read_text()
     listed = re.search(r'^secret_keys=" (.*) "$', text, re.M)

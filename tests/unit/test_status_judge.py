@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from components import status
-from components.settings import parse_config
+from stack_config import parse_config
 from tests.unit import harness as h
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
@@ -168,7 +168,7 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
     import os
     import subprocess
 
-    from components import remote
+    from portsip_im import remote
     from tests.unit.test_pbx_api_spec import start_mock
 
     mock, proc = start_mock(tmp_path, "json")

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from components.remote import SCRIPTS
+from portsip_im.remote import SCRIPTS
 from tests.unit import harness as h
 
 CMD = "command:remote:Command"
@@ -246,7 +246,7 @@ def test_manual_mode_gives_the_token_and_asks_for_the_whitelist():
 
 
 def test_manual_mode_without_token_is_refused():
-    from components.settings import ConfigError
+    from stack_config import ConfigError
 
     cfg = {**h.base_config("existing"), "pbxApi": "manual"}
     with pytest.raises(ConfigError, match="portsip-im:imToken: required when pbxApi is manual"):

@@ -1,5 +1,5 @@
 """vendor.sh judges im.sh by what it prints, not by its exit status alone: the real `restart`
-step (lib.sh + vendor.sh + manage.sh, as components/remote.py assembles it) run locally with bash
+step (lib.sh + vendor.sh + manage.sh, as portsip_im/remote.py assembles it) run locally with bash
 against a fake im.sh. PortSIP's scripts print `[error]: ...` and may still exit 0
 (../shared/portsip/FACTS.md).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import script_text
+from portsip_im.remote import script_text
 
 TOKEN = "tok-0123456789abcdef-test-only"
 IM_IP = "127.0.0.87"  # a loopback address of its own: the step checks IM_IP:8887 after the verb

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pulumi
 
-from ..settings import Settings
+from ..checks import Resolved
 from . import ImHost
 
 
@@ -16,21 +16,18 @@ class ExistingImHost(pulumi.ComponentResource):
 
     host: ImHost
 
-    def __init__(
-        self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, r: Resolved, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("portsip:im:ExistingHost", name, None, opts)
-        c = settings.config
-        assert c.public_ip is not None  # enforced by the settings' cross checks
-        private_ip = pulumi.Output.from_input(str(c.private_ip))
+        assert r.public_ip is not None  # required of an existing host (checks.py)
+        private_ip = pulumi.Output.from_input(r.private_ip)
         self.host = ImHost(
             private_ip=private_ip,
-            public_ip=pulumi.Output.from_input(str(c.public_ip)),
+            public_ip=pulumi.Output.from_input(r.public_ip),
             ssh_host=private_ip,
-            admin_user=settings.admin_user,
-            host_id=pulumi.Output.from_input(f"existing:{c.private_ip}"),
+            admin_user=r.admin_user,
+            host_id=pulumi.Output.concat("existing:", r.private_ip),
             data_disk_device=(
-                pulumi.Output.from_input(c.data_disk_device) if c.data_disk_device else None
+                pulumi.Output.from_input(r.data_disk_device) if r.data_disk_device else None
             ),
             data_volume_id=None,
         )

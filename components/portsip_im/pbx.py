@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from .settings import Settings
+from .checks import Resolved
 
 # PortSIP's REST guide documents this fixed OAuth client id for the password grant.
 OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
@@ -126,23 +126,22 @@ class PbxAccess:
     login_path: str
     tls_verify: bool
     admin_user: str
-    admin_password: pulumi.Output[str] | None
-    im_token: pulumi.Output[str] | None
+    admin_password: pulumi.Input[str] | None
+    im_token: pulumi.Input[str] | None
     whitelist_confirmed: bool
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PbxAccess:
-        c = settings.config
+    def from_settings(cls, r: Resolved) -> PbxAccess:
         return cls(
-            mode=c.pbx_api,
-            api_url=settings.pbx_api_url,
-            login=c.pbx_api_login,
-            login_path=c.pbx_api_login_path,
-            tls_verify=c.pbx_api_tls_verify,
-            admin_user=c.pbx_admin_user,
-            admin_password=settings.pbx_admin_password,
-            im_token=settings.im_token,
-            whitelist_confirmed=c.whitelist_confirmed,
+            mode=r.pbx_api,
+            api_url=r.pbx_api_url,
+            login=r.pbx_api_login,
+            login_path=r.pbx_api_login_path,
+            tls_verify=r.pbx_api_tls_verify,
+            admin_user=r.pbx_admin_user,
+            admin_password=r.pbx_admin_password,
+            im_token=r.im_token,
+            whitelist_confirmed=r.whitelist_confirmed,
         )
 
     @property
@@ -153,7 +152,7 @@ class PbxAccess:
         """Plain parameters of every step that calls the API (scripts/pbx-api.sh reads them)."""
         out: dict[str, pulumi.Input[str]] = {"MODE": self.mode}
         if self.rest:
-            assert self.api_url is not None  # enforced by the settings' cross checks
+            assert self.api_url is not None  # checked by checks.resolve
             out.update(
                 PBX_API_URL=self.api_url,
                 PBX_LOGIN=self.login,
@@ -175,5 +174,5 @@ class PbxAccess:
         """What the token step needs: the admin password (rest) or the operator's token (manual)."""
         if self.rest:
             return self.api_secrets()
-        assert self.im_token is not None  # enforced by the settings' secret checks
+        assert self.im_token is not None  # checked by checks.resolve
         return {"IM_TOKEN": self.im_token}

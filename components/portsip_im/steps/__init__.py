@@ -29,12 +29,12 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
-from . import remote
-from .backups import add_backups, pre_upgrade_snapshot
-from .hosts import ImHost
-from .pbx import PbxAccess
-from .settings import Settings
-from .spec import MEASURED_MEMORY_SLACK
+from .. import remote
+from ..backups import add_backups, pre_upgrade_snapshot
+from ..checks import Resolved
+from ..hosts import ImHost
+from ..pbx import PbxAccess
+from ..spec import MEASURED_MEMORY_SLACK
 
 DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
 
@@ -50,24 +50,23 @@ class GuideSteps:
 
 def add_guide_steps(
     name: str,
-    settings: Settings,
+    r: Resolved,
     host: ImHost,
     host_resource: pulumi.Resource,
     parent: pulumi.Resource,
 ) -> GuideSteps:
-    c = settings.config
-    pbx = PbxAccess.from_settings(settings)
-    key = settings.ssh_private_key
+    pbx = PbxAccess.from_settings(r)
+    key = r.ssh_private_key
 
     def child(*depends_on: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), **extra)
 
     pbx01_conn = remote.connection(
-        settings.pbx01_host,
-        c.pbx01_user,
+        r.pbx01_host,
+        r.pbx01_user,
         key,
-        c.pbx01_host_key,
-        per_dial_timeout=c.ssh_per_dial_timeout,
+        r.pbx01_host_key,
+        per_dial_timeout=r.ssh_per_dial_timeout,
     )
     pbx01 = remote.Host(pbx01_conn, sudo=False)
 
@@ -76,17 +75,17 @@ def add_guide_steps(
         f"{name}-pbx01-check",
         on=pbx01,
         script="pbx01-check",
-        params={"GUIDE_DIR": c.guide_dir, "REQUIRED_OS": c.required_os},
+        params={"GUIDE_DIR": r.guide_dir, "REQUIRED_OS": r.required_os},
         rerun_on_update=False,
-        triggers=[c.guide_dir, c.required_os],
+        triggers=[r.guide_dir, r.required_os],
         opts=child(),
     )
 
     # The IM host's key: pinned from config (existing), or read once from pbx01 (a new VM).
     im_host_key: pulumi.Input[str]
     waits_on: list[pulumi.Resource] = [host_resource]
-    if c.im_host_key:
-        im_host_key = c.im_host_key
+    if r.im_host_key:
+        im_host_key = r.im_host_key
     else:
         scan = remote.step(
             f"{name}-host-key",
@@ -106,26 +105,26 @@ def add_guide_steps(
         host.admin_user,
         key,
         im_host_key,
-        via=pbx01_conn if c.jump_via_pbx01 else None,
+        via=pbx01_conn if r.jump_via_pbx01 else None,
         # A new VM may take minutes to boot: keep dialling.
         dial_error_limit=40,
-        per_dial_timeout=c.ssh_per_dial_timeout,
+        per_dial_timeout=r.ssh_per_dial_timeout,
     )
     im_admin = remote.Host(im_conn, sudo=host.admin_user != "root")
 
     # Guide step 1.
-    profile = settings.profile
+    profile = r.profile
     prepare_params: dict[str, pulumi.Input[str]] = {
         "HOST_ID": host.host_id,
-        "REQUIRED_OS": c.required_os,
-        "PBX_USER": c.pbx01_user,
+        "REQUIRED_OS": r.required_os,
+        "PBX_USER": r.pbx01_user,
         "DATA_DISK": host.data_disk_device or "",
         "DATA_MOUNT": DEFAULT_DATA_PATH,
-        "STORAGE_PATH": c.storage_path or "",
-        "APPLY_UPDATES": _flag(c.apply_os_updates),
-        "SUDO_NOPASSWD": _flag(c.pbx_sudo_nopasswd),
-        "MEASURE_SPEC": _flag(c.target == "existing"),
-        "ALLOW_UNDERSIZED": _flag(c.allow_undersized_host),
+        "STORAGE_PATH": r.storage_path or "",
+        "APPLY_UPDATES": _flag(r.apply_os_updates),
+        "SUDO_NOPASSWD": _flag(r.pbx_sudo_nopasswd),
+        "MEASURE_SPEC": _flag(r.target == "existing"),
+        "ALLOW_UNDERSIZED": _flag(r.allow_undersized_host),
         "MIN_VCPUS": str(profile.min_vcpus),
         "MIN_MEMORY_MIB": str(profile.min_memory_mib),
         "MEMORY_FLOOR_MIB": str(int(profile.min_memory_mib * MEASURED_MEMORY_SLACK)),
@@ -134,7 +133,7 @@ def add_guide_steps(
     # The profile's name is only for prepare.sh's message; its figures are in the triggers above,
     # so a stack made before profiles existed (large) does not re-run prepare for this parameter.
     prepare_args = {**prepare_params, "SIZING_PROFILE": profile.name}
-    if c.allow_undersized_host:
+    if r.allow_undersized_host:
         pulumi.log.warn(
             f"allowUndersizedHost=true: the IM host may be below PortSIP's {profile.asks()} "
             f"(sizingProfile {profile.name}). Acceptable for a lab, never for production."
@@ -144,9 +143,9 @@ def add_guide_steps(
         on=im_admin,
         script="prepare",
         params=prepare_args,
-        secrets={"PBX_PASSWORD": settings.pbx_password},
+        secrets={"PBX_PASSWORD": r.pbx_password},
         rerun_on_update=False,
-        triggers=[pulumi.Output.all(**prepare_params), settings.pbx_password],
+        triggers=[pulumi.Output.all(**prepare_params), r.pbx_password],
         opts=child(check, *waits_on),
     )
 
@@ -161,9 +160,9 @@ def add_guide_steps(
         params={
             **pbx.params(),
             "IPS": whitelist_ips,
-            "DAYS": str(c.whitelist_days),
+            "DAYS": str(r.whitelist_days),
             "MARK": f"portsip-im:{pulumi.get_project()}/{pulumi.get_stack()}",
-            "CONFIRMED": _flag(c.whitelist_confirmed),
+            "CONFIRMED": _flag(r.whitelist_confirmed),
         },
         secrets=pbx.api_secrets(),
         delete_params={"ACTION": "remove"},
@@ -172,7 +171,7 @@ def add_guide_steps(
 
     # Guide step 3: the PBX's current IM token, kept on pbx01; regenerated only when the PBX has
     # none or imTokenRotation changes (then deploy re-runs im.sh); a new release gets a fresh one.
-    rotation = c.im_token_rotation or ""
+    rotation = r.im_token_rotation or ""
     token = remote.step(
         f"{name}-token",
         on=pbx01,
@@ -198,7 +197,7 @@ def add_guide_steps(
         on=im_admin,
         script="trust",
         params={
-            "PBX_USER": c.pbx01_user,
+            "PBX_USER": r.pbx01_user,
             "PUBKEY": trust_key.stdout.apply(lambda out: (out or "").strip()),
         },
         delete_params={"ACTION": "remove"},
@@ -210,9 +209,9 @@ def add_guide_steps(
         "HOST_ID": host.host_id,
         "PRIVATE_IP": host.private_ip,
         "PUBLIC_IP": host.public_ip,
-        "STORAGE_PATH": c.storage_path or "",
-        "GUIDE_DIR": c.guide_dir,
-        "PBX_USER": c.pbx01_user,
+        "STORAGE_PATH": r.storage_path or "",
+        "GUIDE_DIR": r.guide_dir,
+        "PBX_USER": r.pbx01_user,
         "VERIFY_API": _flag(pbx.rest),
         # Which token pbx01 holds (a digest of the token step's fingerprint line): a rotated or
         # newly given token re-runs deploy, which then re-deploys with it (im.sh rm, im.sh run).
@@ -231,21 +230,21 @@ def add_guide_steps(
     )
 
     # Backups of the IM data (restic, on a timer on the IM host) and a restore on request.
-    backups = add_backups(name, settings, host, im_admin, child, deploy, DEFAULT_DATA_PATH)
+    backups = add_backups(name, r, host, im_admin, child, deploy, DEFAULT_DATA_PATH)
     after_deploy = [deploy, *backups]
 
     # Day 2: running/stopped, restart, upgrade.
     vendor_params: dict[str, pulumi.Input[str]] = {
         "IM_IP": host.private_ip,
-        "GUIDE_DIR": c.guide_dir,
+        "GUIDE_DIR": r.guide_dir,
         # pbx01's account on the IM host: each verb holds its backups over that trust (vendor.sh).
-        "PBX_USER": c.pbx01_user,
+        "PBX_USER": r.pbx01_user,
     }
     state = remote.step(
         f"{name}-state",
         on=pbx01,
         script="vendor+manage",
-        params={**vendor_params, "ACTION": "state", "STATE": c.im_state},
+        params={**vendor_params, "ACTION": "state", "STATE": r.im_state},
         quiet=True,
         opts=child(*after_deploy),
     )
@@ -253,7 +252,7 @@ def add_guide_steps(
         f"{name}-restart",
         on=pbx01,
         script="vendor+manage",
-        params={**vendor_params, "ACTION": "restart", "RESTART_TOKEN": c.restart_token or ""},
+        params={**vendor_params, "ACTION": "restart", "RESTART_TOKEN": r.restart_token or ""},
         delete_params={"ACTION": "forget"},
         quiet=True,
         opts=child(state),
@@ -265,11 +264,11 @@ def add_guide_steps(
         params={
             **vendor_params,
             **pbx.params(),
-            "RELEASE": c.im_release or "",
-            "SKIP_CLUSTER_CHECK": _flag(c.skip_cluster_check),
-            "PBX_USER": c.pbx01_user,
-            "BACKUP": _flag(c.backup_repository is not None),
-            "WITHOUT_BACKUP": _flag(c.upgrade_without_backup),
+            "RELEASE": r.im_release or "",
+            "SKIP_CLUSTER_CHECK": _flag(r.skip_cluster_check),
+            "PBX_USER": r.pbx01_user,
+            "BACKUP": _flag(r.backup_repository is not None),
+            "WITHOUT_BACKUP": _flag(r.upgrade_without_backup),
         },
         secrets=pbx.api_secrets(),
         delete_params={"ACTION": "forget"},
@@ -279,7 +278,7 @@ def add_guide_steps(
             restart,
             token,
             *backups,
-            *pre_upgrade_snapshot(name, settings, host, child, after=[restart, *backups]),
+            *pre_upgrade_snapshot(name, r, host, child, after=[restart, *backups]),
         ),
     )
 
@@ -287,7 +286,7 @@ def add_guide_steps(
         f"{name}-health",
         on=pbx01,
         script="health",
-        params={"IM_IP": host.private_ip, "PBX_USER": c.pbx01_user, "EXPECT": c.im_state},
+        params={"IM_IP": host.private_ip, "PBX_USER": r.pbx01_user, "EXPECT": r.im_state},
         # The quiet steps' stdout is secret and, at preview, unknown: the real provider refuses an
         # unknown secret in `triggers` ("malformed secret: missing value"). A digest of it is
         # neither secret nor telling, and still changes whenever one of them ran.

@@ -7,7 +7,6 @@ upgrade step (upgrade.sh) asks the runner for a backup before `im.sh upgrade`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,14 +14,15 @@ import pulumi
 import pulumi_command as command
 
 from . import remote
+from .checks import Resolved
 from .hosts import ImHost, stack_labels
 from .remote import encode_secrets
-from .settings import BACKUP_KEEP_RULES, Settings
+from .rules import BACKUP_KEEP_RULES
 
 
 def add_backups(
     name: str,
-    settings: Settings,
+    r: Resolved,
     host: ImHost,
     im_admin: remote.Host,
     child: Any,
@@ -30,30 +30,29 @@ def add_backups(
     data_path: str,
 ) -> list[command.remote.Command]:
     """The backup step (restic, a timer) and the restore step, or none without a repository."""
-    c = settings.config
-    if c.backup_repository is None:
+    if r.backup_repository is None:
         pulumi.log.warn(
             "backupRepository is not set: the IM data (every chat message and file) is NOT backed "
             "up, and an imRelease upgrade goes ahead without a backup. Set backupRepository and "
             "backupPassword (README: Backups)."
         )
         return []
-    assert settings.backup_password is not None  # required with a repository (settings.py)
-    secrets: dict[str, pulumi.Input[str]] = {"BACKUP_PASSWORD": settings.backup_password}
-    if settings.backup_env is not None:
+    assert r.backup_password is not None  # required with a repository (checks.py)
+    secrets: dict[str, pulumi.Input[str]] = {"BACKUP_PASSWORD": r.backup_password}
+    if r.backup_env is not None:
         # The credentials as NAME<TAB>base64 lines: the runner exports them for restic.
-        secrets["BACKUP_ENV"] = settings.backup_env.apply(
-            lambda text: encode_secrets(json.loads(text)) if text else ""
+        secrets["BACKUP_ENV"] = pulumi.Output.from_input(r.backup_env).apply(
+            lambda env: encode_secrets(env) if env else ""
         )
-    rules = [rule for rule in BACKUP_KEEP_RULES if rule in c.backup_keep]
-    keep = " ".join(f"--keep-{rule} {c.backup_keep[rule]}" for rule in rules)
+    rules = [rule for rule in BACKUP_KEEP_RULES if rule in r.backup_keep]
+    keep = " ".join(f"--keep-{rule} {r.backup_keep[rule]}" for rule in rules)
     backup = remote.step(
         f"{name}-backup",
         on=im_admin,
         script="backup-lib+backup",
         params={
-            "REPOSITORY": c.backup_repository,
-            "SCHEDULE": c.backup_schedule,
+            "REPOSITORY": r.backup_repository,
+            "SCHEDULE": r.backup_schedule,
             "KEEP": keep,
             "DATA_PATH": data_path,
         },
@@ -65,33 +64,32 @@ def add_backups(
         f"{name}-restore",
         on=im_admin,
         script="restore",
-        params={"SNAPSHOT": c.restore_snapshot or ""},
+        params={"SNAPSHOT": r.restore_snapshot or ""},
         # Once per value: a rotated key or a new VM (whose data volume is kept) must not roll the
         # data back to the last backup.
         rerun_on_update=False,
-        triggers=[c.restore_snapshot or ""],
+        triggers=[r.restore_snapshot or ""],
         opts=child(backup),
     )
     return [backup, restore]
 
 
 def pre_upgrade_snapshot(
-    name: str, settings: Settings, host: ImHost, child: Any, after: Sequence[pulumi.Resource] = ()
+    name: str, r: Resolved, host: ImHost, child: Any, after: Sequence[pulumi.Resource] = ()
 ) -> list[pulumi.Resource]:
     """aws: an EBS snapshot of the data volume for each imRelease, taken right before the upgrade:
     after `after` (the day-2 verbs and a restore, so it never catches a restore's swap)."""
-    c = settings.config
-    if c.target != "aws" or not c.im_release or host.data_volume_id is None:
+    if r.target != "aws" or not r.im_release or host.data_volume_id is None:
         return []
     import pulumi_aws as aws
 
-    description = f"portsip-im data before the upgrade to IM release {c.im_release}"
+    description = f"portsip-im data before the upgrade to IM release {r.im_release}"
     snapshot = aws.ebs.Snapshot(
         f"{name}-pre-upgrade-snapshot",
         volume_id=host.data_volume_id,
         description=description,
         tags=stack_labels(
-            {"Name": f"{name}-pre-upgrade-{c.im_release}", "portsip-im-release": c.im_release}
+            {"Name": f"{name}-pre-upgrade-{r.im_release}", "portsip-im-release": r.im_release}
         ),
         # A new release takes a new snapshot; the older ones stay in the account as backups.
         # A first snapshot of a large volume copies every block: far longer than the default.

@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 
-from ..settings import NAMESPACE, ConfigError, Settings, check_ip_in_network
+from ..checks import ArgsError, Resolved
 from ..spec import IM_PORT, HostFacts
-from . import ImHost, require_size, stack_labels
+from . import ImHost, inside, require_size, stack_labels
 
 CANONICAL_OWNER = "099720109477"
 UBUNTU_NOBLE_AMD64 = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
@@ -24,6 +25,7 @@ UBUNTU_NOBLE_AMD64 = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-
 # disk through its stable by-id link (the volume id without its dash) instead.
 DATA_DEVICE_NAME = "/dev/sdf"
 ROOT_DISK_GB = 40
+_SIZE = "host.aws.size"
 
 
 @dataclass(frozen=True)
@@ -32,33 +34,49 @@ class AwsPlan:
 
     ami: str
     instance_type: str
-    vpc_id: str
-    availability_zone: str
+    vpc_id: pulumi.Input[str]
+    availability_zone: pulumi.Input[str]
+    private_ip: pulumi.Input[str]
+    """The private IP, once checked to lie inside the subnet."""
     public_ip: str | None
     """The reused Elastic IP's address, when `publicIpId` is set."""
 
 
-def plan(settings: Settings) -> AwsPlan:
+def plan(r: Resolved) -> AwsPlan:
     """Look up and check the instance type, subnet, AMI and reused Elastic IP (preview time)."""
-    c = settings.config
-    size = settings.size
-    assert size is not None and c.subnet_id is not None
+    size = r.size
+    assert size is not None and r.subnet_id is not None
     try:
         itype = aws.ec2.get_instance_type(instance_type=size)
     except Exception as exc:  # the provider's error text says why (unknown type, no region…)
-        raise ConfigError(f"{NAMESPACE}:size: AWS has no instance type {size!r} ({exc})") from None
+        raise ArgsError([(_SIZE, f"AWS has no instance type {size!r} ({exc})")]) from None
     facts = HostFacts(
-        vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=c.data_disk_gb
+        vcpus=itype.default_vcpus, memory_mib=itype.memory_size, disk_gb=r.data_disk_gb
     )
-    require_size(f"instance type {size}", facts, settings.profile)
+    require_size(_SIZE, f"instance type {size}", facts, r.profile)
 
-    try:
-        subnet = aws.ec2.get_subnet(id=c.subnet_id)
-    except Exception as exc:
-        raise ConfigError(f"{NAMESPACE}:subnetId: no subnet {c.subnet_id!r} ({exc})") from None
-    check_ip_in_network(c.private_ip, subnet.cidr_block, f"subnet {c.subnet_id}")
+    vpc_id: pulumi.Input[str]
+    zone: pulumi.Input[str]
+    private_ip: pulumi.Input[str]
+    if isinstance(r.subnet_id, pulumi.Output):
+        # Another resource's subnet: looked up, and the private IP checked, once it is known.
+        found = aws.ec2.get_subnet_output(id=r.subnet_id)
+        where = pulumi.Output.concat("subnet ", r.subnet_id)
+        private_ip = inside(r.private_ip, found.cidr_block, where, "host.aws.private_ip")
+        vpc_id, zone = found.vpc_id, found.availability_zone
+    else:
+        try:
+            subnet = aws.ec2.get_subnet(id=cast(str, r.subnet_id))
+        except Exception as exc:
+            raise ArgsError(
+                [("host.aws.subnet_id", f"no subnet {r.subnet_id!r} ({exc})")]
+            ) from None
+        where_text = f"subnet {r.subnet_id}"
+        checked = inside(r.private_ip, subnet.cidr_block, where_text, "host.aws.private_ip")
+        private_ip = checked if isinstance(r.private_ip, pulumi.Output) else r.private_ip
+        vpc_id, zone = subnet.vpc_id, subnet.availability_zone
 
-    ami = c.ami
+    ami = r.ami
     if ami is None:
         image = aws.ec2.get_ami(
             most_recent=True,
@@ -72,19 +90,20 @@ def plan(settings: Settings) -> AwsPlan:
         ami = image.id
 
     public_ip = None
-    if c.public_ip_id:
+    if r.public_ip_id:
         try:
-            public_ip = aws.ec2.get_elastic_ip(id=c.public_ip_id).public_ip
+            public_ip = aws.ec2.get_elastic_ip(id=r.public_ip_id).public_ip
         except Exception as exc:
-            raise ConfigError(
-                f"{NAMESPACE}:publicIpId: no Elastic IP allocation {c.public_ip_id!r} ({exc})"
+            raise ArgsError(
+                [("host.aws.public_ip_id", f"no Elastic IP allocation {r.public_ip_id!r} ({exc})")]
             ) from None
 
     return AwsPlan(
         ami=ami,
         instance_type=size,
-        vpc_id=subnet.vpc_id,
-        availability_zone=subnet.availability_zone,
+        vpc_id=vpc_id,
+        availability_zone=zone,
+        private_ip=private_ip,
         public_ip=public_ip,
     )
 
@@ -104,13 +123,12 @@ class AwsImHost(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        r: Resolved,
         aws_plan: AwsPlan,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("portsip:im:AwsHost", name, None, opts)
-        c = settings.config
-        assert c.pbx_security_group_id is not None and c.subnet_id is not None
+        assert r.pbx_security_group_id is not None and r.subnet_id is not None
         child = pulumi.ResourceOptions(parent=self)
         tags = stack_labels()
 
@@ -122,7 +140,7 @@ class AwsImHost(pulumi.ComponentResource):
             opts=child,
         )
         rule_opts = pulumi.ResourceOptions(parent=sg)
-        for cidr in c.client_cidrs:
+        for cidr in r.client_cidrs:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-im-from-{_cidr_name(cidr)}",
                 security_group_id=sg.id,
@@ -140,12 +158,12 @@ class AwsImHost(pulumi.ComponentResource):
             ip_protocol="tcp",
             from_port=22,
             to_port=22,
-            cidr_ipv4=settings.pbx01_source_cidr,
+            cidr_ipv4=r.pbx01_source_cidr,
             description="pbx01 deploys and manages the IM server (im.sh)",
             tags=tags,
             opts=rule_opts,
         )
-        for cidr in c.admin_cidrs:
+        for cidr in r.admin_cidrs:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-ssh-from-{_cidr_name(cidr)}",
                 security_group_id=sg.id,
@@ -171,16 +189,16 @@ class AwsImHost(pulumi.ComponentResource):
 
         eni = aws.ec2.NetworkInterface(
             f"{name}-eni",
-            subnet_id=c.subnet_id,
-            private_ips=[str(c.private_ip)],
-            security_groups=[sg.id, c.pbx_security_group_id],
+            subnet_id=r.subnet_id,
+            private_ips=[aws_plan.private_ip],
+            security_groups=[sg.id, r.pbx_security_group_id],
             description="PortSIP IM server: fixed private IP",
             tags={**tags, "Name": f"{name}-eni"},
             opts=child,
         )
 
-        if c.public_ip_id:
-            allocation_id: pulumi.Input[str] = c.public_ip_id
+        if r.public_ip_id:
+            allocation_id: pulumi.Input[str] = r.public_ip_id
             assert aws_plan.public_ip is not None
             public_ip = pulumi.Output.from_input(aws_plan.public_ip)
         else:
@@ -195,13 +213,13 @@ class AwsImHost(pulumi.ComponentResource):
             f"{name}-eip-association",
             allocation_id=allocation_id,
             network_interface_id=eni.id,
-            private_ip_address=str(c.private_ip),
+            private_ip_address=aws_plan.private_ip,
             opts=child,
         )
 
         key = aws.ec2.KeyPair(
             f"{name}-key",
-            public_key=c.ssh_public_key,
+            public_key=r.ssh_public_key,
             tags=tags,
             opts=child,
         )
@@ -241,15 +259,15 @@ class AwsImHost(pulumi.ComponentResource):
         data = aws.ebs.Volume(
             f"{name}-data",
             availability_zone=aws_plan.availability_zone,
-            size=c.data_disk_gb,
+            size=r.data_disk_gb,
             type="gp3",
             encrypted=True,
-            snapshot_id=c.data_snapshot_id,
+            snapshot_id=r.data_snapshot_id,
             tags={**tags, "Name": f"{name}-data", "portsip-im-role": "im-data", **data_tag},
             # Chat history and files live here: no VM replacement or slip of the hand deletes them.
             # dataSnapshotId seeds a new volume only: set later, it must not replace the live one.
             opts=pulumi.ResourceOptions(
-                parent=self, protect=c.protect_data, ignore_changes=["snapshotId"]
+                parent=self, protect=r.protect_data, ignore_changes=["snapshotId"]
             ),
         )
         aws.ec2.VolumeAttachment(
@@ -261,16 +279,16 @@ class AwsImHost(pulumi.ComponentResource):
             opts=child,
         )
 
-        if c.data_snapshot_id is not None:
-            data.snapshot_id.apply(lambda was: _warn_snapshot_ignored(c.data_snapshot_id, was))
-        if c.ebs_snapshot_keep is not None:
-            scheduled_snapshots(name, c.ebs_snapshot_keep, tags, data_tag, child)
+        if r.data_snapshot_id is not None:
+            data.snapshot_id.apply(lambda was: _warn_snapshot_ignored(r.data_snapshot_id, was))
+        if r.ebs_snapshot_keep is not None:
+            scheduled_snapshots(name, r.ebs_snapshot_keep, tags, data_tag, child)
 
         # PortSIP's AWS guide: the PBX nodes' group admits the IM server's Elastic IP. This one rule
         # belongs to this stack; the group and its other rules are never touched.
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-pbx-from-im",
-            security_group_id=c.pbx_security_group_id,
+            security_group_id=r.pbx_security_group_id,
             ip_protocol="-1",
             cidr_ipv4=public_ip.apply(lambda ip: f"{ip}/32"),
             description=f"PortSIP IM server ({pulumi.get_stack()})",
@@ -278,12 +296,12 @@ class AwsImHost(pulumi.ComponentResource):
             opts=child,
         )
 
-        private_ip = pulumi.Output.from_input(str(c.private_ip))
+        private_ip = pulumi.Output.from_input(aws_plan.private_ip)
         self.host = ImHost(
             private_ip=private_ip,
             public_ip=public_ip,
             ssh_host=private_ip,
-            admin_user=settings.admin_user,
+            admin_user=r.admin_user,
             host_id=instance.id,
             data_disk_device=data.id.apply(
                 lambda vid: (
@@ -298,14 +316,14 @@ class AwsImHost(pulumi.ComponentResource):
 
 
 def _warn_snapshot_ignored(wanted: str | None, was: str | None) -> None:
-    """dataSnapshotId seeds a new volume only: on a volume that exists it changes nothing, which
+    """data_snapshot_id seeds a new volume only: on a volume that exists it changes nothing, which
     must not pass silently (the operator may believe the data was rolled back)."""
     if wanted and was != wanted:
         pulumi.log.warn(
-            f"{NAMESPACE}:dataSnapshotId ({wanted}) is ignored: the data volume exists already "
-            f"(made from {was or 'no snapshot'}), and a snapshot only seeds a new volume. To put "
-            "the data back on this stack use restoreSnapshot, or follow README: Backups, "
-            "'A data volume from an EBS snapshot'; or unset dataSnapshotId."
+            f"host.aws.data_snapshot_id (dataSnapshotId) {wanted} is ignored: the data volume "
+            f"exists already (made from {was or 'no snapshot'}), and a snapshot only seeds a new "
+            "volume. To put the data back use backup.restore_snapshot (restoreSnapshot), or "
+            "follow docs/backups.md, 'A data volume from an EBS snapshot'; or unset it."
         )
 
 

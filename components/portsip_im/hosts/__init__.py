@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from ..settings import NAMESPACE, ConfigError
+from .. import rules
+from ..checks import ArgsError
 from ..spec import HostFacts, Profile, describe_shortfall
 
 
@@ -34,11 +35,29 @@ class ImHost:
     """The provider's id of the data volume, when the program manages one."""
 
 
-def require_size(what: str, facts: HostFacts, profile: Profile) -> None:
-    """Fail at preview, naming `size` and the profile, when a cloud type falls short of it."""
-    problem = describe_shortfall(f"{NAMESPACE}:size", what, facts, profile)
+def require_size(field: str, what: str, facts: HostFacts, profile: Profile) -> None:
+    """Fail at preview, naming the size field and the profile, when a cloud type falls short."""
+    problem = describe_shortfall(field, what, facts, profile)
     if problem:
-        raise ConfigError(problem)
+        raise ArgsError([(field, problem.removeprefix(f"{field}: "))])
+
+
+def inside(
+    private_ip: pulumi.Input[str], network: pulumi.Input[str], where: pulumi.Input[str], field: str
+) -> pulumi.Output[str]:
+    """The private IP, checked to lie inside its subnet/network: now when both are plain values,
+    else when they are known. The result carries the check: use it where the IP is used."""
+
+    def check(values: list[str]) -> str:
+        try:
+            rules.in_network(str(values[0]), str(values[1]), str(values[2]))
+        except ValueError as exc:
+            raise ArgsError([(field, str(exc))]) from None
+        return str(values[0])
+
+    if not any(isinstance(v, pulumi.Output) for v in (private_ip, network, where)):
+        return pulumi.Output.from_input(check([private_ip, network, where]))  # type: ignore[list-item]
+    return pulumi.Output.all(private_ip, network, where).apply(check)
 
 
 def stack_labels(extra: dict[str, str] | None = None) -> dict[str, str]:

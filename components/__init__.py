@@ -1,1 +1,0 @@
-"""portsip-im: PortSIP's "Scaling IM Server On-Premise for High Availability" in Pulumi."""

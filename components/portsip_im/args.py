@@ -1,0 +1,230 @@
+"""What a caller gives ImServer: typed inputs, grouped the way PortSIP's guide groups its steps.
+
+These are TypedDicts because the component is also served to other languages as a Pulumi component
+package, whose schema is inferred from these annotations (and their docstrings, which become the
+schema's descriptions). The schema has no unions: the host is one object with one optional field
+per target, and exactly one of them must be set. Fields a caller would take from another resource
+(subnet, security group, network, pbx01's address, keys, passwords) are `pulumi.Input`s.
+
+Every field is checked when ImServer is constructed (components/portsip_im/checks.py); a value
+that is an unknown Output then is checked when it becomes known, with the same message.
+"""
+
+# No `from __future__ import annotations`: the component provider host reads these annotations as
+# objects, not strings.
+from typing import NotRequired, TypedDict
+
+import pulumi
+
+
+class CloudHostArgs(TypedDict):
+    """What a new VM (aws or hcloud) needs, whichever the cloud."""
+
+    private_ip: pulumi.Input[str]
+    """The IM server's static private IP (the guide's 192.168.1.25), inside the PBX nodes'
+    subnet or network."""
+    ssh_public_key: pulumi.Input[str]
+    """The operator's SSH public key (`TYPE BASE64`), installed on the new VM."""
+    size: NotRequired[str]
+    """The instance or server type. Default: the sizing profile's (aws c7i.6xlarge / hcloud ccx53
+    for large, c7i.2xlarge / ccx33 for medium); checked against the profile's minimums."""
+    sizing_profile: NotRequired[str]
+    """PortSIP's sizing profile: `large` (default, up to 50,000 users) or `medium` (up to
+    10,000)."""
+    public_ip_id: NotRequired[str]
+    """An Elastic IP allocation id / Hetzner Primary IP id to reuse instead of allocating one."""
+    data_disk_gb: NotRequired[int]
+    """Size in GB of the separate, protected data volume (chat history, files); >= 256."""
+    protect_data: NotRequired[bool]
+    """Protect the data volume from deletion (default true)."""
+    client_cidrs: NotRequired[list[str]]
+    """Who may reach the IM service on TCP 8887. Default: everyone (0.0.0.0/0 and ::/0)."""
+    admin_cidrs: NotRequired[list[str]]
+    """Who besides pbx01 may reach SSH. Public ranges no broader than IPv4 /16 or IPv6 /48."""
+    admin_user: NotRequired[str]
+    """The account the operator's key logs in as. Default: `ubuntu` (aws), `root` (hcloud)."""
+
+
+class AwsHostArgs(CloudHostArgs):
+    """An EC2 instance in the PBX nodes' subnet (PortSIP's AWS edition of the guide)."""
+
+    subnet_id: pulumi.Input[str]
+    """The subnet the PBX HA nodes live in."""
+    pbx_security_group_id: pulumi.Input[str]
+    """The PBX nodes' security group: the IM instance joins it, and it gains one ingress rule from
+    the IM server's Elastic IP, owned by this component."""
+    ami: NotRequired[str]
+    """An AMI id instead of the latest Canonical Ubuntu 24.04 amd64."""
+    data_snapshot_id: NotRequired[str]
+    """Create the data volume from this EBS snapshot (`snap-…`); read only when it is created."""
+    ebs_snapshot_keep: NotRequired[int]
+    """Also snapshot the data volume daily with Data Lifecycle Manager, keeping this many."""
+
+
+class HcloudHostArgs(CloudHostArgs):
+    """A Hetzner Cloud server on the PBX nodes' network."""
+
+    network_id: pulumi.Input[int]
+    """The Hetzner network the PBX nodes are on."""
+    location: NotRequired[str]
+    """The server's and its volume's location (default fsn1)."""
+    image: NotRequired[str]
+    """The server image (default ubuntu-24.04)."""
+
+
+class ExistingHostArgs(TypedDict):
+    """A server the operator already has (on-prem): nothing is provisioned, it is measured."""
+
+    private_ip: pulumi.Input[str]
+    """The server's static private IP (the guide's 192.168.1.25)."""
+    public_ip: pulumi.Input[str]
+    """The server's static public IP, which clients use."""
+    host_key: pulumi.Input[str]
+    """The server's SSH host key, `TYPE BASE64` (ed25519 or ECDSA): every connection pins it."""
+    data_disk_device: NotRequired[str]
+    """The block device for IM data (e.g. `/dev/sdb`), formatted only if blank."""
+    sizing_profile: NotRequired[str]
+    """PortSIP's sizing profile the host is measured against: `large` (default) or `medium`."""
+    allow_undersized: NotRequired[bool]
+    """Accept a host below the profile's minimums, loudly. For a lab only, never production."""
+    admin_user: NotRequired[str]
+    """The account the operator's key logs in as (default root)."""
+
+
+class HostArgs(TypedDict):
+    """Where the IM server runs: set exactly one of `aws`, `hcloud`, `existing`."""
+
+    aws: NotRequired[AwsHostArgs]
+    """A new EC2 instance."""
+    hcloud: NotRequired[HcloudHostArgs]
+    """A new Hetzner Cloud server."""
+    existing: NotRequired[ExistingHostArgs]
+    """A server you already have."""
+
+
+class PbxApiArgs(TypedDict):
+    """How the whitelist (guide step 2) and the IM token (step 3) are done."""
+
+    mode: NotRequired[str]
+    """`rest` (default): through the PBX REST API with the admin's credentials; `manual`: you
+    whitelist in the portal and give `im_token`."""
+    url: NotRequired[pulumi.Input[str]]
+    """The API's base URL as pbx01 reaches it. Default: `https://<virtual_ip>:8887/api`."""
+    login: NotRequired[str]
+    """`auto` (default), `json` (the OpenAPI document's POST /login) or `oauth`."""
+    login_path: NotRequired[str]
+    """The OAuth login path (default /login/oauth/token)."""
+    tls_verify: NotRequired[bool]
+    """Verify the API's TLS certificate (default true)."""
+    admin_user: NotRequired[str]
+    """The PBX system administrator (default admin)."""
+    admin_password: NotRequired[pulumi.Input[str]]
+    """rest: the administrator's password (a secret)."""
+    im_token: NotRequired[pulumi.Input[str]]
+    """manual: the IM token from the portal (a secret)."""
+    whitelist_days: NotRequired[int]
+    """How long the whitelist entry lasts (default 3650)."""
+    whitelist_confirmed: NotRequired[bool]
+    """manual: true once you whitelisted the IM server's addresses in the portal."""
+
+
+class PbxArgs(TypedDict):
+    """The PBX HA cluster side: node pbx01, where the guide's im.sh runs, and the PBX API."""
+
+    pbx01_host: pulumi.Input[str]
+    """Where the operator reaches pbx01 over SSH."""
+    pbx01_host_key: pulumi.Input[str]
+    """pbx01's SSH host key, `TYPE BASE64` (ed25519 or ECDSA): every connection pins it."""
+    password: pulumi.Input[str]
+    """The password of the `pbx` user on the PBX nodes; the IM host's pbx user gets the same."""
+    pbx01_private_ip: NotRequired[pulumi.Input[str]]
+    """pbx01's private IP, the source of SSH to the IM host. Default: `pbx01_host` (an IP)."""
+    user: NotRequired[str]
+    """The PBX nodes' Linux user (default pbx)."""
+    virtual_ip: NotRequired[pulumi.Input[str]]
+    """The PBX HA virtual IP (the API's default address)."""
+    guide_dir: NotRequired[str]
+    """Where PortSIP's HA helper scripts (im.sh) live on pbx01 (default
+    /opt/portsip-pbx-ha-guide)."""
+    api: NotRequired[PbxApiArgs]
+    """How the whitelist and the token are done (default: the REST API)."""
+
+
+class SshArgs(TypedDict):
+    """How the program reaches pbx01 and the IM host."""
+
+    private_key: pulumi.Input[str]
+    """The operator's SSH private key (a secret), for pbx01 and the IM host's admin user."""
+    jump_via_pbx01: NotRequired[bool]
+    """Reach the IM host through pbx01 as jump host (default true)."""
+    per_dial_timeout: NotRequired[int]
+    """Seconds one SSH dial may take before it is retried (default 15)."""
+
+
+class PrepareArgs(TypedDict):
+    """Guide step 1: what preparing the IM host enforces."""
+
+    required_os: NotRequired[str]
+    """`ID VERSION_ID` the IM host and pbx01 must both run (default `ubuntu 24.04`)."""
+    apply_os_updates: NotRequired[bool]
+    """Install all OS updates once, before the install (default true)."""
+    pbx_sudo_nopasswd: NotRequired[bool]
+    """Let the IM host's pbx user sudo without a password (default true): im.sh drives it."""
+
+
+class ImServiceArgs(TypedDict):
+    """The IM service itself: deploy options and the day-2 verbs."""
+
+    storage_path: NotRequired[str]
+    """An absolute path for IM files (the guide's `im.sh run -f`)."""
+    state: NotRequired[str]
+    """`running` (default) or `stopped`: im.sh start / stop."""
+    restart_token: NotRequired[str]
+    """Any value; changing it runs im.sh restart once."""
+    token_rotation: NotRequired[str]
+    """rest: any value; a new one regenerates the IM token and re-deploys with it."""
+    release: NotRequired[str]
+    """A label for the IM release; changing it runs im.sh upgrade after the cluster check."""
+    skip_cluster_check: NotRequired[bool]
+    """Upgrade without first checking that the PBX cluster is healthy."""
+    upgrade_without_backup: NotRequired[bool]
+    """Let an upgrade go ahead when the backup before it fails, with a loud warning."""
+
+
+class BackupArgs(TypedDict):
+    """restic backups of the IM data, on a timer on the IM host."""
+
+    repository: str
+    """The restic repository: `s3:`, `sftp:`, `rest:`, `b2:`, `azure:`, `gs:`, `swift:`,
+    `rclone:` or an absolute path on another disk; no credentials in it."""
+    password: pulumi.Input[str]
+    """The repository's password (a secret; keep a copy elsewhere)."""
+    env: NotRequired[pulumi.Input[dict[str, str]]]
+    """The repository's credentials as environment variables (a secret)."""
+    schedule: NotRequired[str]
+    """When the backup runs, a systemd OnCalendar expression (default daily)."""
+    keep: NotRequired[dict[str, int]]
+    """restic's --keep-* rules (default daily 7, weekly 4, monthly 6)."""
+    restore_snapshot: NotRequired[str]
+    """Restore the IM data from this snapshot (`latest` or an id), once per value."""
+
+
+class ImServerArgs(TypedDict):
+    """The inputs of ImServer, in the guide's order: the host, the PBX, SSH, prepare, the IM
+    service, backups."""
+
+    host: HostArgs
+    """Where the IM server runs (exactly one of aws, hcloud, existing)."""
+    pbx: PbxArgs
+    """The PBX cluster: pbx01 and the PBX API."""
+    ssh: SshArgs
+    """The operator's SSH credentials."""
+    prepare: NotRequired[PrepareArgs]
+    """Guide step 1's options."""
+    im: NotRequired[ImServiceArgs]
+    """The IM service: storage path, state, restart, token rotation, release."""
+    backup: NotRequired[BackupArgs]
+    """restic backups of the IM data. Not set: no backups, with a warning at every preview."""
+    allow_public_private_network: NotRequired[bool]
+    """Accept public addresses as private ones (host private_ip, pbx01_private_ip, virtual_ip),
+    for networks that really use public addressing internally."""

@@ -1,0 +1,408 @@
+"""ImServerArgs → Resolved: every field checked, defaults applied, one error naming each bad field.
+
+Plain values are checked here, when ImServer is constructed, before it registers anything. A value
+passed as an Output is checked when it becomes known (inside `apply`), with the same message: those
+are the fields a caller takes from other resources (addresses, host keys, the SSH public key). The
+cloud lookups (size, subnet, network, a reused public IP) are checked by the host's `plan()`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pulumi
+
+from . import rules
+from .spec import PROFILES, Profile
+
+T = TypeVar("T")
+
+_SNAPSHOT_ID = re.compile(r"snap-[0-9a-f]{8,17}")
+_RESTORE = re.compile(r"latest|[0-9a-f]{8,64}")
+
+
+class ArgsError(pulumi.RunError):
+    """Bad ImServer arguments: each problem names its field (`host.aws.size`). A RunError, so
+    Pulumi prints the message and no stack trace."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = "\n  ".join(f"{field}: {message}" for field, message in problems)
+        super().__init__(f"invalid ImServer arguments:\n  {lines}")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The args with defaults applied, in the shape the hosts and steps read."""
+
+    target: str
+    profile: Profile
+    private_ip: pulumi.Input[str]
+    public_ip: pulumi.Input[str] | None
+    public_ip_id: str | None
+    size: str | None
+    subnet_id: pulumi.Input[str] | None
+    pbx_security_group_id: pulumi.Input[str] | None
+    ami: str | None
+    network_id: pulumi.Input[int] | None
+    location: str
+    image: str
+    data_disk_gb: int
+    data_snapshot_id: str | None
+    ebs_snapshot_keep: int | None
+    data_disk_device: str | None
+    protect_data: bool
+    client_cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    admin_cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    admin_user: str
+    ssh_public_key: pulumi.Input[str] | None
+    im_host_key: pulumi.Input[str] | None
+    allow_undersized_host: bool
+    pbx01_host: pulumi.Input[str]
+    pbx01_host_key: pulumi.Input[str]
+    pbx01_user: str
+    pbx01_source_cidr: pulumi.Input[str]
+    guide_dir: str
+    pbx_password: pulumi.Input[str]
+    pbx_api: str
+    pbx_api_url: pulumi.Input[str] | None
+    pbx_api_login: str
+    pbx_api_login_path: str
+    pbx_api_tls_verify: bool
+    pbx_admin_user: str
+    pbx_admin_password: pulumi.Input[str] | None
+    im_token: pulumi.Input[str] | None
+    whitelist_days: int
+    whitelist_confirmed: bool
+    ssh_private_key: pulumi.Input[str]
+    jump_via_pbx01: bool
+    ssh_per_dial_timeout: int
+    required_os: str
+    apply_os_updates: bool
+    pbx_sudo_nopasswd: bool
+    storage_path: str | None
+    im_state: str
+    restart_token: str | None
+    im_token_rotation: str | None
+    im_release: str | None
+    skip_cluster_check: bool
+    upgrade_without_backup: bool
+    backup_repository: str | None
+    backup_password: pulumi.Input[str] | None
+    backup_env: pulumi.Input[Mapping[str, str]] | None
+    backup_schedule: str
+    backup_keep: dict[str, int]
+    restore_snapshot: str | None
+
+
+class _Checker:
+    """Collects problems; `check` runs a rule now (plain) or when the value is known (Output)."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+
+    def fail(self, field: str, message: str) -> None:
+        self.problems.append((field, message))
+
+    def check(self, field: str, value: Any, rule: Callable[[Any], T]) -> Any:
+        if isinstance(value, pulumi.Output):
+
+            def later(known: Any) -> Any:
+                if known is None:  # an optional value another stack does not give
+                    return known
+                try:
+                    rule(known)
+                except ValueError as exc:
+                    raise ArgsError([(field, str(exc))]) from None
+                return known
+
+            return value.apply(later)
+        try:
+            rule(value)
+        except ValueError as exc:
+            self.fail(field, str(exc))
+        return value
+
+    def normalized(self, field: str, value: Any, rule: Callable[[Any], T]) -> Any:
+        """Like check, but a plain value is replaced by what the rule makes of it."""
+        if value is None or isinstance(value, pulumi.Output):
+            return value if value is None else self.check(field, value, rule)
+        try:
+            return rule(value)
+        except ValueError as exc:
+            self.fail(field, str(exc))
+            return value
+
+    def choice(self, field: str, value: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            self.fail(field, f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def between(self, field: str, value: int, low: int, high: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            self.fail(field, f"must be a whole number of at least {low}")
+        elif high is not None and value > high:
+            self.fail(field, f"must be at most {high}")
+        return value
+
+    def pattern(self, field: str, value: str | None, regex: re.Pattern[str], shape: str) -> None:
+        if value is not None and not regex.fullmatch(value):
+            self.fail(field, f"{value!r}: must be {shape}")
+
+    def cidrs(
+        self, field: str, values: list[str], admin: bool
+    ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        out = []
+        for i, text in enumerate(values):
+            try:
+                net = ipaddress.ip_network(str(text))
+                out.append(rules.admin_range(net) if admin else net)
+            except ValueError as exc:
+                self.fail(f"{field}[{i}]", f"{text!r}: {exc}")
+        return out
+
+
+def resolve(args: Mapping[str, Any]) -> Resolved:
+    """Check ImServerArgs and apply its defaults. Raises ArgsError naming every bad field."""
+    ck = _Checker()
+    host_args = dict(args.get("host") or {})
+    targets = [t for t in rules.TARGETS if host_args.get(t) is not None]
+    if len(targets) != 1:
+        ck.fail(
+            "host",
+            f"set exactly one of aws, hcloud, existing (set: {', '.join(targets) or 'none'})",
+        )
+        raise ArgsError(ck.problems)
+    target = targets[0]
+    h: Mapping[str, Any] = host_args[target]
+    where = f"host.{target}"
+    pbx: Mapping[str, Any] = args.get("pbx") or {}
+    api: Mapping[str, Any] = pbx.get("api") or {}
+    ssh: Mapping[str, Any] = args.get("ssh") or {}
+    prep: Mapping[str, Any] = args.get("prepare") or {}
+    im: Mapping[str, Any] = args.get("im") or {}
+    backup: Mapping[str, Any] | None = args.get("backup")
+    allow_public = bool(args.get("allow_public_private_network", False))
+
+    def need(group: str, fields: Mapping[str, Any], name: str) -> Any:
+        if fields.get(name) in (None, ""):
+            ck.fail(f"{group}.{name}", "required, not set")
+        return fields.get(name)
+
+    required = ["private_ip"] + (
+        ["public_ip", "host_key"] if target == "existing" else ["ssh_public_key"]
+    )
+    required += {"aws": ["subnet_id", "pbx_security_group_id"], "hcloud": ["network_id"]}.get(
+        target, []
+    )
+    for name in required:
+        need(where, h, name)
+    for name in ("pbx01_host", "pbx01_host_key", "password"):
+        need("pbx", pbx, name)
+    need("ssh", ssh, "private_key")
+
+    def address(field: str, value: Any, private: bool) -> Any:
+        if value is None:
+            return None
+        return ck.check(field, value, lambda v: rules.usable_address(str(v), private, allow_public))
+
+    profile_name = ck.choice(
+        f"{where}.sizing_profile", h.get("sizing_profile", "large"), rules.SIZING_PROFILES
+    )
+    profile = PROFILES.get(profile_name, PROFILES["large"])
+    private_ip = address(f"{where}.private_ip", h.get("private_ip"), private=True)
+    public_ip = address(f"{where}.public_ip", h.get("public_ip"), private=False)
+    pbx01_private_ip = address("pbx.pbx01_private_ip", pbx.get("pbx01_private_ip"), True)
+    virtual_ip = address("pbx.virtual_ip", pbx.get("virtual_ip"), private=True)
+    cloud = target != "existing"
+
+    data_disk_gb = h.get("data_disk_gb", 256)
+    if cloud:
+        ck.normalized(f"{where}.data_disk_gb", data_disk_gb, rules.data_disk_gb)
+    ck.pattern(
+        f"{where}.data_snapshot_id", h.get("data_snapshot_id"), _SNAPSHOT_ID, "an EBS snapshot id"
+    )
+    ebs_keep = h.get("ebs_snapshot_keep")
+    if ebs_keep is not None:
+        ck.between(f"{where}.ebs_snapshot_keep", ebs_keep, 1, 1000)
+
+    mode = ck.choice("pbx.api.mode", api.get("mode", "rest"), rules.PBX_API_MODES)
+    api_url = api.get("url")
+    if isinstance(api_url, str):
+        if not api_url.startswith(("https://", "http://")):
+            ck.fail(
+                "pbx.api.url", f"{rules.masked(api_url)!r}: must start with https:// (or http://)"
+            )
+        api_url = api_url.rstrip("/")
+    elif api_url is None and virtual_ip is not None:
+        api_url = pulumi.Output.from_input(virtual_ip).apply(lambda vip: f"https://{vip}:8887/api")
+    if mode == "rest":
+        if api_url is None:
+            ck.fail(
+                "pbx.api.url", "required when pbx.api.mode is rest and pbx.virtual_ip is not set"
+            )
+        need("pbx.api", api, "admin_password")
+    else:
+        need("pbx.api", api, "im_token")
+    login_path = api.get("login_path", "/login/oauth/token")
+    if not login_path.startswith("/") or any(ch in login_path for ch in "?# "):
+        ck.fail(
+            "pbx.api.login_path",
+            f"{login_path!r}: must be a path under the API base URL, starting with / "
+            "(e.g. /login/oauth/token)",
+        )
+
+    storage_path = ck.normalized("im.storage_path", im.get("storage_path"), rules.absolute_path)
+    repository = None
+    if backup is not None:
+        repository = ck.normalized(
+            "backup.repository", backup.get("repository"), rules.backup_repository
+        )
+        need("backup", backup, "password")
+        if isinstance(repository, str):
+            ck.check(
+                "backup.repository",
+                repository,
+                lambda v: rules.repository_placement(v, storage_path),
+            )
+        env = backup.get("env")
+        if env is not None:
+            ck.check("backup.env", env, _backup_env)
+    restore = (backup or {}).get("restore_snapshot")
+    ck.pattern("backup.restore_snapshot", restore, _RESTORE, "`latest` or a restic snapshot id")
+
+    pbx01_host = pbx.get("pbx01_host")
+    resolved = Resolved(
+        target=target,
+        profile=profile,
+        private_ip=private_ip,
+        public_ip=public_ip,
+        public_ip_id=h.get("public_ip_id"),
+        size=(h.get("size") or rules.DEFAULT_SIZE[profile.name].get(target)) if cloud else None,
+        subnet_id=h.get("subnet_id"),
+        pbx_security_group_id=h.get("pbx_security_group_id"),
+        ami=h.get("ami"),
+        network_id=h.get("network_id"),
+        location=h.get("location", "fsn1"),
+        image=h.get("image", "ubuntu-24.04"),
+        data_disk_gb=data_disk_gb,
+        data_snapshot_id=h.get("data_snapshot_id"),
+        ebs_snapshot_keep=ebs_keep,
+        data_disk_device=ck.normalized(
+            f"{where}.data_disk_device", h.get("data_disk_device"), rules.absolute_path
+        ),
+        protect_data=h.get("protect_data", True),
+        client_cidrs=ck.cidrs(
+            f"{where}.client_cidrs", h.get("client_cidrs") or ["0.0.0.0/0", "::/0"], admin=False
+        )
+        if "client_cidrs" in h
+        else rules.everyone(),
+        admin_cidrs=ck.cidrs(f"{where}.admin_cidrs", h.get("admin_cidrs", []), admin=True),
+        admin_user=h.get("admin_user") or rules.DEFAULT_ADMIN_USER[target],
+        ssh_public_key=ck.normalized(
+            f"{where}.ssh_public_key", h.get("ssh_public_key"), rules.ssh_key
+        ),
+        im_host_key=ck.normalized(f"{where}.host_key", h.get("host_key"), rules.host_key),
+        allow_undersized_host=bool(h.get("allow_undersized", False)),
+        pbx01_host=pbx01_host or "",
+        pbx01_host_key=ck.normalized(
+            "pbx.pbx01_host_key", pbx.get("pbx01_host_key"), rules.host_key
+        ),
+        pbx01_user=pbx.get("user", "pbx"),
+        pbx01_source_cidr=_source_cidr(ck, pbx01_private_ip, pbx01_host, allow_public, cloud),
+        guide_dir=pbx.get("guide_dir", "/opt/portsip-pbx-ha-guide"),
+        pbx_password=pbx.get("password") or "",
+        pbx_api=mode,
+        pbx_api_url=api_url if mode == "rest" else None,
+        pbx_api_login=ck.choice("pbx.api.login", api.get("login", "auto"), rules.PBX_API_LOGINS),
+        pbx_api_login_path=login_path,
+        pbx_api_tls_verify=api.get("tls_verify", True),
+        pbx_admin_user=api.get("admin_user", "admin"),
+        pbx_admin_password=api.get("admin_password") if mode == "rest" else None,
+        im_token=api.get("im_token") if mode == "manual" else None,
+        whitelist_days=ck.between("pbx.api.whitelist_days", api.get("whitelist_days", 3650), 1),
+        whitelist_confirmed=api.get("whitelist_confirmed", False),
+        ssh_private_key=ssh.get("private_key") or "",
+        jump_via_pbx01=ssh.get("jump_via_pbx01", True),
+        ssh_per_dial_timeout=ck.between(
+            "ssh.per_dial_timeout", ssh.get("per_dial_timeout", 15), 1, 600
+        ),
+        required_os=prep.get("required_os", "ubuntu 24.04"),
+        apply_os_updates=prep.get("apply_os_updates", True),
+        pbx_sudo_nopasswd=prep.get("pbx_sudo_nopasswd", True),
+        storage_path=storage_path,
+        im_state=ck.choice("im.state", im.get("state", "running"), rules.IM_STATES),
+        restart_token=im.get("restart_token"),
+        im_token_rotation=im.get("token_rotation"),
+        im_release=im.get("release"),
+        skip_cluster_check=im.get("skip_cluster_check", False),
+        upgrade_without_backup=im.get("upgrade_without_backup", False),
+        backup_repository=repository,
+        backup_password=(backup or {}).get("password"),
+        backup_env=(backup or {}).get("env"),
+        backup_schedule=ck.normalized(
+            "backup.schedule", (backup or {}).get("schedule", "daily"), rules.backup_schedule
+        ),
+        backup_keep=ck.normalized(
+            "backup.keep",
+            (backup or {}).get("keep", dict(rules.DEFAULT_BACKUP_KEEP)),
+            rules.backup_keep,
+        ),
+        restore_snapshot=restore,
+    )
+    if ck.problems:
+        raise ArgsError(ck.problems)
+    return resolved
+
+
+def _backup_env(env: Any) -> None:
+    problems = rules.backup_env_problems(env if isinstance(env, dict | str) else str(env))
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _source_cidr(
+    ck: _Checker, private_ip: Any, host: Any, allow_public: bool, cloud: bool
+) -> pulumi.Input[str]:
+    """Where SSH to the IM host comes from: pbx01's private address, as a /32."""
+    if private_ip is not None:
+        if isinstance(private_ip, pulumi.Output):
+            return private_ip.apply(lambda ip: f"{ip}/32")
+        return f"{private_ip}/32"
+
+    def from_host(value: Any) -> str:
+        try:
+            ip = ipaddress.IPv4Address(str(value))
+        except ValueError:
+            raise ValueError(
+                f"not set, and pbx.pbx01_host ({value!r}) is not an IPv4 address; set it to "
+                "pbx01's private IP (the source of SSH to the IM server)"
+            ) from None
+        if not allow_public and not rules.is_private_address(ip):
+            raise ValueError(
+                f"not set, and pbx.pbx01_host ({ip}), its default, is not a private address "
+                f"({rules.PRIVATE_TEXT}); set it to pbx01's private IP (the source of SSH to the "
+                "IM server)"
+            )
+        return f"{ip}/32"
+
+    if not cloud:
+        return ""  # no firewall of this program's to open on an existing host
+    if isinstance(host, pulumi.Output):
+
+        def later(known: Any) -> str:
+            try:
+                return from_host(known)
+            except ValueError as exc:
+                raise ArgsError([("pbx.pbx01_private_ip", str(exc))]) from None
+
+        return host.apply(later)
+    try:
+        return from_host(host)
+    except ValueError as exc:
+        ck.fail("pbx.pbx01_private_ip", str(exc))
+        return ""

@@ -1,0 +1,327 @@
+"""The guard rails every caller of ImServer gets: what a real value of each kind looks like.
+
+Pure functions, no Pulumi: the component checks its args with them (checks.py), the program's config
+layer checks its keys with the same ones (so a key and a field are held to one rule), and the policy
+pack judges other people's resources by them. Each raises ValueError with a message that does not
+name the field: the caller prefixes the name it knows the value by.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import posixpath
+import re
+from typing import Any
+
+Target = str  # "aws" | "hcloud" | "existing"
+TARGETS = ("aws", "hcloud", "existing")
+SIZING_PROFILES = ("large", "medium")
+IM_STATES = ("running", "stopped")
+PBX_API_MODES = ("rest", "manual")
+PBX_API_LOGINS = ("auto", "json", "oauth")
+
+_SSH_KEY_TYPES = {
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+}
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+# Default `size` per sizing profile (components/spec.py), the smallest current general-purpose type
+# that meets it with dedicated cores:
+# - large (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and 48 GiB (c7i.4xlarge's 16 vCPU fall
+#   short); Hetzner ccx53 has 32 dedicated vCPU and 128 GB (ccx43 has 16).
+# - medium (>= 6 vCPU, >= 16 GiB): c7i.2xlarge has 8 vCPU and exactly 16 GiB (c7i.xlarge has 4);
+#   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
+#   not defaults: PortSIP asks for cores, and those are burstable.
+# PortSIP's "cores" are counted as vCPUs (components/spec.py): c7i's vCPUs are hardware threads, so
+# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; the README says so and names the sizes that
+# meet the profiles counted in physical cores.
+DEFAULT_SIZE = {
+    "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
+    "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},
+}
+# Who the operator's key logs in as on a fresh VM (the image's default account).
+DEFAULT_ADMIN_USER = {"aws": "ubuntu", "hcloud": "root", "existing": "root"}
+
+
+def everyone() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")]
+
+
+# The broadest *public* SSH source range `adminCidrs` accepts, per IP version. An IPv4 /16 (65,536
+# addresses, a legacy class B) is more than any one office, VPN pool or cloud VPC an operator
+# administers from; an IPv6 /48 is one site's standard assignment (RFC 6177). A broader public
+# range spans networks the operator does not run (a /8 is a whole legacy class A, a /32 an ISP's
+# entire allocation): it is not an admin range but a part of the Internet.
+ADMIN_CIDR_MIN_PREFIX = {4: 16, 6: 48}
+
+# What counts as a private address for privateIp, pbx01PrivateIp and pbxVirtualIp: RFC 1918,
+# RFC 6598 (shared address space, carrier-grade NAT) and IPv6 unique local addresses (RFC 4193).
+# Deliberately not `ipaddress.is_private`, which also admits documentation, benchmarking and
+# link-local ranges that no PBX network uses. An admin range inside one of them may be as wide as
+# the block itself (10.0.0.0/8 is one organisation's own network, unreachable from the Internet).
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+PRIVATE_TEXT = "RFC 1918 10/8, 172.16/12, 192.168/16; RFC 6598 100.64/10; IPv6 ULA fc00::/7"
+
+# IPv6 blocks that carry an IPv4 address in their last 32 bits: IPv4-mapped (RFC 4291, how a
+# dual-stack socket sees an IPv4 peer), IPv4-compatible (deprecated) and NAT64's well-known prefix
+# (RFC 6052). A range over them admits the IPv4 addresses it embeds, so it is judged as that IPv4
+# range: ::ffff:0:0/96 is 0.0.0.0/0.
+EMBEDDED_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("::ffff:0:0/96", "::/96", "64:ff9b::/96"))
+
+
+def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for an address inside one of PRIVATE_NETWORKS."""
+    return any(ip.version == net.version and ip in net for net in PRIVATE_NETWORKS)
+
+
+def _is_private_network(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(
+        net.version == block.version and net.subnet_of(block)  # type: ignore[arg-type]
+        for block in PRIVATE_NETWORKS
+    )
+
+
+def _embedded_ipv4(net: ipaddress.IPv6Network) -> ipaddress.IPv4Network | None:
+    """The IPv4 range an IPv6 range admits through EMBEDDED_IPV4, if it touches one."""
+    for block in EMBEDDED_IPV4:
+        if net.overlaps(block):
+            if net.prefixlen <= block.prefixlen:
+                return ipaddress.IPv4Network("0.0.0.0/0")
+            low = int(net.network_address) & 0xFFFFFFFF
+            return ipaddress.IPv4Network((low, net.prefixlen - block.prefixlen))
+    return None
+
+
+def admin_range(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    judged: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = [(net, "")]
+    if isinstance(net, ipaddress.IPv6Network):
+        v4 = _embedded_ipv4(net)
+        if v4 is not None:
+            judged.append((v4, f" (it embeds IPv4 {v4})"))
+    for rng, via in judged:
+        bound = ADMIN_CIDR_MIN_PREFIX[rng.version]
+        if rng.prefixlen < bound and not _is_private_network(rng):
+            whole = " (the whole Internet)" if rng.prefixlen == 0 else ""
+            raise ValueError(
+                f"would open SSH on the IM server to {net}{via}{whole}; a public admin range "
+                f"must be /{bound} or narrower for IPv{rng.version} (list the operators' own "
+                f"networks; private ranges, {PRIVATE_TEXT}, may be wider)"
+            )
+    return net
+
+
+def admin_range_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why `net` may not be an SSH source range (the adminCidrs rule), or None. The policy pack
+    holds every SSH rule to it, whoever wrote the rule."""
+    try:
+        admin_range(net)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+# restic repository URLs the backup accepts: the backends Debian 12's restic (0.14) has, plus a
+# local absolute path (a second disk, or a mount).
+BACKUP_SCHEMES = ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+# systemd calendar shorthands (systemd.time(7)). `minutely` and `hourly` are left out on purpose:
+# every run stops IM for the length of the backup.
+BACKUP_SCHEDULE_KEYWORDS = ("daily", "weekly", "monthly", "quarterly", "semiannually", "yearly")
+# A conservative subset of systemd's OnCalendar syntax, checked at preview ("Mon..Fri 02:30",
+# "*-*-* 03:00:00", "Sun 04:00 UTC"); backup.sh checks it again with `systemd-analyze calendar`.
+_DAYS = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+# The time of day must be concrete (HH:MM[:SS], hours 0-23, minutes and seconds 0-59): a `*` or a
+# `/` there would run it every hour or minute, and every run stops IM.
+_CALENDAR = re.compile(
+    rf"(?:{_DAYS}(?:(?:\.\.|,){_DAYS})*\s+)?(?:[0-9*][0-9*,./~-]*\s+)?"
+    r"(?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?(?:\s+UTC)?"
+)
+# restic forget's --keep-* rules the backupKeep object may name.
+BACKUP_KEEP_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+DEFAULT_BACKUP_KEEP = {"daily": 7, "weekly": 4, "monthly": 6}
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# backupEnv must not reach what the backup sets itself, nor the shell's own variables.
+_ENV_RESERVED = re.compile(
+    r"RESTIC_PASSWORD.*|RESTIC_REPOSITORY.*|RESTIC_CACHE_DIR|PATH|HOME|IFS|SHELL|LD_.*|BASH.*"
+    r"|SHELLOPTS|EUID|UID|PPID|GROUPS"
+)
+
+
+def backup_env_problems(text: str | dict[str, Any]) -> list[str]:
+    """What is wrong with a backupEnv secret (a JSON object NAME → value); never quotes a value."""
+    if isinstance(text, dict):
+        env: Any = text
+    else:
+        try:
+            env = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return [f"not a JSON object ({exc.msg})"]
+    if not isinstance(env, dict):
+        return ['must be a JSON object of environment variables, e.g. {"AWS_ACCESS_KEY_ID": …}']
+    out = []
+    for i, (name, value) in enumerate(env.items()):
+        if not _ENV_NAME.fullmatch(name):
+            # The name is not quoted: a value pasted in the wrong place would be shown.
+            out.append(f"entry {i + 1}: its name is not an environment variable name (A-Z, 0-9, _)")
+        elif _ENV_RESERVED.fullmatch(name):
+            out.append(f"{name}: set by the backup itself (backupPassword, backupRepository)")
+        elif not isinstance(value, str):
+            out.append(f"{name}: its value must be a string")
+    return out
+
+
+def ssh_key(value: str) -> str:
+    """An SSH public key, `TYPE BASE64 [comment]`, stripped."""
+    parts = value.split()
+    if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES or not _BASE64.fullmatch(parts[1]):
+        raise ValueError("must be an SSH public key, `TYPE BASE64` (e.g. ssh-ed25519 AAAA…)")
+    return value.strip()
+
+
+def host_key(value: str) -> str:
+    """A host key to pin, as `TYPE BASE64` (the comment is not part of the key)."""
+    ssh_key(value)
+    # The command provider offers the server exactly the pinned key's type; for an RSA key that is
+    # `ssh-rsa` (SHA-1 signatures), which OpenSSH 8.8 and later refuse: every dial would fail ("no
+    # common algorithm for host key"). Seen on the lab's sshd.
+    if value.split()[0] == "ssh-rsa":
+        raise ValueError(
+            "is an ssh-rsa host key, which the command provider can only verify with SHA-1 "
+            "`ssh-rsa` signatures that OpenSSH 8.8+ servers refuse: pin the host's ed25519 "
+            "key instead (`ssh-keyscan -t ed25519 HOST`)"
+        )
+    return " ".join(value.split()[:2])
+
+
+def absolute_path(value: str) -> str:
+    if not posixpath.isabs(value):
+        raise ValueError("must be an absolute path")
+    return posixpath.normpath(value)
+
+
+def data_disk_gb(value: int) -> int:
+    if value < 256:
+        raise ValueError("must be at least 256 (GB), the guide's minimum disk for the IM server")
+    return value
+
+
+# `scheme://user:password@host`: an error message quotes what it refuses, and previews and CI logs
+# keep it; a URL's credentials must not ride along (backup repositories refuse them for that
+# reason). Pasted secrets are rarely URL-encoded (an AWS secret key often holds a `/`), so anything
+# from `://` to an `@` with a `:` between counts.
+URL_CREDENTIALS = re.compile(r"://[^@]*:[^@]*@")
+
+
+def masked(value: object) -> object:
+    """A rejected value as an error may show it: a URL's user and password replaced by ***."""
+    if isinstance(value, str) and URL_CREDENTIALS.search(value):
+        # Up to the last @: an unencoded @ or / in the password is masked too.
+        return re.sub(r"://.*@", "://***@", value)
+    return value
+
+
+def backup_repository(value: str) -> str:
+    value = value.strip()
+    if value.startswith("/"):
+        return posixpath.normpath(value)
+    if not value.startswith(BACKUP_SCHEMES) or len(value.split(":", 1)[1]) == 0:
+        raise ValueError(
+            "must be a restic repository: "
+            + ", ".join(f"`{p}…`" for p in BACKUP_SCHEMES)
+            + " or an absolute local path"
+        )
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain white space")
+    if URL_CREDENTIALS.search(value):
+        # The URL is a plain parameter (argv, state): a password in it would leak.
+        raise ValueError("carries a password in the URL; put credentials in backupEnv (a secret)")
+    return value
+
+
+def backup_schedule(value: str) -> str:
+    value = " ".join(value.split())
+    if value in BACKUP_SCHEDULE_KEYWORDS or _CALENDAR.fullmatch(value):
+        return value
+    raise ValueError(
+        "must be a systemd calendar expression: "
+        + ", ".join(BACKUP_SCHEDULE_KEYWORDS)
+        + ", or e.g. `*-*-* 03:00:00`, `Mon..Fri 02:30`, `Sun 04:00 UTC`"
+    )
+
+
+def backup_keep(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError('must be a JSON object, e.g. {"daily": 7, "weekly": 4}')
+    for rule, count in value.items():
+        if rule not in BACKUP_KEEP_RULES:
+            raise ValueError(f"{rule!r} is not one of {', '.join(BACKUP_KEEP_RULES)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"{rule}: must be a positive whole number")
+    return value
+
+
+def repository_placement(repo: str, storage_path: str | None) -> None:
+    """A local repository must not lie in or over what the backup copies or keeps its state in."""
+    if not repo.startswith("/"):
+        return
+    # A repository inside what it backs up would back itself up, be swapped out by a restore, and
+    # go with the data disk; one on / would fill the system disk.
+    data = (
+        "/var/lib/portsip",
+        storage_path,
+        "/etc/portsip-im-backup",
+        "/var/lib/portsip-im-backup",
+    )
+    inside = [
+        p
+        for p in data
+        if p and (repo == p or repo.startswith(p.rstrip("/") + "/") or p.startswith(repo + "/"))
+    ]
+    if repo == "/" or inside:
+        where = "/" if repo == "/" else inside[0]
+        raise ValueError(
+            f"{repo!r}: lies in or over {where}, which the backup copies or keeps its state in; "
+            "use another disk or mount (e.g. /mnt/im-backup) or a remote repository"
+        )
+
+
+def in_network(private_ip: str, network: str, where: str) -> None:
+    """The IM server's private IP must be a host address inside its subnet/network."""
+    ip = ipaddress.ip_address(private_ip)
+    net = ipaddress.ip_network(network, strict=False)
+    if ip not in net:
+        raise ValueError(f"{ip} is not inside {where} ({net})")
+    if ip in (net.network_address, net.broadcast_address):
+        raise ValueError(f"{ip} is the network or broadcast address of {net}")
+
+
+def usable_address(value: str, private: bool, allow_public: bool) -> ipaddress.IPv4Address:
+    """An IPv4 host address; `private` ones must be in PRIVATE_NETWORKS unless `allow_public`."""
+    try:
+        ip = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+        raise ValueError(f"{ip} is not a usable host address")
+    if private and not allow_public and not is_private_address(ip):
+        raise ValueError(f"{ip} is not a private address ({PRIVATE_TEXT})")
+    return ip
+
+
+def json_value(value: Any) -> Any:
+    # Pulumi hands structured config over as a JSON string.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+    return value

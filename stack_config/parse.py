@@ -1,0 +1,208 @@
+"""Raw config strings → a validated ImConfig, or one ConfigError naming every bad key.
+
+Bad input never reaches a resource: `parse_config` turns every problem into one `ConfigError` that
+names each key and what is wrong, before the program registers anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from portsip_im.rules import (
+    PRIVATE_TEXT,
+    backup_env_problems,
+    is_private_address,
+    masked,
+    repository_placement,
+)
+
+from .keys import NAMESPACE, ConfigError, ImConfig
+from .secrets import SECRETS
+
+
+def key_of(field_name: str) -> str:
+    """The config key (camelCase, as the operator types it) of an ImConfig field."""
+    info = ImConfig.model_fields[field_name]
+    return info.alias or field_name
+
+
+def config_keys() -> list[str]:
+    return [key_of(name) for name in ImConfig.model_fields] + [s.key for s in SECRETS]
+
+
+def _describe(error: ErrorDetails) -> str:
+    loc = error["loc"]
+    key = str(loc[0]) if loc else "?"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{NAMESPACE}:{key}: required, not set"
+    if error["type"] == "extra_forbidden":
+        return f"{NAMESPACE}:{key}: unknown config key (known keys: see README)"
+    if error["type"] == "literal_error":
+        expected = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
+        return f"{NAMESPACE}:{key}: {error['input']!r} is not one of {expected}"
+    where = f"[{loc[1]}]" if len(loc) > 1 else ""
+    return f"{NAMESPACE}:{key}{where}: {masked(error['input'])!r}: {message}"
+
+
+def parse_config(
+    raw: dict[str, str], secret_keys: set[str] | frozenset[str] = frozenset()
+) -> ImConfig:
+    """Validate raw config strings (key → value, no namespace) into an ImConfig.
+
+    `secret_keys` are the keys the operator set with `--secret`; every key in SECRETS must be there
+    (a secret given as plain text would sit unencrypted in Pulumi.<stack>.yaml).
+    Raises ConfigError naming every bad key.
+    """
+    problems: list[str] = []
+    # Pulumi.yaml declares optional keys with an empty default; empty means "not set".
+    raw = {k: v for k, v in raw.items() if v != ""}
+    plain = {k: v for k, v in raw.items() if k not in {s.key for s in SECRETS}}
+    try:
+        config = ImConfig.model_validate(plain)
+    except ValidationError as exc:
+        problems.extend(_describe(e) for e in exc.errors())
+        config = None
+
+    for secret in SECRETS:
+        needed = secret.required_when(config) if config is not None else not secret.when
+        if secret.key not in raw:
+            if needed:
+                why = f"required when {secret.when}" if secret.when else "required"
+                problems.append(
+                    f"{NAMESPACE}:{secret.key}: {why}, not set "
+                    f"(pulumi config set --secret {secret.key} ...)"
+                )
+        elif secret.key not in secret_keys:
+            problems.append(
+                f"{NAMESPACE}:{secret.key}: set as plain text; it must be a secret "
+                f"(pulumi config set --secret {secret.key} ...)"
+            )
+    if "backupEnv" in raw:
+        bad_env = backup_env_problems(raw["backupEnv"])
+        problems.extend(f"{NAMESPACE}:backupEnv: {p}" for p in bad_env)
+
+    # A plain key set with --secret would still reach argv and state in clear: say so instead.
+    for key in sorted(secret_keys & plain.keys()):
+        problems.append(
+            f"{NAMESPACE}:{key}: set as a secret, but it is not one (it shows in commands and "
+            f"previews): pulumi config set --plaintext {key} ..."
+        )
+
+    if config is not None:
+        problems.extend(_cross_checks(config))
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    assert config is not None
+    return config
+
+
+PUBLIC_OPT_OUT = (
+    "if this network really uses public addresses internally, set allowPublicPrivateNetwork: true"
+)
+
+
+def _cross_checks(c: ImConfig) -> list[str]:
+    out: list[str] = []
+
+    def need(field: str, why: str) -> None:
+        if getattr(c, field) in (None, ""):
+            out.append(f"{NAMESPACE}:{key_of(field)}: required when {why}, not set")
+
+    if c.target == "existing":
+        need("public_ip", "target is existing")
+    if c.target == "aws":
+        need("subnet_id", "target is aws")
+        need("pbx_security_group_id", "target is aws")
+    if c.target == "hcloud":
+        need("network_id", "target is hcloud")
+    if c.target in ("aws", "hcloud"):
+        need("ssh_public_key", f"target is {c.target} (the new VM's login key)")
+        if c.public_ip is not None and c.public_ip_id is None:
+            out.append(
+                f"{NAMESPACE}:publicIp: only for target existing; on {c.target} the program "
+                "allocates the public IP, or set publicIpId to reuse an allocation"
+            )
+    if c.pbx_stack is None:
+        need("pbx01_host", "pbxStack is not set")
+    if c.target == "existing":
+        need("im_host_key", "target is existing (pin the IM host's SSH key)")
+    if (
+        c.pbx_api == "rest"
+        and c.pbx_api_url is None
+        and c.pbx_virtual_ip is None
+        and c.pbx_stack is None
+    ):
+        out.append(
+            f"{NAMESPACE}:pbxApiUrl: required when pbxApi is rest and pbxVirtualIp is not set"
+        )
+    if c.pbx_api_url is not None and not c.pbx_api_url.startswith(("https://", "http://")):
+        out.append(
+            f"{NAMESPACE}:pbxApiUrl: {masked(c.pbx_api_url)!r}: must start with https:// (or http://)"
+        )
+    if not c.pbx_api_login_path.startswith("/") or any(ch in c.pbx_api_login_path for ch in "?# "):
+        out.append(
+            f"{NAMESPACE}:pbxApiLoginPath: {c.pbx_api_login_path!r}: must be a path under the "
+            "API base URL, starting with / (e.g. /login/oauth/token)"
+        )
+    if c.data_snapshot_id is not None and c.target != "aws":
+        out.append(f"{NAMESPACE}:dataSnapshotId: only for target aws (an EBS snapshot)")
+    if c.allow_undersized_host and c.target != "existing":
+        # Only prepare.sh's measurement on an existing host heeds it; on aws/hcloud the size is
+        # the catalogue's, refused at preview whatever this says, so a true here only misleads.
+        out.append(
+            f"{NAMESPACE}:allowUndersizedHost: only for target existing (a lab host measured at "
+            f"prepare); on {c.target} it has no effect: pick a `size` that meets the profile, or "
+            "sizingProfile medium for a smaller site"
+        )
+    if c.ebs_snapshot_keep is not None and c.target != "aws":
+        out.append(f"{NAMESPACE}:ebsSnapshotKeep: only for target aws (EBS snapshots)")
+    if c.restore_snapshot is not None and c.backup_repository is None:
+        out.append(f"{NAMESPACE}:restoreSnapshot: needs backupRepository (where to restore from)")
+    if c.backup_repository is not None:
+        try:
+            repository_placement(c.backup_repository, c.storage_path)
+        except ValueError as exc:
+            out.append(f"{NAMESPACE}:backupRepository: {exc}")
+    if c.whitelist_days < 1:
+        out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
+    for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):
+        ip = getattr(c, field)
+        if ip is None:
+            continue
+        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+            out.append(f"{NAMESPACE}:{key_of(field)}: {ip} is not a usable host address")
+        elif field != "public_ip" and not c.allow_public_private_network:
+            if not is_private_address(ip):
+                out.append(
+                    f"{NAMESPACE}:{key_of(field)}: {ip} is not a private address "
+                    f"({PRIVATE_TEXT}); {PUBLIC_OPT_OUT}"
+                )
+    if (
+        c.target in ("aws", "hcloud")
+        and c.pbx01_private_ip is None
+        and not c.allow_public_private_network
+    ):
+        # pbx01PrivateIp defaults to pbx01Host: the SSH rule's source must then be private too.
+        try:
+            default = ipaddress.IPv4Address(c.pbx01_host or "")
+        except ValueError:
+            default = None
+        if default is not None and not is_private_address(default):
+            out.append(
+                f"{NAMESPACE}:pbx01PrivateIp: not set, and pbx01Host ({default}), its default, is "
+                "not a private address; set pbx01PrivateIp to pbx01's private IP (the source of "
+                f"SSH to the IM server), or {PUBLIC_OPT_OUT}"
+            )
+    if c.target in ("aws", "hcloud") and c.pbx01_private_ip is None and c.pbx_stack is None:
+        try:
+            ipaddress.IPv4Address(c.pbx01_host or "")
+        except ValueError:
+            out.append(
+                f"{NAMESPACE}:pbx01PrivateIp: required when pbx01Host ({c.pbx01_host!r}) is not an "
+                "IPv4 address: it is the source of the SSH rule to the IM server"
+            )
+    return out

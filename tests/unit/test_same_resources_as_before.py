@@ -1,0 +1,115 @@
+"""The typed component (portsip_im) registers exactly what the program registered before it: the
+same types, names, parents, inputs, dependencies, secrets, options and stack outputs, for each
+target and the settings that change the graph most. The "before" is commit BEFORE, the last one
+where ImServer took the whole parsed config; it is read with `git archive` and run under the same
+mocks by tests/unit/registrations.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+from tests.unit import harness as h
+
+BEFORE = "28ad18b13b6cea0f3ddc02cbf8812a50c92d3fc5"
+SCRIPT = Path(__file__).with_name("registrations.py")
+
+BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}
+CASES = {
+    "aws": h.base_config("aws"),
+    "aws-day2-backups": {
+        **h.base_config("aws"),
+        **BACKUPS,
+        "imRelease": "22.1",
+        "restartToken": "r1",
+        "imTokenRotation": "t1",
+        "imState": "stopped",
+        "ebsSnapshotKeep": "7",
+        "dataSnapshotId": "snap-0123456789abcdef0",
+        "clientCidrs": '["203.0.113.0/24", "2001:db8::/48"]',
+        "publicIpId": "eipalloc-0abc",
+        "sizingProfile": "medium",
+        "restoreSnapshot": "latest",
+    },
+    "aws-no-pbx01-private-ip": {
+        **h.base_config("aws"),
+        "adminUser": "ops",
+        "jumpViaPbx01": "false",
+    },
+    "hcloud": h.base_config("hcloud"),
+    "hcloud-backups": {
+        **h.base_config("hcloud"),
+        **BACKUPS,
+        "size": "ccx43",
+        "sizingProfile": "medium",
+        "publicIpId": "77",
+    },
+    "existing": h.base_config("existing"),
+    "existing-manual-backups": {
+        **h.base_config("existing"),
+        **BACKUPS,
+        "pbxApi": "manual",
+        "imToken": "tok-manual-test-only",
+        "whitelistConfirmed": "true",
+        "allowUndersizedHost": "true",
+        "applyOsUpdates": "false",
+        "pbxApiUrl": "https://192.168.1.130:8887/api/",
+    },
+    "existing-pbx-stack": {
+        **{
+            k: v
+            for k, v in h.base_config("existing").items()
+            if k not in ("pbx01Host", "pbxVirtualIp")
+        },
+        "pbxStack": "acme/portsip-pbx/prod",
+        "sshPerDialTimeout": "30",
+        "pbxApiLogin": "oauth",
+    },
+    "aws-pbx-stack": {
+        **{k: v for k, v in h.base_config("aws").items() if k not in ("pbx01Host", "pbxVirtualIp")},
+        "pbxStack": "acme/portsip-pbx/prod",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def before_tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("before")
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", BEFORE], cwd=h.ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    return root
+
+
+def registered(root: Path, config: dict[str, str], preview: bool) -> dict:
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(root), json.dumps(config), "preview" if preview else ""],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_registrations_as_before(before_tree, case, preview):
+    before = registered(before_tree, CASES[case], preview)
+    after = registered(h.ROOT, CASES[case], preview)
+    assert [(r["type"], r["name"]) for r in after["resources"]] == [
+        (r["type"], r["name"]) for r in before["resources"]
+    ]
+    for old, new in zip(before["resources"], after["resources"], strict=True):
+        assert new == old, f"{old['type']} {old['name']} differs"
+    assert after["exports"] == before["exports"]
+    assert after["secret_exports"] == before["secret_exports"]
+    assert after["calls"] == before["calls"]

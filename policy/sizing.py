@@ -169,7 +169,7 @@ def validate_host_type_listed(
     if verdict is not None and not verdict.known:
         report_violation(
             f"portsip-im:size: {name!r} is not in the policy pack's table of known types "
-            "(policy/guardrails.py), so only the program's preview check against the cloud's "
+            "(policy/sizing.py), so only the program's preview check against the cloud's "
             "catalogue vouches for its size",
             None,
         )

@@ -42,3 +42,12 @@ def items(seq: Any) -> list[Any]:
         except UnknownValueError:
             out.append(UNKNOWN)
     return out
+
+
+def as_int(value: Any) -> int | None:
+    if value is None or value is UNKNOWN or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -52,7 +52,7 @@ from typing import Any
 from pulumi.runtime.config import get_config
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from components.settings import NAMESPACE, SECRETS
+from stack_config import NAMESPACE, SECRETS
 from policy.props import UNKNOWN, get
 
 COMMAND = "command:remote:Command"

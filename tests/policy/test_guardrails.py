@@ -6,9 +6,36 @@ import base64
 
 import pulumi
 import pytest
+from pulumi_policy import EnforcementLevel
 
+<<<<<<< HEAD
 from policy import guardrails as g
 from portsip_im import spec
+=======
+from portsip_im import spec
+from policy.data import DATA_PROTECTED
+from policy.network import IM_PORT_OPEN, SSH_NOT_PUBLIC
+from policy.no_secrets import NO_SECRETS
+from policy.pack import PACK_NAME, POLICIES, REPO_ROOT
+from policy.resources import (
+    AWS_INGRESS_RULE,
+    AWS_INSTANCE,
+    AWS_SG,
+    AWS_SG_RULE,
+    AWS_VOLUME,
+    HCLOUD_FIREWALL,
+    HCLOUD_SERVER,
+    HCLOUD_VOLUME,
+)
+from policy.sizing import (
+    HOST_SIZE,
+    HOST_TYPE_LISTED,
+    LARGE,
+    PROFILES,
+    aws_instance_verdict,
+    hcloud_server_verdict,
+)
+>>>>>>> split-policy
 from tests.policy.support import (
     OURS,
     UNKNOWN_STRING,
@@ -33,7 +60,7 @@ def no_stack_config():
 
 
 def test_pack_lists_each_policy_once_with_the_intended_levels():
-    names = [p.name for p in g.POLICIES]
+    names = [p.name for p in POLICIES]
     assert names == [
         "im-host-meets-spec",
         "im-host-type-listed",
@@ -45,19 +72,19 @@ def test_pack_lists_each_policy_once_with_the_intended_levels():
         "remote-host-key-pinned",
         "no-secrets-in-remote-commands",
     ]
-    levels = {p.name: p.enforcement_level for p in g.POLICIES}
+    levels = {p.name: p.enforcement_level for p in POLICIES}
     # None: the pack's level, MANDATORY (policy/__main__.py); only the table's gap and the lab
     # switch (which the lab stack sets on purpose) are advisory.
-    assert levels.pop("im-host-type-listed") == g.EnforcementLevel.ADVISORY
-    assert levels.pop("im-host-not-undersized") == g.EnforcementLevel.ADVISORY
+    assert levels.pop("im-host-type-listed") == EnforcementLevel.ADVISORY
+    assert levels.pop("im-host-not-undersized") == EnforcementLevel.ADVISORY
     assert set(levels.values()) == {None}
-    main = (g.REPO_ROOT / "policy" / "__main__.py").read_text()
+    main = (REPO_ROOT / "policy" / "__main__.py").read_text()
     assert "EnforcementLevel.MANDATORY" in main and "PACK_NAME" in main
-    assert g.PACK_NAME == "portsip-im-guardrails"
+    assert PACK_NAME == "portsip-im-guardrails"
 
 
 def test_guide_figures_come_from_the_program():
-    assert g.PROFILES is spec.PROFILES and g.LARGE is spec.PROFILES["large"]
+    assert PROFILES is spec.PROFILES and LARGE is spec.PROFILES["large"]
 
 
 # --- im-host-meets-spec -----------------------------------------------------------------------
@@ -66,7 +93,7 @@ def test_guide_figures_come_from_the_program():
 @pytest.mark.parametrize("itype", ["c7i.6xlarge", "c6i.8xlarge", "m7i.12xlarge", "r6i.8xlarge"])
 def test_host_size_passes_aws_types_that_meet_the_guide(itype):
     props = {"instanceType": itype, "tags": OURS}
-    assert not check_resource(g.HOST_SIZE, g.AWS_INSTANCE, props)
+    assert not check_resource(HOST_SIZE, AWS_INSTANCE, props)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +101,7 @@ def test_host_size_passes_aws_types_that_meet_the_guide(itype):
     [("c7i.4xlarge", "16 vCPU"), ("m5.large", "2 vCPU"), ("t3.2xlarge", "at most 8 vCPU")],
 )
 def test_host_size_rejects_aws_types_below_the_guide(itype, figure):
-    out = check_resource(g.HOST_SIZE, g.AWS_INSTANCE, {"instanceType": itype, "tags": OURS})
+    out = check_resource(HOST_SIZE, AWS_INSTANCE, {"instanceType": itype, "tags": OURS})
     assert len(out.violations) == 1
     assert "portsip-im:size" in out.messages[0] and figure in out.messages[0]
     assert itype in out.messages[0]
@@ -82,39 +109,39 @@ def test_host_size_rejects_aws_types_below_the_guide(itype, figure):
 
 def test_host_size_only_judges_this_projects_instances():
     # An instance without the project's tag is someone else's business.
-    assert not check_resource(g.HOST_SIZE, g.AWS_INSTANCE, {"instanceType": "t3.micro"})
+    assert not check_resource(HOST_SIZE, AWS_INSTANCE, {"instanceType": "t3.micro"})
 
 
 def test_host_size_hcloud_server_types():
-    ok = check_resource(g.HOST_SIZE, g.HCLOUD_SERVER, {"serverType": "ccx53", "labels": OURS})
+    ok = check_resource(HOST_SIZE, HCLOUD_SERVER, {"serverType": "ccx53", "labels": OURS})
     assert not ok
     for small in ("ccx43", "cpx51", "cx52", "cax41"):
-        out = check_resource(g.HOST_SIZE, g.HCLOUD_SERVER, {"serverType": small, "labels": OURS})
+        out = check_resource(HOST_SIZE, HCLOUD_SERVER, {"serverType": small, "labels": OURS})
         assert out and small in out.messages[0], small
 
 
 @pytest.mark.parametrize(
-    "typ, key", [(g.AWS_VOLUME, "tags"), (g.HCLOUD_VOLUME, "labels")], ids=["aws", "hcloud"]
+    "typ, key", [(AWS_VOLUME, "tags"), (HCLOUD_VOLUME, "labels")], ids=["aws", "hcloud"]
 )
 def test_host_size_checks_the_data_volume(typ, key):
-    assert not check_resource(g.HOST_SIZE, typ, {"size": 256, key: DATA})
-    assert not check_resource(g.HOST_SIZE, typ, {"size": 512.0, key: DATA})
-    out = check_resource(g.HOST_SIZE, typ, {"size": 100, key: DATA})
+    assert not check_resource(HOST_SIZE, typ, {"size": 256, key: DATA})
+    assert not check_resource(HOST_SIZE, typ, {"size": 512.0, key: DATA})
+    out = check_resource(HOST_SIZE, typ, {"size": 100, key: DATA})
     assert len(out.violations) == 1 and "100 GB (minimum 256 GB)" in out.messages[0]
     # A volume without the data role (e.g. someone's scratch disk) is not the IM data volume.
-    assert not check_resource(g.HOST_SIZE, typ, {"size": 100, key: OURS})
+    assert not check_resource(HOST_SIZE, typ, {"size": 100, key: OURS})
 
 
 def test_table_agrees_with_the_cloud_catalogue_figures_the_program_uses():
     """Where the pack's table and the mocks' catalogue (AWS's and Hetzner's published figures)
     both know a type, they give the same verdict as components/portsip_im/spec.py."""
     for name, (vcpus, mem) in harness.INSTANCE_TYPES.items():
-        verdict = g.aws_instance_verdict(name)
+        verdict = aws_instance_verdict(name)
         assert verdict.known, name
         expected = spec.shortfalls(spec.HostFacts(vcpus=vcpus, memory_mib=mem))
         assert bool(verdict.problem) == bool(expected), name
     for name, (cores, mem_gb, _) in harness.SERVER_TYPES.items():
-        verdict = g.hcloud_server_verdict(name)
+        verdict = hcloud_server_verdict(name)
         assert verdict.known, name
         expected = spec.shortfalls(spec.HostFacts(vcpus=cores, memory_mib=int(mem_gb * 1024)))
         assert bool(verdict.problem) == bool(expected), name
@@ -125,13 +152,13 @@ def test_table_agrees_with_the_cloud_catalogue_figures_the_program_uses():
 
 def test_unlisted_type_gets_an_advisory_not_a_rejection():
     props = {"instanceType": "c7i.metal-24xl", "tags": OURS}
-    assert not check_resource(g.HOST_SIZE, g.AWS_INSTANCE, props)
-    out = check_resource(g.HOST_TYPE_LISTED, g.AWS_INSTANCE, props)
+    assert not check_resource(HOST_SIZE, AWS_INSTANCE, props)
+    out = check_resource(HOST_TYPE_LISTED, AWS_INSTANCE, props)
     assert len(out.violations) == 1 and "c7i.metal-24xl" in out.messages[0]
     listed = {"instanceType": "c7i.6xlarge", "tags": OURS}
-    assert not check_resource(g.HOST_TYPE_LISTED, g.AWS_INSTANCE, listed)
+    assert not check_resource(HOST_TYPE_LISTED, AWS_INSTANCE, listed)
     server = {"serverType": "ccx99", "labels": OURS}
-    assert check_resource(g.HOST_TYPE_LISTED, g.HCLOUD_SERVER, server)
+    assert check_resource(HOST_TYPE_LISTED, HCLOUD_SERVER, server)
 
 
 # --- ssh-not-open-to-internet -----------------------------------------------------------------
@@ -144,15 +171,15 @@ def _vpc_rule(**kw):
 @pytest.mark.parametrize(
     "typ, props",
     [
-        (g.AWS_INGRESS_RULE, _vpc_rule(cidrIpv4="0.0.0.0/0")),
-        (g.AWS_INGRESS_RULE, _vpc_rule(cidrIpv6="::/0")),
+        (AWS_INGRESS_RULE, _vpc_rule(cidrIpv4="0.0.0.0/0")),
+        (AWS_INGRESS_RULE, _vpc_rule(cidrIpv6="::/0")),
         (
-            g.AWS_INGRESS_RULE,
+            AWS_INGRESS_RULE,
             _vpc_rule(ipProtocol="-1", fromPort=None, toPort=None, cidrIpv4="0.0.0.0/0"),
         ),
-        (g.AWS_INGRESS_RULE, _vpc_rule(fromPort=0, toPort=1024, cidrIpv4="0.0.0.0/0")),
+        (AWS_INGRESS_RULE, _vpc_rule(fromPort=0, toPort=1024, cidrIpv4="0.0.0.0/0")),
         (
-            g.AWS_SG_RULE,
+            AWS_SG_RULE,
             {
                 "type": "ingress",
                 "protocol": "tcp",
@@ -162,7 +189,7 @@ def _vpc_rule(**kw):
             },
         ),
         (
-            g.AWS_SG,
+            AWS_SG,
             {
                 "ingress": [
                     {"protocol": "tcp", "fromPort": 22, "toPort": 22, "ipv6CidrBlocks": ["::/0"]}
@@ -170,7 +197,7 @@ def _vpc_rule(**kw):
             },
         ),
         (
-            g.HCLOUD_FIREWALL,
+            HCLOUD_FIREWALL,
             {
                 "rules": [
                     {"direction": "in", "protocol": "tcp", "port": "22", "sourceIps": ["0.0.0.0/0"]}
@@ -178,7 +205,7 @@ def _vpc_rule(**kw):
             },
         ),
         (
-            g.HCLOUD_FIREWALL,
+            HCLOUD_FIREWALL,
             {
                 "rules": [
                     {"direction": "in", "protocol": "tcp", "port": "1-1000", "sourceIps": ["::/0"]}
@@ -186,7 +213,7 @@ def _vpc_rule(**kw):
             },
         ),
         (
-            g.HCLOUD_FIREWALL,
+            HCLOUD_FIREWALL,
             {
                 "rules": [
                     {
@@ -212,7 +239,7 @@ def _vpc_rule(**kw):
     ],
 )
 def test_ssh_open_to_the_internet_is_rejected(typ, props):
-    out = check_resource(g.SSH_NOT_PUBLIC, typ, props)
+    out = check_resource(SSH_NOT_PUBLIC, typ, props)
     assert len(out.violations) == 1 and "SSH" in out.messages[0]
 
 
@@ -226,7 +253,7 @@ def test_ssh_open_to_the_internet_is_rejected(typ, props):
 )
 def test_ssh_open_to_a_public_range_broader_than_admin_cidrs_allow_is_rejected(source, why):
     key = "cidrIpv6" if ":" in source else "cidrIpv4"
-    out = check_resource(g.SSH_NOT_PUBLIC, g.AWS_INGRESS_RULE, _vpc_rule(**{key: source}))
+    out = check_resource(SSH_NOT_PUBLIC, AWS_INGRESS_RULE, _vpc_rule(**{key: source}))
     assert len(out.violations) == 1 and why in out.messages[0], out.messages
     assert out.messages[0].startswith(
         f"SSH (TCP 22) is open to {source}: as portsip-im:adminCidrs it would open SSH on the IM"
@@ -236,18 +263,18 @@ def test_ssh_open_to_a_public_range_broader_than_admin_cidrs_allow_is_rejected(s
 @pytest.mark.parametrize("source", ["198.51.100.0/24", "203.0.0.0/16", "2001:db8:aa::/48"])
 def test_ssh_from_a_narrow_public_range_passes(source):
     key = "cidrIpv6" if ":" in source else "cidrIpv4"
-    assert not check_resource(g.SSH_NOT_PUBLIC, g.AWS_INGRESS_RULE, _vpc_rule(**{key: source}))
+    assert not check_resource(SSH_NOT_PUBLIC, AWS_INGRESS_RULE, _vpc_rule(**{key: source}))
 
 
 @pytest.mark.parametrize(
     "typ, props",
     [
-        (g.AWS_INGRESS_RULE, _vpc_rule(cidrIpv4="192.168.1.11/32")),
-        (g.AWS_INGRESS_RULE, _vpc_rule(fromPort=8887, toPort=8887, cidrIpv4="0.0.0.0/0")),
-        (g.AWS_INGRESS_RULE, _vpc_rule(ipProtocol="udp", cidrIpv4="0.0.0.0/0")),
-        (g.AWS_INGRESS_RULE, _vpc_rule(cidrIpv4=UNKNOWN_STRING)),  # known at update, checked then
+        (AWS_INGRESS_RULE, _vpc_rule(cidrIpv4="192.168.1.11/32")),
+        (AWS_INGRESS_RULE, _vpc_rule(fromPort=8887, toPort=8887, cidrIpv4="0.0.0.0/0")),
+        (AWS_INGRESS_RULE, _vpc_rule(ipProtocol="udp", cidrIpv4="0.0.0.0/0")),
+        (AWS_INGRESS_RULE, _vpc_rule(cidrIpv4=UNKNOWN_STRING)),  # known at update, checked then
         (
-            g.AWS_SG_RULE,
+            AWS_SG_RULE,
             {
                 "type": "egress",
                 "protocol": "-1",
@@ -257,7 +284,7 @@ def test_ssh_from_a_narrow_public_range_passes(source):
             },
         ),
         (
-            g.AWS_SG,
+            AWS_SG,
             {
                 "ingress": [
                     {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"]}
@@ -265,7 +292,7 @@ def test_ssh_from_a_narrow_public_range_passes(source):
             },
         ),
         (
-            g.HCLOUD_FIREWALL,
+            HCLOUD_FIREWALL,
             {
                 "rules": [
                     {
@@ -293,7 +320,7 @@ def test_ssh_from_a_narrow_public_range_passes(source):
     ids=["pbx01", "im-port", "udp", "unknown", "egress", "sg-inline-private", "hcloud"],
 )
 def test_ssh_from_known_networks_passes(typ, props):
-    assert not check_resource(g.SSH_NOT_PUBLIC, typ, props)
+    assert not check_resource(SSH_NOT_PUBLIC, typ, props)
 
 
 # --- no-secrets-in-user-data-or-tags ----------------------------------------------------------
@@ -308,25 +335,25 @@ PEM = (
     "typ, props, kind",
     [
         (
-            g.AWS_INSTANCE,
+            AWS_INSTANCE,
             {"userData": f"#!/bin/sh\ncat > /root/k <<EOF\n{PEM}\nEOF"},
             "private key",
         ),
         (
-            g.AWS_INSTANCE,
+            AWS_INSTANCE,
             {"userDataBase64": base64.b64encode(b"export DB_PASSWORD=hunter2hunter2\n").decode()},
             "password",
         ),
         (
-            g.HCLOUD_SERVER,
+            HCLOUD_SERVER,
             {"userData": "#cloud-config\nruncmd: [echo AKIAIOSFODNN7EXAMPLE]"},
             "AWS",
         ),
-        (g.AWS_VOLUME, {"tags": {**OURS, "imToken": "sha256:0123456789abcdef"}}, "by its key"),
-        (g.HCLOUD_VOLUME, {"labels": {**OURS, "note": "ghp_" + "a" * 36}}, "GitHub"),
-        (g.AWS_INSTANCE, {"volumeTags": {"backup": "s3://u:s3cr3t@host/x"}}, "URL"),
+        (AWS_VOLUME, {"tags": {**OURS, "imToken": "sha256:0123456789abcdef"}}, "by its key"),
+        (HCLOUD_VOLUME, {"labels": {**OURS, "note": "ghp_" + "a" * 36}}, "GitHub"),
+        (AWS_INSTANCE, {"volumeTags": {"backup": "s3://u:s3cr3t@host/x"}}, "URL"),
         (
-            g.AWS_INSTANCE,
+            AWS_INSTANCE,
             {"rootBlockDevice": {"tags": {"db_password": "hunter2hunter2"}}},
             "secret",
         ),
@@ -342,7 +369,7 @@ PEM = (
     ],
 )
 def test_secret_looking_values_are_rejected(typ, props, kind):
-    out = check_resource(g.NO_SECRETS, typ, props)
+    out = check_resource(NO_SECRETS, typ, props)
     assert len(out.violations) == 1 and kind in out.messages[0]
     # The message names where, never the value.
     for value in ("hunter2", "s3cr3t", "AKIAIOSFODNN7EXAMPLE", "0123456789abcdef"):
@@ -358,32 +385,32 @@ def test_ordinary_user_data_and_tags_pass():
         "tags": {**OURS, "Name": "im-host-vm"},
         "volumeTags": {**OURS, "Name": "im-host-root"},
     }
-    assert not check_resource(g.NO_SECRETS, g.AWS_INSTANCE, props)
-    assert not check_resource(g.NO_SECRETS, g.AWS_INSTANCE, {"userData": UNKNOWN_STRING})
-    assert not check_resource(g.NO_SECRETS, g.HCLOUD_VOLUME, {"labels": DATA})
+    assert not check_resource(NO_SECRETS, AWS_INSTANCE, props)
+    assert not check_resource(NO_SECRETS, AWS_INSTANCE, {"userData": UNKNOWN_STRING})
+    assert not check_resource(NO_SECRETS, HCLOUD_VOLUME, {"labels": DATA})
 
 
 # --- im-port-open-to-clients (stack) ----------------------------------------------------------
 
 
 def _aws_stack(*im_rule_cidrs: str, with_sg: bool = True):
-    sg = resource(g.AWS_SG, "im-host-sg", {"tags": OURS, "vpcId": "vpc-1"})
+    sg = resource(AWS_SG, "im-host-sg", {"tags": OURS, "vpcId": "vpc-1"})
     rules = []
     for i, cidr in enumerate(im_rule_cidrs):
         key = "cidrIpv6" if ":" in cidr else "cidrIpv4"
         props = _vpc_rule(fromPort=8887, toPort=8887, tags=OURS, securityGroupId=UNKNOWN_STRING)
         props[key] = cidr
-        rules.append(resource(g.AWS_INGRESS_RULE, f"im-{i}", props, parent=sg))
-    vm = resource(g.AWS_INSTANCE, "im-host-vm", {"instanceType": "c7i.6xlarge", "tags": OURS})
+        rules.append(resource(AWS_INGRESS_RULE, f"im-{i}", props, parent=sg))
+    vm = resource(AWS_INSTANCE, "im-host-vm", {"instanceType": "c7i.6xlarge", "tags": OURS})
     ssh = resource(
-        g.AWS_INGRESS_RULE, "ssh", _vpc_rule(cidrIpv4="192.168.1.11/32", tags=OURS), parent=sg
+        AWS_INGRESS_RULE, "ssh", _vpc_rule(cidrIpv4="192.168.1.11/32", tags=OURS), parent=sg
     )
     return ([sg] if with_sg else []) + rules + [ssh, vm]
 
 
 def _hcloud_stack(*sources: str):
     fw = resource(
-        g.HCLOUD_FIREWALL,
+        HCLOUD_FIREWALL,
         "im-host-fw",
         {
             "labels": OURS,
@@ -397,51 +424,51 @@ def _hcloud_stack(*sources: str):
             ],
         },
     )
-    return [fw, resource(g.HCLOUD_SERVER, "im-host-vm", {"serverType": "ccx53", "labels": OURS})]
+    return [fw, resource(HCLOUD_SERVER, "im-host-vm", {"serverType": "ccx53", "labels": OURS})]
 
 
 EVERYONE = {"clientCidrs": ["0.0.0.0/0", "::/0"]}
 
 
 def test_im_port_open_passes_when_rules_match_client_cidrs():
-    assert not check_stack(g.IM_PORT_OPEN, _aws_stack("0.0.0.0/0", "::/0"), EVERYONE)
-    assert not check_stack(g.IM_PORT_OPEN, _aws_stack("0.0.0.0/0"))  # no config: any rule will do
-    assert not check_stack(g.IM_PORT_OPEN, _hcloud_stack("0.0.0.0/0", "::/0"), EVERYONE)
+    assert not check_stack(IM_PORT_OPEN, _aws_stack("0.0.0.0/0", "::/0"), EVERYONE)
+    assert not check_stack(IM_PORT_OPEN, _aws_stack("0.0.0.0/0"))  # no config: any rule will do
+    assert not check_stack(IM_PORT_OPEN, _hcloud_stack("0.0.0.0/0", "::/0"), EVERYONE)
     # Same networks, other spelling.
     cfg = {"clientCidrs": ["10.1.0.0/16"]}
-    assert not check_stack(g.IM_PORT_OPEN, _hcloud_stack("10.1.0.0/16"), cfg)
+    assert not check_stack(IM_PORT_OPEN, _hcloud_stack("10.1.0.0/16"), cfg)
 
 
 def test_im_port_rule_matched_through_property_dependency():
-    sg = resource(g.AWS_SG, "sg", {"tags": OURS})
+    sg = resource(AWS_SG, "sg", {"tags": OURS})
     rule = resource(
-        g.AWS_INGRESS_RULE,
+        AWS_INGRESS_RULE,
         "im",
         _vpc_rule(fromPort=8887, toPort=8887, cidrIpv4="0.0.0.0/0", securityGroupId=UNKNOWN_STRING),
         property_dependencies={"securityGroupId": [sg]},
     )
-    vm = resource(g.AWS_INSTANCE, "vm", {"instanceType": "c7i.6xlarge", "tags": OURS})
-    assert not check_stack(g.IM_PORT_OPEN, [sg, rule, vm])
-    assert check_stack(g.IM_PORT_OPEN, [sg, vm])
+    vm = resource(AWS_INSTANCE, "vm", {"instanceType": "c7i.6xlarge", "tags": OURS})
+    assert not check_stack(IM_PORT_OPEN, [sg, rule, vm])
+    assert check_stack(IM_PORT_OPEN, [sg, vm])
 
 
 def test_im_port_closed_is_rejected():
-    out = check_stack(g.IM_PORT_OPEN, _aws_stack(), EVERYONE)
+    out = check_stack(IM_PORT_OPEN, _aws_stack(), EVERYONE)
     assert len(out.violations) == 1 and "no inbound TCP 8887" in out.messages[0]
     assert out.violations[0][1].endswith("::im-host-sg")
-    out = check_stack(g.IM_PORT_OPEN, _hcloud_stack())
+    out = check_stack(IM_PORT_OPEN, _hcloud_stack())
     assert len(out.violations) == 1 and "no inbound TCP 8887" in out.messages[0]
-    out = check_stack(g.IM_PORT_OPEN, _aws_stack(with_sg=False))
+    out = check_stack(IM_PORT_OPEN, _aws_stack(with_sg=False))
     assert len(out.violations) == 1 and "no security group" in out.messages[0]
 
 
 def test_im_port_open_to_other_networks_than_configured_is_rejected():
-    out = check_stack(g.IM_PORT_OPEN, _aws_stack("0.0.0.0/0"), EVERYONE)
+    out = check_stack(IM_PORT_OPEN, _aws_stack("0.0.0.0/0"), EVERYONE)
     assert out.messages == [
         "TCP 8887 is not open to ::/0, which the policy config's clientCidrs lists: those IM "
         "clients cannot connect"
     ]
-    out = check_stack(g.IM_PORT_OPEN, _hcloud_stack("0.0.0.0/0"), {"clientCidrs": ["10.1.0.0/16"]})
+    out = check_stack(IM_PORT_OPEN, _hcloud_stack("0.0.0.0/0"), {"clientCidrs": ["10.1.0.0/16"]})
     assert len(out.violations) == 2
     assert "not open to 10.1.0.0/16" in out.messages[0]
     assert "also open to 0.0.0.0/0" in out.messages[1]
@@ -451,8 +478,8 @@ def test_im_port_expectation_comes_from_the_stack_config():
     # As under the engine: the stack's config is in pulumi.Config.
     pulumi.runtime.set_all_config({"portsip-im:target": "aws"})
     everyone = _aws_stack("0.0.0.0/0", "::/0")
-    assert not check_stack(g.IM_PORT_OPEN, everyone)  # unset: the program's default, everyone
-    out = check_stack(g.IM_PORT_OPEN, _aws_stack("0.0.0.0/0"))
+    assert not check_stack(IM_PORT_OPEN, everyone)  # unset: the program's default, everyone
+    out = check_stack(IM_PORT_OPEN, _aws_stack("0.0.0.0/0"))
     assert out.messages == [
         "TCP 8887 is not open to ::/0, which portsip-im:clientCidrs (default) lists: those IM "
         "clients cannot connect"
@@ -460,15 +487,15 @@ def test_im_port_expectation_comes_from_the_stack_config():
     pulumi.runtime.set_all_config(
         {"portsip-im:target": "aws", "portsip-im:clientCidrs": '["10.1.0.0/16"]'}
     )
-    assert not check_stack(g.IM_PORT_OPEN, _aws_stack("10.1.0.0/16"))
-    out = check_stack(g.IM_PORT_OPEN, everyone)
+    assert not check_stack(IM_PORT_OPEN, _aws_stack("10.1.0.0/16"))
+    out = check_stack(IM_PORT_OPEN, everyone)
     assert "also open to 0.0.0.0/0, ::/0, which portsip-im:clientCidrs does not" in out.messages[1]
     # The pack's own config overrides the stack's.
-    assert not check_stack(g.IM_PORT_OPEN, everyone, EVERYONE)
+    assert not check_stack(IM_PORT_OPEN, everyone, EVERYONE)
 
 
 def test_im_port_policy_does_not_apply_without_an_im_host():
-    out = check_stack(g.IM_PORT_OPEN, [resource(g.AWS_SG, "other", {"tags": OURS})])
+    out = check_stack(IM_PORT_OPEN, [resource(AWS_SG, "other", {"tags": OURS})])
     assert not out and out.not_applicable
 
 
@@ -477,25 +504,25 @@ def test_im_port_policy_does_not_apply_without_an_im_host():
 
 @pytest.mark.parametrize(
     "typ, key, host",
-    [(g.AWS_VOLUME, "tags", g.AWS_INSTANCE), (g.HCLOUD_VOLUME, "labels", g.HCLOUD_SERVER)],
+    [(AWS_VOLUME, "tags", AWS_INSTANCE), (HCLOUD_VOLUME, "labels", HCLOUD_SERVER)],
 )
 def test_data_volume_must_be_protected(typ, key, host):
     vm = resource(host, "vm", {key: OURS})
     good = resource(typ, "data", {"size": 256, key: DATA}, protect=True)
-    assert not check_stack(g.DATA_PROTECTED, [vm, good])
+    assert not check_stack(DATA_PROTECTED, [vm, good])
     bad = resource(typ, "data", {"size": 256, key: DATA}, protect=False)
-    out = check_stack(g.DATA_PROTECTED, [vm, bad])
+    out = check_stack(DATA_PROTECTED, [vm, bad])
     assert len(out.violations) == 1
     message, where = out.violations[0]
     assert "not protected" in message and "protectData" in message and where == bad.urn
 
 
 def test_im_host_without_data_volume_is_rejected():
-    vm = resource(g.AWS_INSTANCE, "vm", {"tags": OURS})
-    out = check_stack(g.DATA_PROTECTED, [vm])
+    vm = resource(AWS_INSTANCE, "vm", {"tags": OURS})
+    out = check_stack(DATA_PROTECTED, [vm])
     assert len(out.violations) == 1 and "no separate data volume" in out.messages[0]
 
 
 def test_data_policy_does_not_apply_to_an_existing_host_stack():
-    out = check_stack(g.DATA_PROTECTED, [resource("command:remote:Command", "im-prepare", {})])
+    out = check_stack(DATA_PROTECTED, [resource("command:remote:Command", "im-prepare", {})])
     assert not out and out.not_applicable

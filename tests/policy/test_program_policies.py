@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pulumi
 import pytest
+from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
-from policy import guardrails as g
+from policy.pack import POLICIES
+from policy.resources import AWS_VOLUME
 from tests.policy.support import check_resource, check_stack, from_program
 from tests.unit import harness
 
@@ -19,12 +21,12 @@ def run_pack(result: harness.Result, config: dict | None = None) -> dict[str, li
     config = config or {}
     resources = from_program(result)
     found: dict[str, list[str]] = {}
-    for policy in g.POLICIES:
+    for policy in POLICIES:
         cfg = config.get(policy.name)
-        if isinstance(policy, g.StackValidationPolicy):
+        if isinstance(policy, StackValidationPolicy):
             messages = check_stack(policy, resources, cfg).messages
         else:
-            assert isinstance(policy, g.ResourceValidationPolicy)
+            assert isinstance(policy, ResourceValidationPolicy)
             messages = [
                 m
                 for reg in result.resources
@@ -93,7 +95,7 @@ def test_undersized_data_volume_is_caught_after_the_program_check():
     # The program refuses dataDiskGb < 256 itself; the policy is the second line, for a change
     # made around the program (e.g. a hand-edited resource). Lower it in the recorded inputs.
     result = harness.run(harness.base_config("aws"))
-    data = next(r for r in result.resources if r.typ == g.AWS_VOLUME)
+    data = next(r for r in result.resources if r.typ == AWS_VOLUME)
     data.inputs["size"] = 128
     assert "im-host-meets-spec" in run_pack(result)
 

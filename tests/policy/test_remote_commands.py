@@ -11,9 +11,15 @@ import secrets
 import pulumi
 import pytest
 
+<<<<<<< HEAD
 from policy import guardrails as g
 from policy import remote_commands as rc
 from portsip_im import remote
+=======
+from portsip_im import remote
+from policy import remote_commands as rc
+from policy.pack import POLICIES
+>>>>>>> split-policy
 from tests.policy.support import UNKNOWN_STRING, check_resource, fresh_private_key
 
 PBX01_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPbx01PinnedKeyForPolicyTests00000000000"
@@ -252,4 +258,4 @@ def test_short_values_and_unknown_texts_are_skipped(key):
 
 
 def test_both_policies_are_in_the_pack():
-    assert rc.HOST_KEY_PINNED in g.POLICIES and rc.NO_SECRETS_IN_COMMANDS in g.POLICIES
+    assert rc.HOST_KEY_PINNED in POLICIES and rc.NO_SECRETS_IN_COMMANDS in POLICIES

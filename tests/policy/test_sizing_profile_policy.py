@@ -6,8 +6,16 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from policy import guardrails as g
 from portsip_im import spec
+from policy.resources import AWS_INSTANCE, HCLOUD_SERVER
+from policy.sizing import (
+    HOST_SIZE,
+    HOST_TYPE_LISTED,
+    NOT_UNDERSIZED,
+    aws_instance_verdict,
+    hcloud_server_verdict,
+    stack_profile,
+)
 from tests.policy.support import OURS, check_resource, check_stack
 from tests.policy.test_program_policies import run_pack
 from tests.unit import harness
@@ -25,11 +33,11 @@ def stack_config(**values: str) -> None:
 
 
 def aws(itype: str):
-    return check_resource(g.HOST_SIZE, g.AWS_INSTANCE, {"instanceType": itype, "tags": OURS})
+    return check_resource(HOST_SIZE, AWS_INSTANCE, {"instanceType": itype, "tags": OURS})
 
 
 def hcloud(stype: str):
-    return check_resource(g.HOST_SIZE, g.HCLOUD_SERVER, {"serverType": stype, "labels": OURS})
+    return check_resource(HOST_SIZE, HCLOUD_SERVER, {"serverType": stype, "labels": OURS})
 
 
 @pytest.mark.parametrize("target", ["aws", "hcloud"])
@@ -69,14 +77,14 @@ def test_medium_profile_from_the_stack_config():
     # table does not know its sizes, so the advisory policy and the program's check decide.
     assert not aws("t3.2xlarge")
     assert check_resource(
-        g.HOST_TYPE_LISTED, g.AWS_INSTANCE, {"instanceType": "t3.2xlarge", "tags": OURS}
+        HOST_TYPE_LISTED, AWS_INSTANCE, {"instanceType": "t3.2xlarge", "tags": OURS}
     )
 
 
 @pytest.mark.parametrize("config", [{}, {"target": "aws"}, {"target": "aws", "sizingProfile": ""}])
 def test_large_when_the_stack_says_nothing(config):
     stack_config(**config)
-    assert g.stack_profile() is spec.LARGE
+    assert stack_profile() is spec.LARGE
     assert "minimum 20" in aws("c7i.2xlarge").messages[0]
     assert "at most 8 vCPU" in aws("t3.2xlarge").messages[0]
 
@@ -84,7 +92,7 @@ def test_large_when_the_stack_says_nothing(config):
 def test_unknown_profile_is_held_to_large():
     # The program refuses it at preview; the pack, should it see one, is strictest.
     stack_config(target="aws", sizingProfile="tiny")
-    assert g.stack_profile() is None
+    assert stack_profile() is None
     assert "in sizingProfile large" in aws("c7i.2xlarge").messages[0]
 
 
@@ -94,11 +102,11 @@ def test_table_agrees_with_the_catalogue_per_profile(profile):
     lines (cpx) are not in it: the family rule only refuses them wholesale for large."""
     p = spec.PROFILES[profile]
     for name, (vcpus, mem) in harness.INSTANCE_TYPES.items():
-        verdict = g.aws_instance_verdict(name, p)
+        verdict = aws_instance_verdict(name, p)
         assert verdict.known, name
         assert bool(verdict.problem) == bool(spec.shortfalls(spec.HostFacts(vcpus, mem), p)), name
     for name, (cores, mem_gb, _) in harness.SERVER_TYPES.items():
-        verdict = g.hcloud_server_verdict(name, p)
+        verdict = hcloud_server_verdict(name, p)
         facts = spec.HostFacts(cores, int(mem_gb * 1024))
         assert verdict.known or (profile == "medium" and name.startswith("cpx")), name
         if verdict.known:
@@ -136,5 +144,5 @@ def test_no_report_without_the_switch(value):
 
 def test_undersized_policy_needs_a_portsip_stack():
     stack_config(allowUndersizedHost="true")  # no target: not this program's stack config
-    out = check_stack(g.NOT_UNDERSIZED, [])
+    out = check_stack(NOT_UNDERSIZED, [])
     assert not out and out.not_applicable

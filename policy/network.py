@@ -22,9 +22,6 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from portsip_im.rules import admin_range_problem
-from stack_config import NAMESPACE, ImConfig
-from portsip_im.spec import IM_PORT
 from policy.firewall import Network, ingress_rules, network
 from policy.props import UNKNOWN, get
 from policy.resources import (
@@ -37,6 +34,9 @@ from policy.resources import (
     im_hosts,
     is_ours,
 )
+from portsip_im.rules import admin_range_problem
+from portsip_im.spec import IM_PORT
+from stack_config import NAMESPACE, ImConfig
 
 SSH_PORT = 22
 

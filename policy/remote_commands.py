@@ -52,8 +52,8 @@ from typing import Any
 from pulumi.runtime.config import get_config
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from stack_config import NAMESPACE, SECRETS
 from policy.props import UNKNOWN, get
+from stack_config import NAMESPACE, SECRETS
 
 COMMAND = "command:remote:Command"
 # Every pulumi-command resource that dials SSH (CopyFile is the deprecated CopyToRemote).

@@ -28,7 +28,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_config import NAMESPACE
+from policy.data import is_data_volume
+from policy.props import as_int, get
+from policy.resources import AWS_INSTANCE, AWS_VOLUME, HCLOUD_SERVER, HCLOUD_VOLUME, is_ours
 from portsip_im.spec import (
     DEFAULT_PROFILE,
     PROFILES,
@@ -37,9 +39,7 @@ from portsip_im.spec import (
     describe_shortfall,
     guide_asks,
 )
-from policy.data import is_data_volume
-from policy.props import as_int, get
-from policy.resources import AWS_INSTANCE, AWS_VOLUME, HCLOUD_SERVER, HCLOUD_VOLUME, is_ours
+from stack_config import NAMESPACE
 
 LARGE = PROFILES[DEFAULT_PROFILE]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from portsip_im import spec
 from policy.resources import AWS_INSTANCE, HCLOUD_SERVER
 from policy.sizing import (
     HOST_SIZE,
@@ -16,6 +15,7 @@ from policy.sizing import (
     hcloud_server_verdict,
     stack_profile,
 )
+from portsip_im import spec
 from tests.policy.support import OURS, check_resource, check_stack
 from tests.policy.test_program_policies import run_pack
 from tests.unit import harness

@@ -129,7 +129,7 @@ def test_each_step_is_sent_with_what_it_needs_and_nothing_else():
     for step, libraries in steps:
         needs = [n for n in declared_needs(SCRIPTS / f"{step}.sh") if n != "lib"]
         assert sorted(libraries) == sorted(needs), step
-    # scripts/status sends lib.sh, pbx-api.sh and status.sh (components/status.py).
+    # scripts/status sends lib.sh, pbx-api.sh and status.sh (status/probe.py).
     assert declared_needs(STATUS_SCRIPT) == ["lib", "pbx-api"]
     # The backup runner is written alone onto the IM host (declare -f): it may need nothing.
     assert declared_needs(SCRIPTS / "backup-lib.sh") == []

@@ -1,4 +1,4 @@
-"""scripts/status's judgement (components/status.py), on made-up probe reports: every way the IM
+"""scripts/status's judgement (status/judge.py), on made-up probe reports: every way the IM
 server can be wrong is named, and a healthy report is OK. The lab test (tests/e2e/test_status.py)
 runs the real probe."""
 
@@ -10,8 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from components import status
 from stack_config import parse_config
+from status import cli
+from status.judge import judge
+from status.model import Report, Stack, StatusError
+from status.probe import REMOTE_SCRIPT, probe_params
+from status.render import redact
+from status.schedule import stale_after
 from tests.unit import harness as h
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
@@ -53,18 +58,18 @@ HEALTHY = {
 }
 
 
-def stack(**config: str) -> status.Stack:
+def stack(**config: str) -> Stack:
     raw = {**h.base_config("existing"), **config}
     cfg = parse_config(raw, set(h.SECRET_KEYS))
     outputs = {"imPrivateIp": h.IM_PRIVATE, "imPublicIp": h.IM_PUBLIC}
-    return status.Stack("dev", cfg, {"sshPrivateKey": raw["sshPrivateKey"]}, outputs)
+    return Stack("dev", cfg, {"sshPrivateKey": raw["sshPrivateKey"]}, outputs)
 
 
-def judged(change=None, **config: str) -> status.Report:
+def judged(change=None, **config: str) -> Report:
     probe = copy.deepcopy(HEALTHY)
     if change:
         change(probe)
-    return status.judge(stack(**config), probe, NOW)
+    return judge(stack(**config), probe, NOW)
 
 
 def test_healthy_is_ok_and_says_what_it_saw():
@@ -147,7 +152,7 @@ def test_manual_pbx_api_skips_the_pbx_checks():
 
 
 def test_probe_parameters_carry_no_secret():
-    params = status.probe_params(stack())
+    params = probe_params(stack())
     assert params["IM_IP"] == h.IM_PRIVATE and params["PBX_ADMIN_USER"] == "admin"
     assert params["PBX_API_URL"] == f"https://{h.PBX_VIP}:8887/api"
     assert params["BACKUP_STATUS"] == "/var/lib/portsip-im-backup/last.json"
@@ -157,7 +162,7 @@ def test_probe_parameters_carry_no_secret():
 
 
 def test_redact_hides_every_line_of_a_secret():
-    text = status.redact("key: abcdef-SECRET line2-SECRET", {"k": "abcdef-SECRET\nline2-SECRET"})
+    text = redact("key: abcdef-SECRET line2-SECRET", {"k": "abcdef-SECRET\nline2-SECRET"})
     assert "SECRET" not in text
 
 
@@ -178,8 +183,8 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
         (bin_dir / "ssh").write_text("#!/bin/sh\necho 'stub: no IM host here' >&2\nexit 255\n")
         (bin_dir / "ssh").chmod(0o755)
         st = stack(pbxApiUrl=mock.url, pbxApiTlsVerify="false")
-        params = {**status.probe_params(st), "IM_IP": "127.0.0.1"}
-        parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", status.REMOTE_SCRIPT)
+        params = {**probe_params(st), "IM_IP": "127.0.0.1"}
+        parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
         command = remote.render("status", "\n".join(p.read_text() for p in parts), params)
         wrong = "wrong-admin-pw-9c1e"
         done = subprocess.run(
@@ -199,7 +204,7 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
     assert report["pbx"] is None
     assert "bad credentials" in (report["pbxError"] or ""), (report, done.stderr)
     assert "check pbxAdminUser/pbxAdminPassword" in report["pbxError"]
-    r = status.judge(st, {**HEALTHY, "pbx": None, "pbxError": report["pbxError"]}, NOW)
+    r = judge(st, {**HEALTHY, "pbx": None, "pbxError": report["pbxError"]}, NOW)
     assert any("bad credentials" in p and "pbxAdminPassword" in p for p in r.problems), r.problems
     assert wrong not in done.stdout + done.stderr + json.dumps(r.lines)
 
@@ -228,18 +233,18 @@ def outputs_of(**outputs):
 
 def test_pbx_stack_fills_the_unset_addresses_and_the_probe_uses_them():
     read, asked = outputs_of(pbx01Host="10.9.0.11", pbxVirtualIp="10.9.0.130")
-    cfg = status.follow_pbx_stack(from_pbx_stack("pbx01Host", "pbxVirtualIp"), read)
+    cfg = cli.follow_pbx_stack(from_pbx_stack("pbx01Host", "pbxVirtualIp"), read)
     assert asked == [PBX_STACK]
     assert cfg.pbx01_host == "10.9.0.11" and str(cfg.pbx_virtual_ip) == "10.9.0.130"
-    probed = status.Stack("dev", cfg, {}, {"imPrivateIp": h.IM_PRIVATE, "imPublicIp": h.IM_PUBLIC})
-    assert status.probe_params(probed)["PBX_API_URL"] == "https://10.9.0.130:8887/api"
+    probed = Stack("dev", cfg, {}, {"imPrivateIp": h.IM_PRIVATE, "imPublicIp": h.IM_PUBLIC})
+    assert probe_params(probed)["PBX_API_URL"] == "https://10.9.0.130:8887/api"
 
 
 def test_config_values_win_and_the_pbx_stack_is_not_read_when_nothing_is_missing():
     read, asked = outputs_of(pbx01Host="10.9.0.11", pbxVirtualIp="10.9.0.130")
-    cfg = status.follow_pbx_stack(from_pbx_stack(), read)
+    cfg = cli.follow_pbx_stack(from_pbx_stack(), read)
     assert asked == [] and cfg.pbx01_host == h.PBX01 and str(cfg.pbx_virtual_ip) == h.PBX_VIP
-    cfg = status.follow_pbx_stack(from_pbx_stack("pbxVirtualIp"), read)
+    cfg = cli.follow_pbx_stack(from_pbx_stack("pbxVirtualIp"), read)
     assert cfg.pbx01_host == h.PBX01 and str(cfg.pbx_virtual_ip) == "10.9.0.130"
 
 
@@ -261,20 +266,20 @@ def test_config_values_win_and_the_pbx_stack_is_not_read_when_nothing_is_missing
 )
 def test_what_the_pbx_stack_lacks_is_named(outputs, unset, named):
     read, _ = outputs_of(**outputs)
-    with pytest.raises(status.StatusError) as exc:
-        status.follow_pbx_stack(from_pbx_stack(*unset), read)
+    with pytest.raises(StatusError) as exc:
+        cli.follow_pbx_stack(from_pbx_stack(*unset), read)
     assert str(exc.value).startswith(named)
 
 
 def test_an_unreadable_pbx_stack_is_exit_2(monkeypatch, capsys):
     def unreadable(name, config_file):
-        raise status.StatusError(
+        raise StatusError(
             f"portsip-im:pbxStack: cannot read the outputs of {PBX_STACK!r} (they fill pbx01Host "
             "and pbxVirtualIp): error: no stack named ... found"
         )
 
-    monkeypatch.setattr(status, "read_stack", unreadable)
-    assert status.main(["dev"]) == 2
+    monkeypatch.setattr(cli, "read_stack", unreadable)
+    assert cli.main(["dev"]) == 2
     assert "status: portsip-im:pbxStack: cannot read the outputs of" in capsys.readouterr().err
 
 
@@ -354,11 +359,11 @@ def test_a_backup_older_than_the_schedule_allows_is_a_problem(schedule, age_days
     ],
 )
 def test_stale_after_is_twice_the_longest_gap_between_runs(schedule, days):
-    assert status.stale_after(schedule) == timedelta(days=days)
+    assert stale_after(schedule) == timedelta(days=days)
 
 
 def test_a_schedule_beyond_the_model_is_not_judged_for_age():
-    assert status.stale_after("*-*~01 02:00") is None  # systemd's "last day of the month"
+    assert stale_after("*-*~01 02:00") is None  # systemd's "last day of the month"
     record = {**OK_RUN, "time": "2025-01-01T00:00:00Z"}
     _, problems = last_backup(record, backupSchedule="*-*~01 02:00")
     assert problems == []

@@ -8,11 +8,6 @@ import pulumi
 import pytest
 from pulumi_policy import EnforcementLevel
 
-<<<<<<< HEAD
-from policy import guardrails as g
-from portsip_im import spec
-=======
-from portsip_im import spec
 from policy.data import DATA_PROTECTED
 from policy.network import IM_PORT_OPEN, SSH_NOT_PUBLIC
 from policy.no_secrets import NO_SECRETS
@@ -35,7 +30,7 @@ from policy.sizing import (
     aws_instance_verdict,
     hcloud_server_verdict,
 )
->>>>>>> split-policy
+from portsip_im import spec
 from tests.policy.support import (
     OURS,
     UNKNOWN_STRING,

@@ -11,15 +11,9 @@ import secrets
 import pulumi
 import pytest
 
-<<<<<<< HEAD
-from policy import guardrails as g
-from policy import remote_commands as rc
-from portsip_im import remote
-=======
-from portsip_im import remote
 from policy import remote_commands as rc
 from policy.pack import POLICIES
->>>>>>> split-policy
+from portsip_im import remote
 from tests.policy.support import UNKNOWN_STRING, check_resource, fresh_private_key
 
 PBX01_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPbx01PinnedKeyForPolicyTests00000000000"

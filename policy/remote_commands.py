@@ -12,7 +12,7 @@ again, at update time.
 `no-secrets-in-remote-commands`: no `create` / `update` / `delete` text carries a secret value.
 That text is the remote command line (seen in `ps` and the hosts' command logs), appears in preview
 diffs unless Pulumi marks it secret, and is stored in state. Secrets belong on stdin, as
-components/remote.py's `step(secrets=...)` sends them.
+components/portsip_im/remote.py's `step(secrets=...)` sends them.
 
 How the policy knows the secret values. pulumi-policy's Python SDK does not tell a validation
 policy which properties are secrets: the analyzer unwraps them into plain values before `validate`
@@ -214,7 +214,8 @@ def validate_no_secrets_in_commands(
         report_violation(
             f"{args.name}: `{field}` carries the secret value of {where}; a command's text is "
             "its remote command line (seen in `ps` and the host's logs), shown in preview diffs "
-            "and kept in state: pass secrets on stdin (components/remote.py step(secrets=...))",
+            "and kept in state: pass secrets on stdin "
+            "(components/portsip_im/remote.py step(secrets=...))",
             None,
         )
 

@@ -75,7 +75,7 @@ PROGRAM = """\
         )
 """
 
-FIX = "stdin (portsip_im/remote.py step(secrets=...))"
+FIX = "stdin (components/portsip_im/remote.py step(secrets=...))"
 EXPECTED = {
     "remote-host-key-pinned": [
         "no-host-key: its SSH connection pins no host key (connection.hostKey)",

@@ -140,7 +140,7 @@ def test_stdin_secret_in_a_command_text_fails(key, field):
     assert out.messages == [
         f"im-token: `{field}` carries the secret value of stdin's IM_TOKEN; a command's text is "
         "its remote command line (seen in `ps` and the host's logs), shown in preview diffs and "
-        "kept in state: pass secrets on stdin (portsip_im/remote.py step(secrets=...))"
+        "kept in state: pass secrets on stdin (components/portsip_im/remote.py step(secrets=...))"
     ]
     assert token not in out.messages[0]
 

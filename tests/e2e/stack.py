@@ -25,6 +25,8 @@ class Stack:
     def __init__(self, lab, tmp: Path):
         self.lab = lab
         self.dir = tmp / "lab-stack"
+        self.repo = REPO
+        """The checkout whose scripts/lab-stack (and so whose program) runs the stack."""
         self.passphrase = secrets.token_hex(16)
         self.set: dict[str, str] = {}
         self.key: str | None = None
@@ -53,7 +55,7 @@ class Stack:
     def start(self, *args: str) -> subprocess.Popen:
         """Start scripts/lab-stack in the background (finish it with `done`)."""
         return subprocess.Popen(
-            [str(REPO / "scripts" / "lab-stack"), *args],
+            [str(self.repo / "scripts" / "lab-stack"), *args],
             env=self.run_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -128,7 +130,7 @@ class Stack:
     def __call__(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess:
         """Run scripts/lab-stack; ok=True/False asserts it succeeds/fails, None checks nothing."""
         done = subprocess.run(
-            [str(REPO / "scripts" / "lab-stack"), *args],
+            [str(self.repo / "scripts" / "lab-stack"), *args],
             env=self.run_env(),
             capture_output=True,
             text=True,

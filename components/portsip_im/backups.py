@@ -32,9 +32,9 @@ def add_backups(
     """The backup step (restic, a timer) and the restore step, or none without a repository."""
     if r.backup_repository is None:
         pulumi.log.warn(
-            "backupRepository is not set: the IM data (every chat message and file) is NOT backed "
-            "up, and an imRelease upgrade goes ahead without a backup. Set backupRepository and "
-            "backupPassword (README: Backups)."
+            "backup (backupRepository) is not set: the IM data (every chat message and file) is "
+            "NOT backed up, and an upgrade goes ahead without a backup. Give it a repository and "
+            "password (docs/backups.md)."
         )
         return []
     assert r.backup_password is not None  # required with a repository (checks.py)

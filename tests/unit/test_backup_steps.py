@@ -146,7 +146,7 @@ def test_no_repository_warns_once_at_preview(monkeypatch):
     said = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: said.append(msg))
     h.run(h.base_config("existing"), preview=True)
-    assert len([m for m in said if "backupRepository is not set" in m]) == 1
+    assert len([m for m in said if "backup (backupRepository) is not set" in m]) == 1
     said.clear()
     h.run({**h.base_config("existing"), **h.BACKUP_CONFIG}, preview=True)
     assert not [m for m in said if "backupRepository" in m]

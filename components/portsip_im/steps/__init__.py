@@ -135,7 +135,7 @@ def add_guide_steps(
     prepare_args = {**prepare_params, "SIZING_PROFILE": profile.name}
     if r.allow_undersized_host:
         pulumi.log.warn(
-            f"allowUndersizedHost=true: the IM host may be below PortSIP's {profile.asks()} "
+            f"host.existing.allow_undersized (allowUndersizedHost) is true: the IM host may be below PortSIP's {profile.asks()} "
             f"(sizingProfile {profile.name}). Acceptable for a lab, never for production."
         )
     prepare = remote.step(

@@ -1,35 +1,27 @@
 """Backups of the IM data: the backup step (restic and its timer on the IM host), the restore step
 (restoreSnapshot), and on aws an EBS snapshot of the data volume before each upgrade.
 
-What the scripts do: components/scripts/backup-lib.sh (the runner), backup.sh, restore.sh; the
+What the scripts do: scripts/backup-lib.sh (the runner), backup.sh, restore.sh; the
 upgrade step (upgrade.sh) asks the runner for a backup before `im.sh upgrade`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 import pulumi_command as command
 
-from . import remote
-from .checks import Resolved
-from .hosts import ImHost, stack_labels
-from .remote import encode_secrets
-from .rules import BACKUP_KEEP_RULES
+from .. import remote
+from ..hosts import stack_labels
+from ..remote import encode_secrets
+from ..rules import BACKUP_KEEP_RULES
+from .context import DEFAULT_DATA_PATH, Steps
 
 
-def add_backups(
-    name: str,
-    r: Resolved,
-    host: ImHost,
-    im_admin: remote.Host,
-    child: Any,
-    deploy: command.remote.Command,
-    data_path: str,
-) -> list[command.remote.Command]:
+def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote.Command]:
     """The backup step (restic, a timer) and the restore step, or none without a repository."""
+    name, r, im_admin, child, data_path = s.name, s.r, s.im_admin, s.child, DEFAULT_DATA_PATH
     if r.backup_repository is None:
         pulumi.log.warn(
             "backup (backupRepository) is not set: the IM data (every chat message and file) is "
@@ -74,11 +66,10 @@ def add_backups(
     return [backup, restore]
 
 
-def pre_upgrade_snapshot(
-    name: str, r: Resolved, host: ImHost, child: Any, after: Sequence[pulumi.Resource] = ()
-) -> list[pulumi.Resource]:
+def pre_upgrade_snapshot(s: Steps, after: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
     """aws: an EBS snapshot of the data volume for each imRelease, taken right before the upgrade:
     after `after` (the day-2 verbs and a restore, so it never catches a restore's swap)."""
+    name, r, host, child = s.name, s.r, s.host, s.child
     if r.target != "aws" or not r.im_release or host.data_volume_id is None:
         return []
     import pulumi_aws as aws

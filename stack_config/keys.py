@@ -296,10 +296,78 @@ class ImConfig(BaseModel):
         "they must be private (RFC 1918, RFC 6598 100.64.0.0/10, IPv6 ULA fc00::/7).",
     )
 
-    @field_validator("storage_path", "data_disk_device")
+    @field_validator("storage_path")
     @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        return None if value is None else rules.absolute_path(value)
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else rules.ordinary_path(value)
+
+    @field_validator("guide_dir")
+    @classmethod
+    def _guide_dir(cls, value: str) -> str:
+        rules.ordinary_path(value)
+        return value  # as given: a stack made before this check keeps its exact value
+
+    @field_validator("data_disk_device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        return None if value is None else rules.device_path(value)
+
+    @field_validator("pbx01_user", "admin_user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        return None if value is None else rules.posix_user(value)
+
+    @field_validator("pbx_admin_user")
+    @classmethod
+    def _api_user(cls, value: str) -> str:
+        return rules.api_user(value)
+
+    @field_validator("im_release", "restart_token", "im_token_rotation")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        return None if value is None else rules.label(value)
+
+    @field_validator("required_os")
+    @classmethod
+    def _os(cls, value: str) -> str:
+        return rules.os_release(value)
+
+    @field_validator("pbx01_host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        return None if value is None else rules.host_name(value)
+
+    @field_validator("size", "location", "image")
+    @classmethod
+    def _cloud_name(cls, value: str | None) -> str | None:
+        return None if value is None else rules.cloud_name(value)
+
+    @field_validator("subnet_id")
+    @classmethod
+    def _subnet(cls, value: str | None) -> str | None:
+        return None if value is None else rules.aws_id("subnet")(value)
+
+    @field_validator("pbx_security_group_id")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        return None if value is None else rules.aws_id("sg")(value)
+
+    @field_validator("ami")
+    @classmethod
+    def _ami(cls, value: str | None) -> str | None:
+        return None if value is None else rules.aws_id("ami")(value)
+
+    @field_validator("public_ip_id")
+    @classmethod
+    def _public_ip_id(cls, value: str | None) -> str | None:
+        if value is None or value.isdigit():  # a Hetzner Primary IP id
+            return value
+        return rules.aws_id("eipalloc")(value)
+
+    @field_validator("pbx_api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else rules.url(value)
 
     @field_validator("ssh_public_key")
     @classmethod

@@ -91,10 +91,16 @@ def pbx_stack_address(key: str, c: ImConfig, value: Any) -> Any:
 
 def load_settings() -> Settings:
     """Read the stack's config (and the PBX stack's outputs, when `pbxStack` is set)."""
-    from pulumi.runtime.config import get_config, is_config_secret
+    from pulumi.runtime.config import CONFIG, get_config, get_config_env, is_config_secret
 
+    # Every key of the namespace, known or not: a misspelled one must not pass silently.
+    given = {
+        k.split(":", 1)[1]
+        for k in {**get_config_env(), **CONFIG.get()}
+        if k.startswith(f"{NAMESPACE}:")
+    }
     raw: dict[str, str] = {}
-    for key in config_keys():
+    for key in sorted(given | set(config_keys())):
         value = get_config(f"{NAMESPACE}:{key}")
         if value is not None:
             raw[key] = value

@@ -6,6 +6,7 @@ names each key and what is wrong, before the program registers anything.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 
 from pydantic import ValidationError
@@ -40,7 +41,9 @@ def _describe(error: ErrorDetails) -> str:
     if error["type"] == "missing":
         return f"{NAMESPACE}:{key}: required, not set"
     if error["type"] == "extra_forbidden":
-        return f"{NAMESPACE}:{key}: unknown config key (known keys: see README)"
+        close = difflib.get_close_matches(key, config_keys(), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"{NAMESPACE}:{key}: unknown config key; {hint}(every key: docs/configuration.md)"
     if error["type"] == "literal_error":
         expected = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
         return f"{NAMESPACE}:{key}: {error['input']!r} is not one of {expected}"
@@ -86,7 +89,7 @@ def parse_config(
         problems.extend(f"{NAMESPACE}:backupEnv: {p}" for p in bad_env)
 
     # A plain key set with --secret would still reach argv and state in clear: say so instead.
-    for key in sorted(secret_keys & plain.keys()):
+    for key in sorted(secret_keys & plain.keys() & set(config_keys())):
         problems.append(
             f"{NAMESPACE}:{key}: set as a secret, but it is not one (it shows in commands and "
             f"previews): pulumi config set --plaintext {key} ..."
@@ -138,10 +141,6 @@ def _cross_checks(c: ImConfig) -> list[str]:
     ):
         out.append(
             f"{NAMESPACE}:pbxApiUrl: required when pbxApi is rest and pbxVirtualIp is not set"
-        )
-    if c.pbx_api_url is not None and not c.pbx_api_url.startswith(("https://", "http://")):
-        out.append(
-            f"{NAMESPACE}:pbxApiUrl: {masked(c.pbx_api_url)!r}: must start with https:// (or http://)"
         )
     if not c.pbx_api_login_path.startswith("/") or any(ch in c.pbx_api_login_path for ch in "?# "):
         out.append(

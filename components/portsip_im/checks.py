@@ -233,11 +233,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     mode = ck.choice("pbx.api.mode", api.get("mode", "rest"), rules.PBX_API_MODES)
     api_url = api.get("url")
     if isinstance(api_url, str):
-        if not api_url.startswith(("https://", "http://")):
-            ck.fail(
-                "pbx.api.url", f"{rules.masked(api_url)!r}: must start with https:// (or http://)"
-            )
-        api_url = api_url.rstrip("/")
+        api_url = ck.normalized("pbx.api.url", api_url, rules.url).rstrip("/")
     elif api_url is None and virtual_ip is not None:
         api_url = pulumi.Output.from_input(virtual_ip).apply(lambda vip: f"https://{vip}:8887/api")
     if mode == "rest":
@@ -256,7 +252,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
             "(e.g. /login/oauth/token)",
         )
 
-    storage_path = ck.normalized("im.storage_path", im.get("storage_path"), rules.absolute_path)
+    storage_path = ck.normalized("im.storage_path", im.get("storage_path"), rules.ordinary_path)
     repository = None
     if backup is not None:
         repository = ck.normalized(
@@ -275,7 +271,8 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     restore = (backup or {}).get("restore_snapshot")
     ck.pattern("backup.restore_snapshot", restore, _RESTORE, "`latest` or a restic snapshot id")
 
-    pbx01_host = pbx.get("pbx01_host")
+    pbx01_host = ck.normalized("pbx.pbx01_host", pbx.get("pbx01_host"), rules.host_name)
+    _shapes(ck, where, h, pbx, api, prep, im)
     resolved = Resolved(
         target=target,
         profile=profile,
@@ -293,7 +290,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         data_snapshot_id=h.get("data_snapshot_id"),
         ebs_snapshot_keep=ebs_keep,
         data_disk_device=ck.normalized(
-            f"{where}.data_disk_device", h.get("data_disk_device"), rules.absolute_path
+            f"{where}.data_disk_device", h.get("data_disk_device"), rules.device_path
         ),
         protect_data=h.get("protect_data", True),
         client_cidrs=ck.cidrs(
@@ -357,6 +354,39 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     if ck.problems:
         raise ArgsError(ck.problems)
     return resolved
+
+
+def _shapes(
+    ck: _Checker,
+    where: str,
+    h: Mapping[str, Any],
+    pbx: Mapping[str, Any],
+    api: Mapping[str, Any],
+    prep: Mapping[str, Any],
+    im: Mapping[str, Any],
+) -> None:
+    """What reaches a host or a remote command looks like a real value of its kind."""
+    for group, fields, name, rule in (
+        (where, h, "admin_user", rules.posix_user),
+        (where, h, "size", rules.cloud_name),
+        (where, h, "location", rules.cloud_name),
+        (where, h, "image", rules.cloud_name),
+        (where, h, "subnet_id", rules.aws_id("subnet")),
+        (where, h, "pbx_security_group_id", rules.aws_id("sg")),
+        (where, h, "ami", rules.aws_id("ami")),
+        ("pbx", pbx, "user", rules.posix_user),
+        ("pbx", pbx, "guide_dir", rules.ordinary_path),
+        ("pbx.api", api, "admin_user", rules.api_user),
+        ("prepare", prep, "required_os", rules.os_release),
+        ("im", im, "release", rules.label),
+        ("im", im, "restart_token", rules.label),
+        ("im", im, "token_rotation", rules.label),
+    ):
+        value = fields.get(name)
+        # A cloud id another resource gives is the provider's own: only one typed in is held to
+        # the shape.
+        if value is not None and not (name.endswith("_id") and isinstance(value, pulumi.Output)):
+            ck.check(f"{group}.{name}", value, rule)
 
 
 def _backup_env(env: Any) -> None:

@@ -219,6 +219,8 @@ def data_disk_gb(value: int) -> int:
 # reason). Pasted secrets are rarely URL-encoded (an AWS secret key often holds a `/`), so anything
 # from `://` to an `@` with a `:` between counts.
 URL_CREDENTIALS = re.compile(r"://[^@]*:[^@]*@")
+# What no repository URL or API URL holds, and a shell would read.
+_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f'\"`$\\;|&<>(){}]")
 
 
 def masked(value: object) -> object:
@@ -232,7 +234,9 @@ def masked(value: object) -> object:
 def backup_repository(value: str) -> str:
     value = value.strip()
     if value.startswith("/"):
-        return posixpath.normpath(value)
+        return ordinary_path(value)
+    if _UNSAFE.search(value):
+        raise ValueError("must not contain quotes, white space or shell characters")
     if not value.startswith(BACKUP_SCHEMES) or len(value.split(":", 1)[1]) == 0:
         raise ValueError(
             "must be a restic repository: "
@@ -317,6 +321,14 @@ def usable_address(value: str, private: bool, allow_public: bool) -> ipaddress.I
     return ip
 
 
+def url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http://)")
+    if _UNSAFE.search(value):
+        raise ValueError("must not contain quotes, white space or shell characters")
+    return value
+
+
 def json_value(value: Any) -> Any:
     # Pulumi hands structured config over as a JSON string.
     if isinstance(value, str):
@@ -325,3 +337,67 @@ def json_value(value: Any) -> Any:
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON ({exc.msg})") from None
     return value
+
+
+# What real values look like, for everything that reaches a host or a remote command. The scripts
+# pass values as data, but PortSIP's scripts are not ours: nothing a real value never holds (shell
+# metacharacters, white space, control characters, `..`) gets that far.
+_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+~-]{0,63}")
+_OS = re.compile(r"[a-z][a-z0-9._-]* [0-9A-Za-z][0-9A-Za-z._-]*")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+")
+_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+_ID = {
+    "subnet": re.compile(r"subnet-[0-9a-z]{1,32}"),
+    "sg": re.compile(r"sg-[0-9a-z]{1,32}"),
+    "ami": re.compile(r"ami-[0-9a-z]{1,32}"),
+    "eipalloc": re.compile(r"eipalloc-[0-9a-z]{1,32}"),
+}
+_API_USER = re.compile(r"[^\s\x00-\x1f\x7f'\"`$\\;|&<>]{1,128}")
+
+SHAPES = {
+    "path": "an absolute path of letters, digits and . _ - / (no `..`)",
+    "device": "a device path under /dev/ (letters, digits, . _ - /)",
+    "user": "a POSIX user name: a-z, 0-9, _ and -, starting with a letter or _, at most 32",
+    "label": "letters, digits and . _ : + ~ - (starting with a letter or digit), at most 64",
+    "os": "`ID VERSION_ID` as in /etc/os-release, e.g. `ubuntu 24.04`",
+    "host": "a host name or IP address",
+    "name": "lower-case letters, digits, . and -",
+    "api user": "a user name without white space, quotes or shell characters",
+}
+
+
+def _shaped(regex: re.Pattern[str], shape: str) -> Any:
+    def check(value: str) -> str:
+        if not isinstance(value, str) or not regex.fullmatch(value):
+            raise ValueError(f"must be {SHAPES.get(shape, shape)}")
+        return value
+
+    return check
+
+
+def ordinary_path(value: str) -> str:
+    value = absolute_path(value)
+    if not _PATH.fullmatch(value) or "/../" in value + "/":
+        raise ValueError(f"must be {SHAPES['path']}")
+    return value
+
+
+def device_path(value: str) -> str:
+    value = ordinary_path(value)
+    if not value.startswith("/dev/"):
+        raise ValueError(f"must be {SHAPES['device']}")
+    return value
+
+
+posix_user = _shaped(_USER, "user")
+label = _shaped(_LABEL, "label")
+os_release = _shaped(_OS, "os")
+host_name = _shaped(_HOST, "host")
+cloud_name = _shaped(_NAME, "name")
+api_user = _shaped(_API_USER, "api user")
+
+
+def aws_id(kind: str) -> Any:
+    return _shaped(_ID[kind], f"an AWS id `{kind}-…` (letters and digits after the dash)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 # Run as a script from this folder: make the repository root importable (policy.pack and the
-# program's components/spec.py, the one source of the guide's figures).
+# component's portsip_im/spec.py, the one source of the guide's figures).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402

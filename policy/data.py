@@ -1,6 +1,6 @@
 """The IM data volume: how it is recognised, and policy `im-data-protected`.
 
-The program marks the data volume `portsip-im-role=im-data` (components/hosts/aws.py, hcloud.py)
+The program marks the data volume `portsip-im-role=im-data` (portsip_im/hosts/aws.py, hcloud.py)
 besides the stack's tag. Its size is held to the sizing profile by `im-host-meets-spec` (sizing.py).
 """
 

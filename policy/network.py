@@ -55,7 +55,7 @@ def validate_ssh_not_public(
             why = admin_range_problem(net) if net is not None else None
             if why is not None:
                 # The rule adminCidrs is held to: the whole Internet, or a public range broader
-                # than IPv4 /16 or IPv6 /48 (components/settings.py, ADMIN_CIDR_MIN_PREFIX).
+                # than IPv4 /16 or IPv6 /48 (portsip_im/rules.py, ADMIN_CIDR_MIN_PREFIX).
                 report_violation(
                     f"SSH (TCP {SSH_PORT}) is open to {source}: as portsip-im:adminCidrs it "
                     f"{why}; allow only pbx01 and the operator's networks",
@@ -127,7 +127,7 @@ def configured_client_cidrs(args: StackValidationArgs) -> tuple[list[Any] | None
     1. The pack's own config (`--policy-pack-config`), `clientCidrs`, when given: an override.
     2. The stack's config: the engine hands a policy pack the stack's configuration (the Python
        SDK loads it into `pulumi.Config`), so `portsip-im:clientCidrs` or, unset, the program's
-       default (components/settings.py).
+       default (stack_config/keys.py).
     3. Neither (no stack config reached the pack): None, and any 8887 rule will do.
     """
     override = args.get_config().get("clientCidrs")

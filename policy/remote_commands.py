@@ -23,7 +23,7 @@ for a way to tell). So the policy names the secrets itself, from two places:
      `.privateKeyPassword`, the same three of `connection.proxy`; each value decoded from a stdin
      `NAME<TAB>base64` line (named by NAME), and any other stdin line as it is; the values of
      `environment`;
-  2. the stack's secret config of the program (every key of components/settings.py SECRETS:
+  2. the stack's secret config of the program (every key of stack_config SECRETS:
      sshPrivateKey, pbxPassword, pbxAdminPassword, backupPassword, backupEnv, imToken), which the
      engine hands to the pack decrypted with the rest of the stack's config (read through
      pulumi's config, as the 8887 policy does).

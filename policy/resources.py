@@ -1,7 +1,7 @@
 """How the pack recognises the program's resources, shared by the policy families.
 
 Every resource the program creates carries the tag/label `portsip-im-stack`
-(components/hosts/__init__.py, `stack_labels`); the data volume's own mark is in data.py.
+(components/portsip_im/hosts/__init__.py, `stack_labels`); the data volume's own mark is in data.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Host sizing policies: `im-host-meets-spec`, `im-host-type-listed`, `im-host-not-undersized`.
 
 The program already checks `size` at preview against the cloud's own catalogue
-(`aws.ec2.get_instance_type`, `hcloud.get_server_type`) with the figures of components/spec.py,
+(`aws.ec2.get_instance_type`, `hcloud.get_server_type`) with the figures of portsip_im/spec.py,
 for the stack's `portsip-im:sizingProfile`; the pack reads that key from the stack's config too. A
 policy cannot call a cloud API, so this pack keeps a small table of instance/server types whose
 figures are published and stable (below), reuses spec.py's minimums and its check, and:

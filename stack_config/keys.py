@@ -58,7 +58,7 @@ class ImConfig(BaseModel):
         "large",
         description="PortSIP's sizing profile for the IM host: `large` (up to 50,000 users: 20 "
         "cores, 16 GiB, 256 GB SSD) or `medium` (up to 10,000 users: 6 cores, 16 GiB, 256 GB SSD); "
-        "cores are counted as vCPUs (README, Cores or vCPUs). "
+        "cores are counted as vCPUs (docs/hosts.md, Cores or vCPUs). "
         "Checked against the cloud's figures at preview (measured on `existing`), and by the "
         "policy pack.",
     )

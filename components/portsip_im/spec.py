@@ -9,7 +9,7 @@ measured on an existing host, and in the policy pack.
 
 Cores are counted as vCPUs (logical CPUs): AWS's `default_vcpus`, Hetzner's `cores` (its vCPU
 count) and `nproc` on an existing host, the one figure all three report alike. On AWS's SMT types
-a vCPU is a hardware thread, half a physical core: c7i.6xlarge's 24 vCPU are 12 cores. The README
+a vCPU is a hardware thread, half a physical core: c7i.6xlarge's 24 vCPU are 12 cores. docs/hosts.md
 ("Cores or vCPUs") says why, and which sizes meet the profiles read as physical cores; the
 preview's messages say "cores (counted as vCPUs)" so no one mistakes one for the other.
 """

@@ -2,7 +2,7 @@
 tests and scripts/benchmark.
 
 The engine is the CLI, the Python language host and the command provider v1.2.1 built from their
-upstream sources (README, "The real engine"). `.ci/run` builds it before pytest; a test that needs
+upstream sources (docs/engine.md). `.ci/run` builds it before pytest; a test that needs
 it fails (never skips) when it is missing.
 """
 

@@ -1,12 +1,12 @@
 """Backups through the real engine (scripts/lab-stack, the real command provider) against the lab:
 an up with backupRepository installs the backup and restore steps with no backup secret in any
 process's argv; a second up runs 0 remote commands; a restore is `restoreSnapshot=latest` and
-`pulumi up`, the README's restore command; a failing backup stops an `imRelease` upgrade and the
-next up, the repository back, upgrades; after a real disaster (destroy runs `im.sh rm`, then the
-data disk is wiped blank) the README's restore onto a blank host (restoreSnapshot set while a new
-stack builds it) gives the data back; the state, engine output and the hosts' command logs hold
-neither the backup password nor a backupEnv credential. The lab's repository is a local path on
-the IM host (docs/lab.md)."""
+`pulumi up`, docs/backups.md's restore command; a failing backup stops an `imRelease` upgrade and
+the next up, the repository back, upgrades; after a real disaster (destroy runs `im.sh rm`, then
+the data disk is wiped blank) docs/backups.md's restore onto a blank host (restoreSnapshot set
+while a new stack builds it) gives the data back; the state, engine output and the hosts'
+command logs hold neither the backup password nor a backupEnv credential. The lab's repository is
+a local path on the IM host (docs/lab.md)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class TestBackupStack:
         assert counters(lab) == before  # no upgrade, no other verb
         # The host recorded the failure. imHealth is what the last completed change saw: the up
         # stopped before the health step, so the output still shows the earlier good backup (stale,
-        # as the README says); scripts/status reads the live record and names the failure.
+        # as docs/backups.md says); scripts/status reads the live record and names the failure.
         live = json.loads(lab.ssh("im", f"cat {LAST}", check=True).stdout)
         assert live["status"] == "failed"
         assert stack.outputs()["imHealth"]["lastBackup"]["status"] == "ok"
@@ -132,7 +132,7 @@ class TestBackupStack:
             check=True,
         )
         assert lab.ssh("im", f"test -e {CHAT}").returncode != 0
-        # The README's restore onto a blank host: restoreSnapshot set while a new stack builds
+        # docs/backups.md's restore onto a blank host: restoreSnapshot set while a new stack builds
         # it (prepare formats the disk, deploy runs im.sh run, the restore puts the data back).
         stack.set.pop("imRelease", None)
         stack.set["restoreSnapshot"] = "latest"

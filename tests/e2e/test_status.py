@@ -38,7 +38,7 @@ def no_secret_in(lab, *texts: str) -> None:
 
 def test_healthy_stack_exits_zero_and_says_so(lab, deployed):
     done = status(deployed)
-    print(done.stdout)  # the README's sample is this output (pytest -s)
+    print(done.stdout)  # docs/status.md's sample is this output (pytest -s)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "IM port 8887" in out and f"open on {lab.im}" in out

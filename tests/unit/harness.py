@@ -307,7 +307,7 @@ def base_config(target: str) -> dict[str, str]:
     return common
 
 
-# Backups to an S3 bucket, credentials as secrets (the example README gives).
+# Backups to an S3 bucket, credentials as secrets (the example docs/backups.md gives).
 BACKUP_PASSWORD = "restic-repo-pass-4242"
 BACKUP_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 BACKUP_CONFIG = {

@@ -488,13 +488,13 @@ def test_the_mock_refuses_what_the_document_refuses(mock_pbx):
 
 
 def test_the_login_line_is_shown_by_the_whitelist_step_only():
-    """README: which login worked is read in the whitelist step's log; the steps that handle the
-    IM token and vendor output log nothing."""
+    """docs/stacks.md: which login worked is read in the whitelist step's log; the steps that
+    handle the IM token and vendor output log nothing."""
     logging = {n: r.inputs.get("logging") for n, r in steps("http://127.0.0.1:9/api").items()}
     assert logging["whitelist"] == "stdoutAndStderr"
     assert {logging[n] for n in ("token", "deploy", "upgrade")} == {"none"}
-    readme = " ".join((h.ROOT / "README.md").read_text().split())
-    assert "Which one worked is shown in the whitelist step's output in Pulumi's log" in readme
+    doc = " ".join((h.ROOT / "docs" / "stacks.md").read_text().split())
+    assert "Which one worked is shown in the whitelist step's output in Pulumi's log" in doc
 
 
 def test_commands_run_as_rendered():

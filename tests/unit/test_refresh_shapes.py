@@ -2,7 +2,7 @@
 a shape the provider never returns would then differ on every preview (a perpetual diff). On the
 mocks' shapes: the program is deterministic, sends CIDRs in the canonical form the clouds return,
 and tags/labels every resource the same way. (Remote steps: pulumi-command's Read returns the
-state as is, so refresh cannot see them; scripts/status covers that — README, "Drift".)"""
+state as is, so refresh cannot see them; scripts/status covers that — docs/status.md, "Drift".)"""
 
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ def test_the_needs_check_sees_an_undeclared_call():
 
 
 def assembled_steps() -> list[tuple[str, list[str]]]:
-    """Each (step file, the libraries it is sent with), from components' `script="a+b+step"`."""
+    """Each (step file, the libraries it is sent with), from portsip_im's `script="a+b+step"`."""
     found = []
     for source in Path(h.ROOT, "components", "portsip_im").rglob("*.py"):
         for spec in re.findall(r'script="([a-z0-9+-]+)"', source.read_text()):

@@ -10,6 +10,9 @@ import yaml
 from tests.unit import harness as h
 
 REFERENCE = h.ROOT / "scripts" / "config-reference"
+# Where the generated tables (config keys, PBX API calls) and the example stacks live.
+CONFIGURATION = h.ROOT / "docs" / "configuration.md"
+STACKS_DOC = h.ROOT / "docs" / "stacks.md"
 
 
 def stack_config(path):
@@ -42,13 +45,14 @@ def test_config_reference_is_current():
 
 def test_config_reference_catches_a_stale_table():
     ref = runpy.run_path(str(REFERENCE))
-    readme = (h.ROOT / "README.md").read_text()
-    assert ref["render_readme"](readme) == readme
-    stale = readme.replace(
-        "| `dataDiskGb` | integer | `256` |", "| `dataDiskGb` | integer | `128` |"
-    )
-    assert stale != readme
-    assert ref["render_readme"](stale) != stale
+    doc = CONFIGURATION.read_text()
+    assert ref["render_configuration"](doc) == doc
+    stale = doc.replace("| `dataDiskGb` | integer | `256` |", "| `dataDiskGb` | integer | `128` |")
+    assert stale != doc
+    assert ref["render_configuration"](stale) == doc
+    stale_api = doc.replace("| `GET` | `/im/token` |", "| `GET` | `/im/tokens` |")
+    assert stale_api != doc
+    assert ref["render_configuration"](stale_api) == doc
     pulumi_yaml = (h.ROOT / "Pulumi.yaml").read_text()
     assert ref["render_pulumi_yaml"](pulumi_yaml) == pulumi_yaml
     stale_yaml = pulumi_yaml.replace("default: 256", "default: 512")
@@ -64,18 +68,18 @@ def test_pulumi_yaml_declares_every_key():
     assert declared["portsip-im:sshPrivateKey"]["secret"] is True
 
 
-def readme_stacks():
-    """The stack files the README shows (```yaml blocks with a portsip-im:target)."""
+def documented_stacks():
+    """The stack files docs/stacks.md shows (```yaml blocks with a portsip-im:target)."""
     import re
 
-    readme = (h.ROOT / "README.md").read_text()
-    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    doc = STACKS_DOC.read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
     return [yaml.safe_load(b)["config"] for b in blocks if "portsip-im:target:" in b]
 
 
 def test_every_shown_stack_passes_the_address_rules():
-    """Pulumi.dev.yaml, Pulumi.lab.yaml and the README's examples: private addresses private,
-    no SSH range that spans the Internet (the rules of stack_config/)."""
+    """Pulumi.dev.yaml, Pulumi.lab.yaml and docs/stacks.md's examples: private addresses private,
+    no SSH range that spans the Internet (the rules of stack_config/ and portsip_im.rules)."""
     from stack_config import ConfigError, parse_config
 
     secrets = {"sshPrivateKey": "k", "pbxPassword": "p", "pbxAdminPassword": "a"}
@@ -88,17 +92,17 @@ def test_every_shown_stack_passes_the_address_rules():
             "imHostKey": h.IM_HOST_KEY,
         },
     }
-    for i, raw in enumerate(readme_stacks()):
-        stacks[f"readme-{i}"] = {
+    for i, raw in enumerate(documented_stacks()):
+        stacks[f"docs-{i}"] = {
             k.partition(":")[2]: json.dumps(v) if isinstance(v, list) else str(v)
             for k, v in raw.items()
             if k.startswith("portsip-im:")
         }
-    assert len(stacks) == 4  # dev, lab, the README's Hetzner and on-prem stacks
+    assert len(stacks) == 4  # dev, lab, docs/stacks.md's Hetzner and on-prem stacks
     for name, config in stacks.items():
         config = {**config, **secrets}
         for key in ("pbx01HostKey", "imHostKey", "sshPublicKey"):
-            if key in config:  # the README's examples abbreviate keys as AAAA...
+            if key in config:  # docs/stacks.md's examples abbreviate keys as AAAA...
                 config[key] = h.IM_HOST_KEY
         try:
             parse_config(config, set(secrets))

@@ -65,16 +65,32 @@ def judge(stack: Stack, probe: dict[str, Any], now: datetime | None = None) -> R
     if pbx is None:
         r.say("PBX API", "unreadable", f"PBX API: {probe.get('pbxError') or 'no answer'}")
         return r
-    rec = pbx.get("im") or {}
-    seen = f"private {rec.get('private_ipv4') or '-'}, public {rec.get('public_ipv4') or '-'}"
-    wrong = rec.get("private_ipv4") != priv or rec.get("public_ipv4") != pub
-    r.say(
-        "PBX /im record",
-        f"{seen} (stack: private {priv}, public {pub})",
-        f"the PBX's /im record ({seen}) differs from the stack's addresses" if wrong else None,
-    )
+    _judge_im_record(r, pbx.get("im") or {}, priv, pub)
     _judge_whitelist(r, pbx.get("ipFilters") or [], list(dict.fromkeys([pub, priv])), stack, now)
     return r
+
+
+def _judge_im_record(r: Report, rec: dict[str, Any], priv: str, pub: str) -> None:
+    """The PBX's /im record against the stack's addresses: the private one is what the deploy
+    step's `im.sh run -a` registered (the PBX reaches the IM server there), the public one its
+    `-A`. No record, or one without either address (every field "", as the lab's stand-in PBX
+    answers while no IM server is set), is a missing record."""
+    theirs_priv, theirs_pub = rec.get("private_ipv4") or None, rec.get("public_ipv4") or None
+    ours = f"private {priv}, public {pub}"
+    if theirs_priv is None and theirs_pub is None:
+        r.say(
+            "PBX /im record",
+            f"none (stack: {ours})",
+            f"the PBX has no /im record (no IM server addresses); the stack's are {ours}",
+        )
+        return
+    seen = f"private {theirs_priv or '-'}, public {theirs_pub or '-'}"
+    wrong = theirs_priv != priv or theirs_pub != pub
+    r.say(
+        "PBX /im record",
+        f"{seen} (stack: {ours})",
+        f"the PBX's /im record ({seen}) differs from the stack's ({ours})" if wrong else None,
+    )
 
 
 def _judge_service(r: Report, host: dict[str, Any], running: bool, now: datetime) -> None:

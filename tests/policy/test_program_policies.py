@@ -11,7 +11,8 @@ import pytest
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from policy.pack import POLICIES
-from policy.resources import AWS_VOLUME
+from policy.resources import AWS_INGRESS_RULE, AWS_VOLUME, HCLOUD_FIREWALL
+from stack_config import ConfigError
 from tests.policy.support import check_resource, check_stack, from_program
 from tests.unit import harness
 
@@ -80,15 +81,49 @@ def test_rules_that_miss_a_configured_client_network_are_caught(target):
     }
 
 
+def _widen_ssh_to_anywhere(result: harness.Result, target: str) -> str:
+    """Open the recorded SSH rule for the admin network to 0.0.0.0/0 instead, as a change made
+    around the program would (a hand-edited rule). Returns the changed resource's name."""
+    admin = "198.51.100.0/24"  # harness.base_config's adminCidrs
+    assert harness.base_config(target)["adminCidrs"] == f'["{admin}"]'
+    if target == "aws":
+        (rule,) = [
+            r
+            for r in result.resources
+            if r.typ == AWS_INGRESS_RULE
+            and r.inputs.get("fromPort") == 22
+            and r.inputs.get("cidrIpv4") == admin
+        ]
+        rule.inputs["cidrIpv4"] = "0.0.0.0/0"
+        return rule.name
+    (firewall,) = [r for r in result.resources if r.typ == HCLOUD_FIREWALL]
+    (ssh,) = [rule for rule in firewall.inputs["rules"] if rule["port"] == "22"]
+    ssh["sourceIps"] = [("0.0.0.0/0" if ip == admin else ip) for ip in ssh["sourceIps"]]
+    return firewall.name
+
+
+# Not for `existing`: the program creates no security group or firewall for an existing host,
+# so there is no SSH rule of the stack's for the pack to check.
 @pytest.mark.parametrize("target", ["aws", "hcloud"])
 def test_ssh_from_anywhere_is_caught(target):
-    try:
-        result = harness.run({**harness.base_config(target), "adminCidrs": '["0.0.0.0/0"]'})
-    except Exception as exc:  # the program may refuse it first, which is as good
-        assert "adminCidrs" in str(exc)
-        return
+    # The program refuses adminCidrs 0.0.0.0/0 itself (test_the_program_refuses_ssh_from_anywhere);
+    # the policy is the second line, for a rule widened around the program. Widen the recorded one.
+    result = harness.run(harness.base_config(target))
+    assert run_pack(result) == {}
+    widened = _widen_ssh_to_anywhere(result, target)
     found = run_pack(result)
-    assert "ssh-not-open-to-internet" in found
+    assert list(found) == ["ssh-not-open-to-internet"], (widened, found)
+    (message,) = found["ssh-not-open-to-internet"]
+    assert message.startswith("SSH (TCP 22) is open to 0.0.0.0/0: as portsip-im:adminCidrs it ")
+
+
+@pytest.mark.parametrize("target", ["aws", "hcloud", "existing"])
+def test_the_program_refuses_ssh_from_anywhere(target):
+    # The first line: the config is refused, naming the key, before any resource exists.
+    with pytest.raises(ConfigError) as exc:
+        harness.run({**harness.base_config(target), "adminCidrs": '["0.0.0.0/0"]'})
+    named = "portsip-im:adminCidrs[0]: '0.0.0.0/0': would open SSH on the IM server to 0.0.0.0/0"
+    assert named in str(exc.value)
 
 
 def test_undersized_data_volume_is_caught_after_the_program_check():

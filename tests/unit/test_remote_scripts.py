@@ -97,15 +97,36 @@ def used_libraries(text: str, own: str) -> set[str]:
     }
 
 
+LIB = SCRIPTS / "lib.sh"
+
+
+# lib.sh is not among them: it has no `# needs:` line (test_lib_sh_takes_nothing_from_the_others).
 @pytest.mark.parametrize(
-    "path", [*sorted(SCRIPTS.glob("*.sh")), STATUS_SCRIPT], ids=lambda p: p.name
+    "path",
+    [*sorted(p for p in SCRIPTS.glob("*.sh") if p != LIB), STATUS_SCRIPT],
+    ids=lambda p: p.name,
 )
 def test_each_file_declares_exactly_what_it_takes_from_the_others(path):
-    if path.stem == "lib":
-        return
     assert set(declared_needs(path)) - {"lib"} == used_libraries(path.read_text(), path.stem) - {
         "lib"
     }
+
+
+def test_lib_sh_takes_nothing_from_the_others():
+    """lib.sh comes first in every script a step sends (remote.script_text), before any library,
+    so it can run no function that only another file defines, and declares no needs."""
+    text = LIB.read_text()
+    own = defined_functions(text)
+    assert {"say", "die", "read_secrets"} <= own
+    borrowed = {
+        f"{fn} ({other.name})"
+        for other in [*SCRIPTS.glob("*.sh"), STATUS_SCRIPT]
+        if other != LIB
+        for fn in defined_functions(other.read_text()) - own
+        if calls(text, fn)
+    }
+    assert borrowed == set(), f"lib.sh runs functions of other files: {sorted(borrowed)}"
+    assert not text.splitlines()[1].startswith("# needs:"), "lib.sh is sent first: it needs nothing"
 
 
 def test_the_needs_check_sees_an_undeclared_call():

@@ -102,7 +102,8 @@ def test_healthy_is_ok_and_says_what_it_saw():
         ),
         (
             lambda p: p["pbx"]["im"].update(public_ipv4="203.0.113.9"),
-            "the PBX's /im record (private 192.168.1.25, public 203.0.113.9) differs",
+            "the PBX's /im record (private 192.168.1.25, public 203.0.113.9) differs from the "
+            "stack's (private 192.168.1.25, public 104.18.36.110)",
         ),
         (
             lambda p: p["pbx"]["ipFilters"].pop(0),
@@ -129,6 +130,38 @@ def test_healthy_is_ok_and_says_what_it_saw():
 def test_each_fault_is_named(change, named):
     r = judged(change)
     assert any(named in p for p in r.problems), r.problems
+
+
+STACK_ADDRESSES = f"private {h.IM_PRIVATE}, public {h.IM_PUBLIC}"
+
+
+def test_a_pbx_record_with_another_private_address_names_both():
+    # The public address is right: only the private one (what `im.sh run -a` deployed, where the
+    # PBX reaches the IM server) is wrong, and the problem says the PBX's and the stack's.
+    r = judged(lambda p: p["pbx"]["im"].update(private_ipv4="192.168.1.99"))
+    seen = f"private 192.168.1.99, public {h.IM_PUBLIC}"
+    assert r.problems == [
+        f"the PBX's /im record ({seen}) differs from the stack's ({STACK_ADDRESSES})"
+    ]
+    assert dict(r.lines)["PBX /im record"] == f"{seen} (stack: {STACK_ADDRESSES})  <-- PROBLEM"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # What the PBX (and the lab's stand-in) answers with no IM server set: every field empty.
+        {"private_ipv4": "", "public_ipv4": "", "private_ipv6": "", "public_ipv6": ""},
+        {"private_ipv4": None, "public_ipv4": None},
+        None,
+    ],
+    ids=["empty-fields", "null-fields", "no-record"],
+)
+def test_a_missing_pbx_record_is_named_with_the_stacks_addresses(record):
+    r = judged(lambda p: p["pbx"].update(im=record))
+    assert r.problems == [
+        f"the PBX has no /im record (no IM server addresses); the stack's are {STACK_ADDRESSES}"
+    ]
+    assert dict(r.lines)["PBX /im record"] == f"none (stack: {STACK_ADDRESSES})  <-- PROBLEM"
 
 
 def test_stopped_on_purpose_is_not_a_problem_but_running_then_is():

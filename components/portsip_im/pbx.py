@@ -43,7 +43,8 @@ class ApiCall:
 
 _BEARER = "the bearer token from the login"
 # Every call `scripts/pbx-api.sh` and the steps make (a unit test checks the scripts against this
-# table and the table against the OpenAPI document; docs/configuration.md's table is generated from it).
+# table and the table against the OpenAPI document; docs/configuration.md's table is generated
+# from it).
 API_CALLS: tuple[ApiCall, ...] = (
     ApiCall(
         "POST",

@@ -38,8 +38,8 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 #   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
 #   not defaults: PortSIP asks for cores, and those are burstable.
 # PortSIP's "cores" are counted as vCPUs (spec.py): c7i's vCPUs are hardware threads, so
-# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; docs/hosts.md says so and names the sizes that
-# meet the profiles counted in physical cores.
+# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; docs/hosts.md says so and names the sizes
+# that meet the profiles counted in physical cores.
 DEFAULT_SIZE = {
     "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
     "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},

@@ -20,6 +20,25 @@ from portsip_im.rules import DEFAULT_BACKUP_KEEP, admin_range, everyone, json_va
 
 NAMESPACE = "portsip-im"
 
+# The shape each key that reaches a host or a remote command is held to (rules.SHAPES), stated in
+# the generated reference.
+SHAPE_OF = {
+    "storage_path": "path",
+    "guide_dir": "path",
+    "data_disk_device": "device",
+    "pbx01_user": "user",
+    "admin_user": "user",
+    "pbx_admin_user": "api user",
+    "im_release": "label",
+    "restart_token": "label",
+    "im_token_rotation": "label",
+    "required_os": "os",
+    "pbx01_host": "host",
+    "size": "name",
+    "location": "name",
+    "image": "name",
+}
+
 Target = Literal["aws", "hcloud", "existing"]
 AdminCidr = Annotated[IPvAnyNetwork, AfterValidator(admin_range)]
 

@@ -275,3 +275,36 @@ def test_pbx01_host_as_default_private_ip_must_be_private_on_clouds():
     parse("aws", pbx01Host="104.18.36.11", pbx01PrivateIp="192.168.1.11")
     parse("aws", pbx01Host="104.18.36.11", allowPublicPrivateNetwork="true")
     parse("existing", pbx01Host="104.18.36.11")  # reached from outside; no cloud SSH rule there
+
+
+def test_a_misspelled_key_fails_naming_the_closest_known_one():
+    msg = error_of("aws", storagPath="/data/im")
+    assert "portsip-im:storagPath: unknown config key; did you mean storagePath?" in msg
+
+
+def test_an_unknown_key_reaches_the_program_and_fails_before_anything_exists():
+    from tests.unit import harness
+
+    with pytest.raises(ConfigError, match=r"portsip-im:imRelase: .*did you mean imRelease\?"):
+        harness.run({**harness.base_config("existing"), "imRelase": "22.1"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shape"),
+    [
+        ("storagePath", "/data/im;reboot", "an absolute path of letters"),
+        ("guideDir", "/opt/$(id)", "an absolute path of letters"),
+        ("dataDiskDevice", "/var/disk", "a device path under /dev/"),
+        ("pbx01User", "pbx root", "a POSIX user name"),
+        ("adminUser", "Ubuntu", "a POSIX user name"),
+        ("pbxAdminUser", "admin'; --", "a user name without white space"),
+        ("imRelease", "22.1 && curl x", "letters, digits and"),
+        ("restartToken", "`id`", "letters, digits and"),
+        ("requiredOs", "ubuntu", "`ID VERSION_ID`"),
+        ("pbx01Host", "pbx01|x", "a host name or IP address"),
+        ("pbxApiUrl", "https://pbx/api;x", "shell characters"),
+    ],
+)
+def test_values_that_reach_a_host_are_held_to_their_shape(key, value, shape):
+    msg = error_of("existing", **{key: value})
+    assert f"portsip-im:{key}: " in msg and shape in msg

@@ -187,6 +187,14 @@ class TestLabStack:
         assert any("im.sh upgrade" in a for a in argv), "the sampler missed the upgrade"
         for value in stack.secrets:
             assert not [a for a in argv if value in a], "a secret in a process's argv"
+        # The stand-in im.sh printed the token it replaced (three ways) and the new one: the
+        # upgrade's log on pbx01 and the engine's output hold neither, only [redacted].
+        logs = lab.path("pbx01", "home/pbx/.portsip-im/logs").glob("*-upgrade.log")
+        text = sorted(logs)[-1].read_text()
+        assert "replacing the previous IM token [redacted]" in text
+        assert "previous=[redacted];" in text
+        for value in (token, lab.im_token()):
+            assert value not in text and value not in stack.transcript[-1]
 
     def test_the_exported_state_holds_secrets_only_encrypted(self, lab, stack):
         exported = stack("pulumi", "stack", "export").stdout

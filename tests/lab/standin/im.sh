@@ -18,6 +18,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONF="$HERE/.configure_im"
+LAST_TOKEN="$HERE/.standin-last-token"  # the token of the last run/upgrade (0600)
 STANDIN="$HERE/lab-standin"
 INTERNAL_API="http://127.0.0.1:8886/internal"
 SSH_KEY="$HOME/.ssh/id_rsa"
@@ -113,6 +114,14 @@ if [[ $verb == run || $verb == upgrade ]]; then
     token=${token//[$'\r\n\t ']/}
     [[ -n $token ]] || die "no IM token given: set IM_TOKEN or give the token on standard input (portal: Servers > IM Servers > Generate Token)"
     info "token : $token"
+    # PortSIP's scripts may print the token they replace too, and not only as `token : …`: on
+    # upgrade the stand-in prints the previous one three ways (the program must mask them all).
+    if [[ $verb == upgrade && -s $LAST_TOKEN ]]; then
+        old=$(<"$LAST_TOKEN")
+        info "replacing the previous IM token $old"
+        printf '%s\n' "$old"
+        printf 'previous=%s;\n' "$old"
+    fi
     token_sha=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
     current=$(curl -fsS --max-time 10 "$INTERNAL_API/im/token_sha256" 2>/dev/null) ||
         die "cannot reach the PBX service on this node to check the IM token"
@@ -149,6 +158,9 @@ elif [[ $rc -ne 0 ]]; then
     die "im.sh $verb failed on the IM server $host (exit $rc)"
 fi
 
+if [[ $verb == run || $verb == upgrade ]]; then
+    (umask 077 && printf '%s' "$token" >"$LAST_TOKEN")
+fi
 if [[ $verb == run ]]; then
     printf 'IM_HOST=%s\nPRIVATE_IP=%s\nPUBLIC_IP=%s\nSTORAGE=%s\n' "$host" "$private" "$public" "$storage" >"$CONF"
     v4() { if [[ $1 == *.* ]]; then echo "$1"; fi; }

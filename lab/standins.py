@@ -38,8 +38,11 @@ def provision_pbx01(root: Path, op_key: str) -> None:
     for f in ("im-remote.py", "im-server.py"):
         write(guide / "lab-standin" / f, (STANDIN / f).read_text(), 0o644, (uid, gid))
     os.chown(guide / "lab-standin", uid, gid)
-    # the stand-in PBX REST API
-    write(root / "opt/portsip-pbx-api/pbx-api.py", (STANDIN / "pbx-api.py").read_text(), 0o755)
+    # the stand-in PBX REST API: pbx-api.py and the package pbx_api/ it imports from beside it
+    api = root / "opt/portsip-pbx-api"
+    write(api / "pbx-api.py", (STANDIN / "pbx-api.py").read_text(), 0o755)
+    for f in sorted((STANDIN / "pbx_api").glob("*.py")):
+        write(api / "pbx_api" / f.name, f.read_text(), 0o644)
     if not OPENAPI.exists():
         raise SystemExit(f"{OPENAPI} is missing: the lab's PBX API is judged by it (../shared)")
     write(root / "etc/portsip-pbx-api/openapi.json", OPENAPI.read_text(), 0o644)

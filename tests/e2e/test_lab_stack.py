@@ -30,8 +30,8 @@ from tests.lab.fixture import REPO
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
-# Where the lab authorises the operator key (scripts/lab provision): pbx01's pbx and root, the IM
-# host's root.
+# Where the lab authorises the operator key (lab/provision.py, lab/standins.py): pbx01's pbx and
+# root, the IM host's root.
 AUTHORIZED = (
     ("pbx01", "/home/pbx/.ssh/authorized_keys"),
     ("pbx01", "/root/.ssh/authorized_keys"),

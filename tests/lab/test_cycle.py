@@ -179,7 +179,14 @@ def test_up_without_disk_space_says_so(nothing_running):
 def test_up_as_non_root_says_so(nothing_running):
     d = tempfile.mkdtemp(prefix="lab-nonroot-")
     os.chmod(d, 0o755)
-    shutil.copy(LAB, os.path.join(d, "lab"))
+    # scripts/lab runs the package lab/ from the repository root above it: copy both, so laid out
+    os.mkdir(os.path.join(d, "scripts"))
+    shutil.copy(LAB, os.path.join(d, "scripts", "lab"))
+    shutil.copytree(
+        LAB.parent.parent / "lab",
+        os.path.join(d, "lab"),
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     try:
         p = subprocess.run(
             [
@@ -188,7 +195,7 @@ def test_up_as_non_root_says_so(nothing_running):
                 "--regid=65534",
                 "--clear-groups",
                 "/usr/bin/python3",
-                os.path.join(d, "lab"),
+                os.path.join(d, "scripts", "lab"),
                 "up",
             ],
             capture_output=True,

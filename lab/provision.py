@@ -1,0 +1,71 @@
+"""What makes a host's writable copy of the image that host: its name, keys and command logs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from .common import write
+from .config import ARGV_LOGGED, HOSTS, RUN, STANDIN
+from .standins import provision_pbx01
+from .state import host_root
+
+
+def provision(name: str) -> None:
+    """Make the host's writable copy say who it is. Runs on the stopped host's mounted root."""
+    root = host_root(name)
+    sec = RUN / "secrets"
+    op_key = (RUN / "id_ed25519.pub").read_text()
+    write(root / "etc/hostname", name + "\n")
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    hosts += "".join(f"{h['ip']}\t{n}\n" for n, h in HOSTS.items())
+    write(root / "etc/hosts", hosts)
+    write(root / "etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
+    write(root / "etc/resolv.conf", "# lab host: no DNS (no route outside the lab bridge)\n")
+    for k in (root / "etc/ssh").glob("ssh_host_*"):
+        k.unlink()
+    for kind in ("rsa", "ecdsa", "ed25519"):
+        src = sec / name / f"ssh_host_{kind}_key"
+        write(root / f"etc/ssh/ssh_host_{kind}_key", src.read_text(), 0o600)
+        write(
+            root / f"etc/ssh/ssh_host_{kind}_key.pub", (src.with_suffix(".pub")).read_text(), 0o644
+        )
+    (root / "root/.ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
+    write(root / "root/.ssh/authorized_keys", op_key, 0o600)
+    # every SSH command is logged (timestamp, user, command) before it runs
+    write(root / "usr/local/sbin/lab-cmdlog", (STANDIN / "lab-cmdlog").read_text(), 0o755)
+    write(
+        root / "etc/ssh/sshd_config.d/lab.conf",
+        "# portsip-im lab: log every SSH command (tests count them), then run it\n"
+        "ForceCommand /usr/local/sbin/lab-cmdlog\n"
+        "PermitRootLogin prohibit-password\n",
+    )
+    logf = root / "var/log/lab-commands.log"
+    if not logf.exists():
+        write(logf, "", 0o622)
+    os.chmod(logf, 0o622)
+    # ...and every call of the tools a secret could be handed to, with its arguments
+    write(root / "usr/local/sbin/lab-argv", (STANDIN / "lab-argv").read_text(), 0o755)
+    for tool in ARGV_LOGGED:
+        link = root / "usr/local/bin" / tool
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/usr/local/sbin/lab-argv")
+    argvf = root / "var/log/lab-argv.log"
+    if not argvf.exists():
+        write(argvf, "", 0o622)
+    os.chmod(argvf, 0o622)
+    write(
+        root / "usr/local/sbin/lab-fault-listener",
+        (STANDIN / "fault-listener.py").read_text(),
+        0o755,
+    )
+    if name == "pbx01":
+        provision_pbx01(root, op_key)
+    if name == "im":
+        # The backup runner stops what the host lists here besides PortSIP's containers: in the
+        # lab, the stand-in's unit (production code names no lab unit).
+        conf = root / "etc/portsip-im-backup"
+        conf.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write(conf / "units", "portsip-im-standin.service\n", 0o600)

@@ -43,7 +43,7 @@ INCLUDE = [
     "procps",
     # The stand-in PBX API validates requests against PortSIP's OpenAPI document with it.
     "python3-jsonschema",
-    # The IM host's backups (components/scripts/backup.sh installs it with apt where it is
+    # The IM host's backups (components/portsip_im/scripts/backup.sh installs it with apt where it is
     # missing; the lab has no route to a mirror, so its image carries it).
     "restic",
 ]

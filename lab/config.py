@@ -43,8 +43,8 @@ INCLUDE = [
     "procps",
     # The stand-in PBX API validates requests against PortSIP's OpenAPI document with it.
     "python3-jsonschema",
-    # The IM host's backups (components/portsip_im/scripts/backup.sh installs it with apt where it is
-    # missing; the lab has no route to a mirror, so its image carries it).
+    # The IM host's backups (components/portsip_im/scripts/backup.sh installs it with apt where it
+    # is missing; the lab has no route to a mirror, so its image carries it).
     "restic",
 ]
 GUIDE_DIR = "/opt/portsip-pbx-ha-guide"

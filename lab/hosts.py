@@ -109,7 +109,25 @@ def wait_init(name: str, nspawn_pid: int, timeout: float = 30) -> int:
     raise LabError(f"{name}: the container's init did not appear within {timeout:.0f}s")
 
 
-def wait_ready(name: str, timeout: float = 60) -> None:
+def wait_booted(name: str, st: dict, timeout: int = 90) -> None:
+    """Until systemd says boot has finished: before that, pam_nologin refuses every user but root
+    ("System is booting up"), and a step that logs in as pbx fails (seen in one lab stack in four).
+    A container may come up `degraded` (a unit it has no use for failed): that is finished too."""
+    p = in_host(
+        name,
+        st,
+        f"timeout {timeout} systemctl is-system-running --wait; "
+        "if [ -e /run/nologin ]; then echo nologin; fi",
+        check=False,
+    )
+    state = p.stdout.split()
+    if not state or state[0] not in ("running", "degraded") or "nologin" in state:
+        raise LabError(
+            f"{name}: boot did not finish within {timeout}s (systemd: {' '.join(state) or '?'})"
+        )
+
+
+def wait_ready(name: str, timeout: float = 60, st: dict | None = None) -> None:
     ip = HOSTS[name]["ip"]
     deadline = time.time() + timeout
     while not tcp_answers(ip, 22, b"SSH-"):
@@ -126,6 +144,8 @@ def wait_ready(name: str, timeout: float = 60) -> None:
         raise LabError(
             f"{name}: {ip} does not serve the expected host key (another host on this address?)"
         )
+    if st is not None:
+        wait_booted(name, st)
     if name == "pbx01":
         while not tcp_answers(ip, API_PORT):
             if time.time() > deadline:

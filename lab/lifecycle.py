@@ -104,7 +104,7 @@ def cmd_up(_args) -> int:
             save_state(st)
             address(name, st["hosts"][name]["init_pid"])
         for name in HOSTS:
-            wait_ready(name)
+            wait_ready(name, st=st)
         st["complete"] = True
         save_state(st)
     except BaseException as e:
@@ -182,6 +182,6 @@ def cmd_reset(args) -> int:
         st["faults"] = [f for f in st["faults"] if FAULTS[f].split(":")[0] != "pbx01"]
     save_state(st)
     start_host(name, st, image)
-    wait_ready(name)
+    wait_ready(name, st=st)
     log(f"{name} reset in {time.time() - t0:.1f}s")
     return 0

@@ -128,3 +128,16 @@ def test_reset_im_keeps_address_and_host_key(lab):
     lab.ssh("im", "touch /root/dirty", check=True)
     lab.reset_im()
     assert lab.ssh("im", "test ! -e /root/dirty").returncode == 0  # pinned key still valid
+
+
+@pytest.mark.parametrize("host", ["im", "pbx01"])
+def test_a_reset_host_has_finished_booting_when_reset_returns(lab, host):
+    # Until boot finishes, pam_nologin refuses the pbx user ("System is booting up"): a step run
+    # right after the lab said ready would fail. `lab reset` (like `up`) returns only after boot.
+    (lab.reset_im if host == "im" else lab.reset_pbx01)()
+    state = lab.inside(host, "systemctl is-system-running || true; ls /run/nologin 2>&1 || true")
+    words = state.stdout.split()
+    assert words[0] in ("running", "degraded"), state.stdout
+    assert "No such file" in state.stdout, "pam_nologin still refuses logins"
+    login = lab.ssh(host, "true", user="pbx" if host == "pbx01" else "root")
+    assert login.returncode == 0, login.stderr

@@ -69,3 +69,23 @@ def provision(name: str) -> None:
         conf = root / "etc/portsip-im-backup"
         conf.mkdir(mode=0o700, parents=True, exist_ok=True)
         write(conf / "units", "portsip-im-standin.service\n", 0o600)
+    slow_boot(root, int(os.environ.get("PORTSIP_LAB_BOOT_DELAY", "0") or 0))
+
+
+def slow_boot(root, seconds: int) -> None:  # type: ignore[no-untyped-def]
+    """PORTSIP_LAB_BOOT_DELAY: boot takes this much longer, logins refused meanwhile (a unit that
+    systemd-user-sessions, which lifts pam_nologin, waits for), as on a slow VM: the lab's own
+    readiness wait is tested against it."""
+    unit = root / "etc/systemd/system/lab-slow-boot.service"
+    wants = root / "etc/systemd/system/multi-user.target.wants/lab-slow-boot.service"
+    if seconds <= 0:
+        return
+    write(
+        unit,
+        "[Unit]\nDescription=lab: a slow boot\nBefore=systemd-user-sessions.service\n"
+        "DefaultDependencies=no\n\n[Service]\nType=oneshot\n"
+        f"ExecStart=/bin/sleep {seconds}\n\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    wants.parent.mkdir(parents=True, exist_ok=True)
+    if not wants.is_symlink():
+        wants.symlink_to("/etc/systemd/system/lab-slow-boot.service")

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from tests.lab.fixture import run_lab
+
 pytestmark = pytest.mark.lab
 
 
@@ -132,12 +134,19 @@ def test_reset_im_keeps_address_and_host_key(lab):
 
 @pytest.mark.parametrize("host", ["im", "pbx01"])
 def test_a_reset_host_has_finished_booting_when_reset_returns(lab, host):
-    # Until boot finishes, pam_nologin refuses the pbx user ("System is booting up"): a step run
-    # right after the lab said ready would fail. `lab reset` (like `up`) returns only after boot.
-    (lab.reset_im if host == "im" else lab.reset_pbx01)()
-    state = lab.inside(host, "systemctl is-system-running || true; ls /run/nologin 2>&1 || true")
-    words = state.stdout.split()
-    assert words[0] in ("running", "degraded"), state.stdout
-    assert "No such file" in state.stdout, "pam_nologin still refuses logins"
-    login = lab.ssh(host, "true", user="pbx" if host == "pbx01" else "root")
-    assert login.returncode == 0, login.stderr
+    # Until boot finishes, pam_nologin refuses every user but root ("System is booting up"): a step
+    # run right after the lab said ready would fail. A slow boot (logins held back 8 s after sshd
+    # answers) shows that `lab reset`, like `up`, returns only once boot has finished.
+    try:
+        done = run_lab("reset", host, env={"PORTSIP_LAB_BOOT_DELAY": "8"}, timeout=300)
+        assert done.returncode == 0, done.stderr
+        state = lab.inside(
+            host, "systemctl is-system-running || true; ls /run/nologin 2>&1 || true"
+        )
+        assert state.stdout.split()[0] in ("running", "degraded"), state.stdout
+        assert "No such file" in state.stdout, "pam_nologin still refuses logins"
+        if host == "pbx01":
+            login = lab.ssh(host, "true", user="pbx")
+            assert login.returncode == 0, login.stderr
+    finally:
+        (lab.reset_im if host == "im" else lab.reset_pbx01)()

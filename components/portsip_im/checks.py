@@ -8,6 +8,7 @@ cloud lookups (size, subnet, network, a reused public IP) are checked by the hos
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -23,6 +24,17 @@ T = TypeVar("T")
 
 _SNAPSHOT_ID = re.compile(r"snap-[0-9a-f]{8,17}")
 _RESTORE = re.compile(r"latest|[0-9a-f]{8,64}")
+
+
+# Fields that must have a value even when it arrives as an Output.
+_REQUIRED = {
+    "private_ip",
+    "public_ip",
+    "host_key",
+    "ssh_public_key",
+    "pbx01_host",
+    "pbx01_host_key",
+}
 
 
 class ArgsError(pulumi.RunError):
@@ -112,8 +124,11 @@ class _Checker:
         if isinstance(value, pulumi.Output):
 
             def later(known: Any) -> Any:
-                if known is None:  # an optional value another stack does not give
-                    return known
+                if known in (None, ""):
+                    if field.rsplit(".", 1)[-1] in _REQUIRED:
+                        # e.g. another stack's output that is not there: never an unpinned key.
+                        raise ArgsError([(field, "required, not set (its Output has no value)")])
+                    return known  # an optional value another stack does not give
                 try:
                     rule(known)
                 except ValueError as exc:
@@ -186,6 +201,8 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     prep: Mapping[str, Any] = args.get("prepare") or {}
     im: Mapping[str, Any] = args.get("im") or {}
     backup: Mapping[str, Any] | None = args.get("backup")
+    backup_env: Any = None
+    _unknown_fields(ck, args, target)
     allow_public = bool(args.get("allow_public_private_network", False))
 
     def need(group: str, fields: Mapping[str, Any], name: str) -> Any:
@@ -221,7 +238,9 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     cloud = target != "existing"
 
     data_disk_gb = h.get("data_disk_gb", 256)
-    if cloud:
+    if cloud and (isinstance(data_disk_gb, bool) or not isinstance(data_disk_gb, int)):
+        ck.fail(f"{where}.data_disk_gb", "must be a whole number of GB")
+    elif cloud:
         ck.normalized(f"{where}.data_disk_gb", data_disk_gb, rules.data_disk_gb)
     ck.pattern(
         f"{where}.data_snapshot_id", h.get("data_snapshot_id"), _SNAPSHOT_ID, "an EBS snapshot id"
@@ -234,6 +253,8 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     api_url = api.get("url")
     if isinstance(api_url, str):
         api_url = ck.normalized("pbx.api.url", api_url, rules.url).rstrip("/")
+    elif isinstance(api_url, pulumi.Output):
+        api_url = ck.check("pbx.api.url", api_url, rules.url).apply(lambda u: u.rstrip("/"))
     elif api_url is None and virtual_ip is not None:
         api_url = pulumi.Output.from_input(virtual_ip).apply(lambda vip: f"https://{vip}:8887/api")
     if mode == "rest":
@@ -266,8 +287,10 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
                 lambda v: rules.repository_placement(v, storage_path),
             )
         env = backup.get("env")
+        if isinstance(env, dict) and any(isinstance(v, pulumi.Output) for v in env.values()):
+            env = pulumi.Output.from_input(env)  # a secret per entry, as YAML passes it
         if env is not None:
-            ck.check("backup.env", env, _backup_env)
+            backup_env = ck.check("backup.env", env, _backup_env)
     restore = (backup or {}).get("restore_snapshot")
     ck.pattern("backup.restore_snapshot", restore, _RESTORE, "`latest` or a restic snapshot id")
 
@@ -293,9 +316,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
             f"{where}.data_disk_device", h.get("data_disk_device"), rules.device_path
         ),
         protect_data=h.get("protect_data", True),
-        client_cidrs=ck.cidrs(
-            f"{where}.client_cidrs", h.get("client_cidrs") or ["0.0.0.0/0", "::/0"], admin=False
-        )
+        client_cidrs=ck.cidrs(f"{where}.client_cidrs", h["client_cidrs"], admin=False)
         if "client_cidrs" in h
         else rules.everyone(),
         admin_cidrs=ck.cidrs(f"{where}.admin_cidrs", h.get("admin_cidrs", []), admin=True),
@@ -312,18 +333,18 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         pbx01_user=pbx.get("user", "pbx"),
         pbx01_source_cidr=_source_cidr(ck, pbx01_private_ip, pbx01_host, allow_public, cloud),
         guide_dir=pbx.get("guide_dir", "/opt/portsip-pbx-ha-guide"),
-        pbx_password=pbx.get("password") or "",
+        pbx_password=_secret(pbx.get("password")) or "",
         pbx_api=mode,
         pbx_api_url=api_url if mode == "rest" else None,
         pbx_api_login=ck.choice("pbx.api.login", api.get("login", "auto"), rules.PBX_API_LOGINS),
         pbx_api_login_path=login_path,
         pbx_api_tls_verify=api.get("tls_verify", True),
         pbx_admin_user=api.get("admin_user", "admin"),
-        pbx_admin_password=api.get("admin_password") if mode == "rest" else None,
-        im_token=api.get("im_token") if mode == "manual" else None,
+        pbx_admin_password=_secret(api.get("admin_password")) if mode == "rest" else None,
+        im_token=_secret(api.get("im_token")) if mode == "manual" else None,
         whitelist_days=ck.between("pbx.api.whitelist_days", api.get("whitelist_days", 3650), 1),
         whitelist_confirmed=api.get("whitelist_confirmed", False),
-        ssh_private_key=ssh.get("private_key") or "",
+        ssh_private_key=_secret(ssh.get("private_key")) or "",
         jump_via_pbx01=ssh.get("jump_via_pbx01", True),
         ssh_per_dial_timeout=ck.between(
             "ssh.per_dial_timeout", ssh.get("per_dial_timeout", 15), 1, 600
@@ -339,8 +360,8 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         skip_cluster_check=im.get("skip_cluster_check", False),
         upgrade_without_backup=im.get("upgrade_without_backup", False),
         backup_repository=repository,
-        backup_password=(backup or {}).get("password"),
-        backup_env=(backup or {}).get("env"),
+        backup_password=_secret((backup or {}).get("password")),
+        backup_env=_secret(backup_env),
         backup_schedule=ck.normalized(
             "backup.schedule", (backup or {}).get("schedule", "daily"), rules.backup_schedule
         ),
@@ -387,6 +408,50 @@ def _shapes(
         # the shape.
         if value is not None and not (name.endswith("_id") and isinstance(value, pulumi.Output)):
             ck.check(f"{group}.{name}", value, rule)
+
+
+def _secret(value: Any) -> Any:
+    """A secret the caller may have passed as plain text: it must never reach state in clear."""
+    return None if value is None else pulumi.Output.secret(value)
+
+
+def _fields(typed: Any) -> set[str]:
+    return set(typed.__required_keys__) | set(typed.__optional_keys__)
+
+
+def _unknown_fields(ck: _Checker, args: Mapping[str, Any], target: str) -> None:
+    """A misspelled field or one of another target must not pass silently (TypedDicts do not
+    check at run time, and other languages' callers are Python dicts here)."""
+    from . import args as a
+
+    host_types = {"aws": a.AwsHostArgs, "hcloud": a.HcloudHostArgs, "existing": a.ExistingHostArgs}
+    groups: list[tuple[str, Any, Any]] = [
+        ("", args, a.ImServerArgs),
+        ("host", args.get("host"), a.HostArgs),
+    ]
+    groups.append((f"host.{target}", (args.get("host") or {}).get(target), host_types[target]))
+    pbx = args.get("pbx") or {}
+    groups += [("pbx", pbx, a.PbxArgs), ("pbx.api", pbx.get("api"), a.PbxApiArgs)]
+    for name, typed in (
+        ("ssh", a.SshArgs),
+        ("prepare", a.PrepareArgs),
+        ("im", a.ImServiceArgs),
+        ("backup", a.BackupArgs),
+    ):
+        groups.append((name, args.get(name), typed))
+    for path, given, typed in groups:
+        if not isinstance(given, Mapping):
+            continue
+        known = _fields(typed)
+        for key in sorted(set(given) - known):
+            field = f"{path}.{key}" if path else key
+            elsewhere = [t for t, ht in host_types.items() if key in _fields(ht)]
+            if path == f"host.{target}" and elsewhere:
+                ck.fail(field, f"only for host.{' / host.'.join(elsewhere)}")
+                continue
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            ck.fail(field, f"unknown field{hint}")
 
 
 def _backup_env(env: Any) -> None:

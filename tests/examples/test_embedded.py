@@ -90,6 +90,10 @@ def test_hcloud_takes_the_programs_own_network_and_pbx01():
     network = m.named("pbx-network")
     assert server.inputs["networks"] == [{"networkId": int(network.id), "ip": "192.168.1.25"}]
     assert m.call_args["hcloud:index/getNetwork:getNetwork"] == [{"id": int(network.id)}]
+    # pbx01's address is its server's: the firewall admits SSH from it, the steps dial it.
+    [ssh] = [r for r in m.named("im-host-fw").inputs["rules"] if r["port"] == "22"]
+    assert ssh["sourceIps"][0] == "192.168.1.11/32"
+    assert m.named("im-prepare").inputs["connection"]["proxy"]["host"] == "192.168.1.11"
 
 
 def test_an_output_subnet_is_checked_when_known_naming_the_field():

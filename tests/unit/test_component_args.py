@@ -181,3 +181,53 @@ def test_an_output_is_checked_once_known_with_the_same_message(place, value, fie
 
     with pytest.raises(ArgsError, match=f"{field}: .*{says}"):
         known()
+
+
+def test_a_misspelled_or_other_targets_field_is_named():
+    a = args("hcloud", client_cidr=["203.0.113.0/24"], data_snapshot_id="snap-0123456789abcdef0")
+    a["pbx"]["api"]["admin_pasword"] = "x"
+    found = problems(a)
+    assert found["host.hcloud.client_cidr"] == "unknown field; did you mean client_cidrs?"
+    assert found["host.hcloud.data_snapshot_id"] == "only for host.aws"
+    assert found["pbx.api.admin_pasword"] == "unknown field; did you mean admin_password?"
+
+
+def test_an_empty_client_list_admits_no_one_and_a_wrong_type_is_an_args_error():
+    assert resolve(args("aws", client_cidrs=[])).client_cidrs == []
+    assert problems(args("aws", data_disk_gb="300")) == {
+        "host.aws.data_disk_gb": "must be a whole number of GB"
+    }
+
+
+def test_a_required_output_without_a_value_is_refused_never_left_unpinned():
+    pulumi.runtime.set_mocks(_Mocks(), preview=False)
+    r = resolve(args(host_key=pulumi.Output.from_input(None)))
+
+    @pulumi.runtime.test
+    def known():
+        return r.im_host_key.apply(lambda v: v)  # type: ignore[union-attr]
+
+    with pytest.raises(ArgsError, match=r"host.existing.host_key: required, not set"):
+        known()
+
+
+def test_secrets_given_as_plain_text_become_secrets():
+    pulumi.runtime.set_mocks(_Mocks(), preview=False)
+    a = args()
+    a["backup"] = {
+        "repository": "/mnt/im-backup",
+        "password": "plain-backup-pw",
+        "env": {"AWS_SECRET_ACCESS_KEY": pulumi.Output.secret("s3-secret")},
+    }
+    r = resolve(a)
+    values = [
+        r.pbx_password,
+        r.ssh_private_key,
+        r.pbx_admin_password,
+        r.backup_password,
+        r.backup_env,
+    ]
+
+    assert all(isinstance(v, pulumi.Output) for v in values)
+    for v in values:
+        assert pulumi.runtime.sync_await._sync_await(v.is_secret())  # type: ignore[attr-defined]

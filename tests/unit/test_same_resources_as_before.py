@@ -43,6 +43,9 @@ CASES = {
         "jumpViaPbx01": "false",
     },
     "hcloud": h.base_config("hcloud"),
+    # An empty list admits no IM client (not everyone): as before.
+    "hcloud-no-clients": {**h.base_config("hcloud"), "clientCidrs": "[]"},
+    "aws-no-clients": {**h.base_config("aws"), "clientCidrs": "[]"},
     "hcloud-backups": {
         **h.base_config("hcloud"),
         **BACKUPS,

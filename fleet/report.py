@@ -21,8 +21,13 @@ def start_line(verb: str, stack: str, t: float) -> str:
 
 def end_line(o: Outcome) -> str:
     t = o.ended if o.ended is not None else 0.0
-    extra = f"  {o.note}" if o.note and o.result != "ok" else ""
+    extra = f"  {one_line(o.note)}" if o.note and o.result != "ok" else ""
     return f"{_clock(t)}  {o.result:<6} {o.stack}  {_seconds(o.duration)}{extra}"
+
+
+def one_line(text: str, width: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _seconds(d: float | None) -> str:
@@ -70,7 +75,7 @@ def as_text(verb: str, outcomes: Sequence[Outcome], parallel: int, canary: str |
     title = f"fleet {verb}: {len(outcomes)} stack(s), parallel {parallel}"
     lines = [title + (f", canary {canary}" if canary else ""), fmt.format(*head).rstrip()]
     lines += [fmt.format(*r).rstrip() for r in rows]
-    notes = [f"  {o.stack}: {o.note}" for o in outcomes if o.note and o.result != "ok"]
+    notes = [f"  {o.stack}: {one_line(o.note)}" for o in outcomes if o.note and o.result != "ok"]
     lines.append(summary(outcomes))
     return "\n".join(lines + notes)
 

@@ -42,10 +42,21 @@ def health_text(health: Any, width: int = 40) -> str:
     """imHealth (a string or a mapping) in one short cell."""
     if health is None or health == "":
         return "-"
-    if isinstance(health, dict):
-        text = str(
-            health.get("status") or health.get("state") or json.dumps(health, sort_keys=True)
-        )
+    if isinstance(health, dict) and "imPort8887" in health:
+        # The program's imHealth: the port as pbx01 saw it, and the vendor's state and release.
+        text = f"8887 {health['imPort8887']}"
+        vendor = health.get("vendorStatus")
+        try:
+            vendor = json.loads(vendor) if isinstance(vendor, str) else vendor
+        except ValueError:
+            pass
+        if isinstance(vendor, dict):
+            text += f", {vendor.get('state', '?')}, release {vendor.get('release', '?')}"
+        elif vendor:
+            text += f", {vendor}"
+    elif isinstance(health, dict):
+        picked = health.get("status") or health.get("state")
+        text = str(picked or json.dumps(health, sort_keys=True))
     else:
         text = " ".join(str(health).split())
     return text if len(text) <= width else text[: width - 1] + "…"

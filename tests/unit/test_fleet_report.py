@@ -72,6 +72,17 @@ def test_lines_as_stacks_start_and_end():
     )
 
 
+def test_health_cell_of_the_programs_im_health():
+    health = {
+        "checkedFrom": "pbx01",
+        "imPort8887": "open",
+        "vendorStatus": '{"service": "portsip-im-standin", "state": "running", "release": "2"}',
+    }
+    assert report.health_text(health) == "8887 open, running, release 2"
+    closed = {"imPort8887": "closed", "vendorStatus": "down"}
+    assert report.health_text(closed) == "8887 closed, down"
+
+
 def test_health_cell_is_short_and_one_line():
     assert report.health_text({"status": "serving", "x": 1}) == "serving"
     assert report.health_text("a\nb") == "a b"

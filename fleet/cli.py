@@ -54,7 +54,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="where Pulumi.<stack>.yaml lives when not in the repository (the lab's stacks)",
     )
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     if args.parallel < 1:
         ap.error("--parallel must be at least 1")
     return args

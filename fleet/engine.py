@@ -75,6 +75,11 @@ class Backend:
         cfg = self.config_file(name)
         if cfg is not None:
             kwargs["config_file"] = str(cfg)
+        if verb != "preview":
+            # The run's summary without secrets: with them, `pulumi stack history --show-secrets`
+            # would write a Pulumi.<stack>.yaml (a new salt) into the repository when the stack's
+            # config lives elsewhere, and the next run would fail to decrypt.
+            kwargs["show_secrets"] = False
         try:
             stack = self._stack(name)
             if verb == "preview":

@@ -17,7 +17,7 @@ from status.probe import run_probe
 from status.render import redact as status_redact
 
 from .model import FleetError, TaskResult
-from .steps import count
+from .steps import count, failure
 
 NAMESPACE = "portsip-im"
 
@@ -96,7 +96,7 @@ class Backend:
                 ok=False,
                 changes=c.changes,
                 remote_steps=c.remote_steps,
-                error=_first_error(str(exc)),
+                error=failure(events, _first_error(str(exc))),
             )
         c = count(events)
         health = None

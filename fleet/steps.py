@@ -44,3 +44,21 @@ def count(events: Iterable[Any]) -> Counts:
         if getattr(meta, "type", None) == REMOTE_STEP:
             c.remote_steps += 1
     return c
+
+
+def failure(events: Iterable[Any], fallback: str) -> str:
+    """One line on why a run failed: the failing resource's name and the line of its error that
+    says most (the vendor's `[error]: ...` when it printed one), else `fallback`."""
+    for event in events:
+        diag = getattr(event, "diagnostic_event", None)
+        if diag is None or getattr(diag, "severity", None) != "error" or not diag.urn:
+            continue
+        name = str(diag.urn).rsplit("::", 1)[-1]
+        text = str(diag.message).replace("\\n", "\n")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        picked = [ln for ln in lines if "[error]" in ln] or [
+            ln for ln in lines if "error" in ln.lower() and len(ln) < 300
+        ]
+        why = picked[-1] if picked else (lines[-1] if lines else "failed")
+        return f"{name}: {why}"[:300]
+    return fallback

@@ -8,7 +8,7 @@ from types import SimpleNamespace as NS
 
 from fleet import report
 from fleet.model import Outcome
-from fleet.steps import count
+from fleet.steps import count, failure
 
 OUTCOMES = [
     Outcome("eu-a", "failed", 100.0, 142.5, 3, 2, None, "im-upgrade: im.sh upgrade failed", True),
@@ -119,3 +119,22 @@ def test_counts_from_engine_events():
 def test_no_op_run_counts_nothing():
     c = count([pre("same", urn="a"), pre("same", urn="b")])
     assert (c.changes, c.remote_steps) == (0, 0)
+
+
+def diag(message, severity="error", urn="urn:pulumi:s::p::command:remote:Command::im-upgrade"):
+    return NS(diagnostic_event=NS(message=message, severity=severity, urn=urn))
+
+
+def test_failure_names_the_resource_and_the_vendors_error():
+    events = [
+        diag("warning: slow", severity="warning"),
+        diag(
+            "Process exited with status 1: running \"bash -c '# lib.sh\\nset -e\\n...'\":\n"
+            "stdout: [info]: upgrading\n[error]: im.sh upgrade failed (simulated)\nstderr: "
+        ),
+    ]
+    assert failure(events, "fallback") == "im-upgrade: [error]: im.sh upgrade failed (simulated)"
+
+
+def test_failure_without_a_resource_diagnostic_is_the_fallback():
+    assert failure([diag("x", urn="")], "error: no stack") == "error: no stack"

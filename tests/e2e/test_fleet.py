@@ -173,7 +173,17 @@ def test_noop_up_parallel_1_never_overlaps_parallel_2_does(fleet):
 
 
 def test_status_over_both(fleet):
-    done = fleet("status", "--glob", "fleet-*")
+    # Selected by a stack tag this time (the file backend keeps stack tags).
+    for name in STACKS:
+        subprocess.run(
+            ["pulumi", "stack", "tag", "set", "region", "lab", "--stack", name],
+            cwd=REPO,
+            env=fleet.env,
+            check=True,
+            capture_output=True,
+        )
+    assert fleet("status", "--tag", "region=elsewhere").returncode == 2
+    done = fleet("status", "--tag", "region=lab")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "portsip-im status: stack fleet-1" in done.stdout
     assert "portsip-im status: stack fleet-2" in done.stdout

@@ -1,6 +1,12 @@
 """The lab's fixed facts: where things are, the bridge and the hosts' addresses, the root image's
-packages. Environment: PORTSIP_LAB_CACHE, PORTSIP_LAB_RUN, PORTSIP_LAB_MIRROR,
-PORTSIP_LAB_MIN_FREE_MB."""
+packages. Environment: PORTSIP_LAB_CLUSTER, PORTSIP_LAB_CACHE, PORTSIP_LAB_RUN, PORTSIP_LAB_MIRROR,
+PORTSIP_LAB_MIN_FREE_MB.
+
+PORTSIP_LAB_CLUSTER=N (default 1) names one of several labs on this machine: cluster 1 is the lab
+as it always was (bridge br-pimlab, 10.213.7.0/24, /run/portsip-im-lab); cluster N has its own
+bridge br-pimlabN, its own 10.213.(6+N).0/24, its own run dir /run/portsip-im-lab-N and its own
+container names (pbx01-cN, im-cN: nspawn names the bridge's veth after them), and shares the
+cached image."""
 
 from __future__ import annotations
 
@@ -11,19 +17,33 @@ REPO = Path(__file__).resolve().parent.parent
 STANDIN = REPO / "tests" / "lab" / "standin"
 # PortSIP's OpenAPI document of the PBX REST API: the stand-in checks every request against it.
 OPENAPI = REPO.parent / "shared" / "portsip" / "pbx-rest-api-v22.openapi.json"
+
+
+def _cluster() -> int:
+    raw = os.environ.get("PORTSIP_LAB_CLUSTER", "") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise SystemExit(f"lab: error: PORTSIP_LAB_CLUSTER={raw!r}: a number from 1 to 200")
+    return int(raw)
+
+
+CLUSTER = _cluster()
+_SUFFIX = "" if CLUSTER == 1 else f"-{CLUSTER}"
+_NET = f"10.213.{6 + CLUSTER}"
 CACHE = Path(os.environ.get("PORTSIP_LAB_CACHE", "/var/cache/portsip-im/lab"))
-RUN = Path(os.environ.get("PORTSIP_LAB_RUN", "/run/portsip-im-lab"))
+RUN = Path(os.environ.get("PORTSIP_LAB_RUN", f"/run/portsip-im-lab{_SUFFIX}"))
 MIRROR = os.environ.get("PORTSIP_LAB_MIRROR", "http://deb.debian.org/debian")
 MIN_FREE_MB = int(os.environ.get("PORTSIP_LAB_MIN_FREE_MB", "0") or 0)  # 0: built-in defaults
 
-BRIDGE = "br-pimlab"
-BRIDGE_IP = "10.213.7.1"
+BRIDGE = "br-pimlab" if CLUSTER == 1 else f"br-pimlab{CLUSTER}"
+BRIDGE_IP = f"{_NET}.1"
 PREFIX = 24
 HOSTS = {
-    "pbx01": {"ip": "10.213.7.11", "extra": []},
-    "im": {"ip": "10.213.7.12", "extra": ["10.213.7.112"]},
+    "pbx01": {"ip": f"{_NET}.11", "extra": []},
+    "im": {"ip": f"{_NET}.12", "extra": [f"{_NET}.112"]},
 }
-IM_PUBLIC = "10.213.7.112"
+IM_PUBLIC = f"{_NET}.112"
+# The container (machine) name of each host; inside, the hostname is always pbx01 / im.
+MACHINE = {name: name if CLUSTER == 1 else f"{name}-c{CLUSTER}" for name in HOSTS}
 API_PORT = 8887
 DATA_DISK_MB = 300
 PBX_ADMIN_USER = "admin"

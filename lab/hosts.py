@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .common import LabError, log, sh
-from .config import API_PORT, BRIDGE, HOSTS, RUN, SYS_PATH
+from .config import API_PORT, BRIDGE, HOSTS, MACHINE, RUN, SYS_PATH
 from .keys import host_pubkey
 from .network import address, bridge_exists, tcp_answers
 from .provision import provision
@@ -47,7 +47,7 @@ def spawn(name: str, st: dict) -> int:
         "-D",
         str(host_root(name)),
         "-M",
-        name,
+        MACHINE[name],
         "--register=no",
         "--keep-unit",
         "-b",
@@ -57,6 +57,8 @@ def spawn(name: str, st: dict) -> int:
         "--timezone=off",
         "--link-journal=no",
     ]
+    if MACHINE[name] != name:
+        args.append(f"--hostname={name}")
     if name == "im" and st.get("loop"):
         args += [f"--bind={st['loop']}", f"--property=DeviceAllow={st['loop']} rwm"]
     logs = RUN / "logs"

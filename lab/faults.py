@@ -7,7 +7,8 @@ import shutil
 
 from .common import sh, write
 from .config import GUIDE_DIR, HOSTS, RUN
-from .hosts import in_host, running_hosts
+from .hosts import in_host, restart_sshd, running_hosts
+from .provision import has_lab_host_keys, install_host_keys
 from .standins import chroot_ids
 from .state import host_root
 
@@ -43,6 +44,8 @@ FAULTS = {
     "[error] line and exits 0, switch consumed)",
     "pbx01-down": "pbx01: its network link host0 is down (unreachable)",
     "im-down": "im: its network link host0 is down (unreachable)",
+    "im-new-host-key": "im: new SSH host keys of every type, as on a VM rebuilt at the same "
+    "address (sshd restarted; the lab's known_hosts no longer matches the host until cleared)",
 }
 
 
@@ -120,6 +123,11 @@ def plant(fault: str, st: dict) -> None:
         uid, gid = chroot_ids(host_root("pbx01"), "pbx")
         f = IMSH_SWITCHES[fault]
         write(guide / f, "planted by scripts/lab fault\n", 0o644, (uid, gid))
+    elif fault == "im-new-host-key":
+        # The host makes its own new keys, as a rebuilt VM does at its first boot.
+        in_host("im", st, "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub")
+        in_host("im", st, "ssh-keygen -A >/dev/null")
+        restart_sshd("im", st, lab_keys=False, wait="im-down" not in st.get("faults", []))
     elif fault in ("pbx01-down", "im-down"):
         name = fault.split("-")[0]
         sh(
@@ -198,4 +206,7 @@ def clear_faults(st: dict) -> list[str]:
                 "host0",
                 "up",
             )
+    if "im" in running_hosts(st) and not has_lab_host_keys("im"):
+        install_host_keys("im")
+        restart_sshd("im", st, lab_keys=True)
     return warnings

@@ -136,13 +136,7 @@ def wait_ready(name: str, timeout: float = 60, st: dict | None = None) -> None:
         if time.time() > deadline:
             raise LabError(f"{name}: sshd did not answer on {ip}:22 within {timeout:.0f}s")
         time.sleep(0.1)
-    p = sh("ssh-keyscan", "-T", "5", "-t", "ed25519", ip, check=False)
-    got = [
-        line.split(None, 1)[1]
-        for line in p.stdout.splitlines()
-        if line and not line.startswith("#")
-    ]
-    if host_pubkey(name) not in got:
+    if host_pubkey(name) not in served_ed25519(ip):
         raise LabError(
             f"{name}: {ip} does not serve the expected host key (another host on this address?)"
         )
@@ -153,6 +147,37 @@ def wait_ready(name: str, timeout: float = 60, st: dict | None = None) -> None:
             if time.time() > deadline:
                 raise LabError(f"pbx01: the stand-in PBX API did not answer on {ip}:{API_PORT}")
             time.sleep(0.1)
+
+
+def served_ed25519(ip: str) -> list[str]:
+    """The ed25519 host keys sshd at ip:22 serves now (`ssh-ed25519 AAAA...`), as ssh-keyscan
+    reads them (none while it does not answer)."""
+    p = sh("ssh-keyscan", "-T", "5", "-t", "ed25519", ip, check=False)
+    return [
+        line.split(None, 1)[1]
+        for line in p.stdout.splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+def restart_sshd(
+    name: str, st: dict, lab_keys: bool, wait: bool = True, timeout: float = 30
+) -> None:
+    """Restart the host's sshd (it reads its host keys when it starts; open sessions stay) and,
+    with `wait`, wait until it serves the lab's own ed25519 key (`lab_keys`) or another one."""
+    in_host(name, st, "systemctl restart ssh.service")
+    if not wait:  # its link is down (fault im-down): nothing answers to wait for
+        return
+    ip = HOSTS[name]["ip"]
+    deadline = time.time() + timeout
+    while True:
+        got = served_ed25519(ip)
+        if got and (host_pubkey(name) in got) == lab_keys:
+            return
+        if time.time() > deadline:
+            which = "its lab host key" if lab_keys else "a new host key"
+            raise LabError(f"{name}: sshd does not serve {which} on {ip}:22 after {timeout:.0f}s")
+        time.sleep(0.2)
 
 
 def stop_host(name: str, st: dict) -> None:

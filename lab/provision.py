@@ -10,11 +10,34 @@ from .config import ARGV_LOGGED, HOSTS, RUN, STANDIN
 from .standins import provision_pbx01
 from .state import host_root
 
+HOST_KEY_KINDS = ("rsa", "ecdsa", "ed25519")
+
+
+def install_host_keys(name: str) -> None:
+    """The host's SSH host keys, the lab's own (made at `up`, named in its known_hosts), in place
+    of any others. sshd reads them when it starts."""
+    root, sec = host_root(name), RUN / "secrets" / name
+    for k in (root / "etc/ssh").glob("ssh_host_*"):
+        k.unlink()
+    for kind in HOST_KEY_KINDS:
+        src = sec / f"ssh_host_{kind}_key"
+        write(root / f"etc/ssh/ssh_host_{kind}_key", src.read_text(), 0o600)
+        write(root / f"etc/ssh/ssh_host_{kind}_key.pub", src.with_suffix(".pub").read_text(), 0o644)
+
+
+def has_lab_host_keys(name: str) -> bool:
+    """The host's SSH host keys are the lab's own (not replaced by the fault im-new-host-key)."""
+    root, sec = host_root(name), RUN / "secrets" / name
+    for kind in HOST_KEY_KINDS:
+        mine = root / f"etc/ssh/ssh_host_{kind}_key.pub"
+        if not mine.exists() or mine.read_text() != (sec / f"ssh_host_{kind}_key.pub").read_text():
+            return False
+    return True
+
 
 def provision(name: str) -> None:
     """Make the host's writable copy say who it is. Runs on the stopped host's mounted root."""
     root = host_root(name)
-    sec = RUN / "secrets"
     op_key = (RUN / "id_ed25519.pub").read_text()
     write(root / "etc/hostname", name + "\n")
     hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -22,14 +45,7 @@ def provision(name: str) -> None:
     write(root / "etc/hosts", hosts)
     write(root / "etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
     write(root / "etc/resolv.conf", "# lab host: no DNS (no route outside the lab bridge)\n")
-    for k in (root / "etc/ssh").glob("ssh_host_*"):
-        k.unlink()
-    for kind in ("rsa", "ecdsa", "ed25519"):
-        src = sec / name / f"ssh_host_{kind}_key"
-        write(root / f"etc/ssh/ssh_host_{kind}_key", src.read_text(), 0o600)
-        write(
-            root / f"etc/ssh/ssh_host_{kind}_key.pub", (src.with_suffix(".pub")).read_text(), 0o644
-        )
+    install_host_keys(name)
     (root / "root/.ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
     write(root / "root/.ssh/authorized_keys", op_key, 0o600)
     # every SSH command is logged (timestamp, user, command) before it runs

@@ -159,6 +159,12 @@ class Lab:
         stdin = input if input is not None else (token + "\n" if token is not None else "")
         return self.ssh("pbx01", cmd, user="pbx", input=stdin, timeout=timeout)
 
+    def host_key_now(self, host: str) -> str:
+        """The ed25519 host key `host` has now (`ssh-ed25519 AAAA...`), read from its file system:
+        the lab's (`im_host_key`, `pbx01_host_key`) unless the fault im-new-host-key replaced it."""
+        pub = self.path(host, "/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+        return f"{pub[0]} {pub[1]}"
+
     def tcp_open(self, host: str, port: int, timeout: float = 3) -> bool:
         try:
             with socket.create_connection((self.addr(host), port), timeout=timeout):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.lab
@@ -99,3 +102,21 @@ def test_imsh_switch_faults(lab, fault, switch):
     assert path.exists()
     lab.clear_faults()
     assert not path.exists()
+
+
+def test_new_host_key_fault(lab):
+    lab.plant("im-new-host-key")
+    new = lab.host_key_now("im")
+    assert new.startswith("ssh-ed25519 ") and new != lab.im_host_key
+    scan = subprocess.run(
+        ["ssh-keyscan", "-T", "5", "-t", "ed25519", lab.im], capture_output=True, text=True
+    ).stdout
+    assert new in scan and lab.im_host_key not in scan  # what sshd serves now
+    for kind in ("rsa", "ecdsa"):  # every type is new, as on a rebuilt VM
+        now = lab.path("im", f"/etc/ssh/ssh_host_{kind}_key.pub").read_text().split()[1]
+        assert now not in Path(lab.known_hosts).read_text()
+    refused = lab.ssh("im", "true")
+    assert refused.returncode == 255 and "host key" in refused.stderr.lower()
+    lab.clear_faults()
+    assert lab.host_key_now("im") == lab.im_host_key
+    assert lab.ssh("im", "true").returncode == 0

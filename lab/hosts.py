@@ -112,21 +112,37 @@ def wait_init(name: str, nspawn_pid: int, timeout: float = 30) -> int:
 
 
 def wait_booted(name: str, st: dict, timeout: int = 90) -> None:
-    """Until systemd says boot has finished: before that, pam_nologin refuses every user but root
-    ("System is booting up"), and a step that logs in as pbx fails (seen in one lab stack in four).
-    A container may come up `degraded` (a unit it has no use for failed): that is finished too."""
-    p = in_host(
-        name,
-        st,
-        f"timeout {timeout} systemctl is-system-running --wait; "
-        "if [ -e /run/nologin ]; then echo nologin; fi",
-        check=False,
-    )
-    state = p.stdout.split()
-    if not state or state[0] not in ("running", "degraded") or "nologin" in state:
-        raise LabError(
-            f"{name}: boot did not finish within {timeout}s (systemd: {' '.join(state) or '?'})"
-        )
+    """Until systemd says boot has finished and logins are allowed: before that, pam_nologin refuses
+    every user but root ("System is booting up"), and a step that logs in as pbx fails (seen in one
+    lab stack in four). A container may come up `degraded` (a unit it has no use for failed): that
+    is finished too, but only once /run/nologin is gone, which systemd-user-sessions removes."""
+    deadline = time.time() + timeout
+    p = in_host(name, st, f"timeout {timeout} systemctl is-system-running --wait", check=False)
+    state = (p.stdout.split() or ["?"])[0]
+    if state not in ("running", "degraded"):
+        raise LabError(f"{name}: boot did not finish within {timeout}s (systemd: {state})")
+    repaired = False
+    while in_host(name, st, "test -e /run/nologin", check=False).returncode == 0:
+        if time.time() > deadline:
+            failed = in_host(name, st, "systemctl --failed --plain --no-legend", check=False)
+            raise LabError(
+                f"{name}: boot finished ({state}) but logins are still refused (/run/nologin); "
+                f"failed units: {' '.join(failed.stdout.split()) or 'none'}"
+            )
+        sessions = in_host(
+            name, st, "systemctl is-active systemd-user-sessions.service", check=False
+        ).stdout.strip()
+        if (
+            not repaired
+            and sessions in ("failed", "inactive")
+            and time.time() > deadline - timeout / 2
+        ):
+            # a container booted under load can lose systemd-user-sessions' start; the host is
+            # otherwise up, so start it once, loudly, rather than fail the whole lab
+            log(f"{name}: systemd-user-sessions is {sessions} after boot; starting it")
+            in_host(name, st, "systemctl start systemd-user-sessions.service", check=False)
+            repaired = True
+        time.sleep(0.5)
 
 
 def wait_ready(name: str, timeout: float = 60, st: dict | None = None) -> None:

@@ -1,47 +1,86 @@
 """A lab stack made by the program as it was before ImServer became a typed component package (the
-commit BEFORE, from `git archive`), with backups on, is taken over by today's program unchanged:
-`pulumi preview --expect-no-changes` passes, the next up runs 0 remote commands, and destroy works.
-tests/unit/test_same_resources_as_before.py holds aws and hcloud to the same on Pulumi's mocks."""
+commit BEFORE, from `git archive`), with backups on, is taken over by today's program:
+
+- its preview changes nothing but the remote steps whose scripts changed since (SCRIPTS_CHANGED in
+  tests/unit/test_same_resources_as_before.py; lib.sh goes with every step), each an in-place
+  update: nothing created, replaced or deleted;
+- the up that applies them runs no im.sh verb and adds no whitelist entry or authorized key (each
+  re-run step finds its work done), and the up after it runs 0 remote commands;
+- the old program with today's scripts then previews no change at all: apart from the scripts,
+  the component registers what the old program did (on Pulumi's mocks for aws and hcloud too);
+- destroy works.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import fresh_stack, remote_commands
+from tests.e2e.stack import counters, fresh_stack, ours, remote_commands
 from tests.lab.fixture import REPO
-from tests.unit.test_same_resources_as_before import BEFORE
+from tests.unit.test_same_resources_as_before import BEFORE, BEFORE_SCRIPTS, SCRIPTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
 
-def test_a_stack_made_before_previews_no_change_and_ups_with_no_remote_command(lab, tmp_path):
-    before = tmp_path / "before"
-    before.mkdir()
+def before_tree(root: Path, with_todays_scripts: bool) -> Path:
+    root.mkdir()
     archive = subprocess.run(
         ["git", "archive", "--format=tar", BEFORE], cwd=REPO, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(before, filter="data")
-    (before / "venv").symlink_to(REPO / "venv")  # the same pinned packages
+        tar.extractall(root, filter="data")
+    (root / "venv").symlink_to(REPO / "venv")  # the same pinned packages
+    if with_todays_scripts:
+        for script in (root / BEFORE_SCRIPTS).glob("*.sh"):
+            shutil.copyfile(SCRIPTS / script.name, script)
+    return root
+
+
+def authorized_keys(lab) -> int:
+    keys = lab.path("im", "home/pbx/.ssh/authorized_keys")
+    return len([line for line in keys.read_text().splitlines() if line.strip()])
+
+
+def test_a_stack_made_before_updates_only_its_changed_remote_steps(lab, tmp_path):
+    old = before_tree(tmp_path / "before", with_todays_scripts=False)
+    old_with_todays_scripts = before_tree(tmp_path / "before-now", with_todays_scripts=True)
 
     with fresh_stack(lab, tmp_path) as stack:
         stack.set["backupRepository"] = "/var/backups/portsip-im"
         stack.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (stack.dir / "backup-env").write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": "e2e-only"}))
-        stack.repo = before
+        stack.repo = old
         made = stack("up").stdout
         assert "16 created" in made, made
 
         stack.repo = REPO
-        preview = stack("preview", "--expect-no-changes", "--diff")
-        assert "16 unchanged" in preview.stdout, preview.stdout
+        steps = json.loads(stack("preview", "--json").stdout)["steps"]
+        changed = {s["urn"].rsplit("::", 1)[1]: s for s in steps if s["op"] != "same"}
+        assert changed, "no script changed since BEFORE? then expect no changes here"
+        for name, s in changed.items():
+            assert s["op"] == "update", f"{name}: {s['op']}"
+            assert s["newState"]["type"] == "command:remote:Command", name
+        assert {"im-trust-key", "im-health", "im-deploy"} <= set(changed)
+
+        verbs, entries, keys = counters(lab), ours(lab), authorized_keys(lab)
+        applied = stack("up").stdout
+        assert f"{len(changed)} updated" in applied, applied
+        assert counters(lab) == verbs, "an im.sh verb ran again"
+        assert ours(lab) == entries and authorized_keys(lab) == keys
+
         commands = remote_commands(lab)
         again = stack("up").stdout
         assert "16 unchanged" in again, again
-        assert remote_commands(lab) == commands, "today's program re-ran a remote step"
+        assert remote_commands(lab) == commands, "a remote step ran with nothing changed"
+
+        stack.repo = old_with_todays_scripts
+        preview = stack("preview", "--expect-no-changes", "--diff")
+        assert "16 unchanged" in preview.stdout, preview.stdout
         # fresh_stack destroys it with today's program.

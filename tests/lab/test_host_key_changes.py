@@ -11,8 +11,9 @@ from pbx01 to the IM host (deploy's check, the backup hold around each im.sh ver
 pre-upgrade backup, scripts/status's probe) refuses the unknown key: no known_hosts entry added,
 no session on the IM host, and a host-key error that names what to do.
 
-Where a script falls short, the test says so with a strict xfail naming the defect: the remote
-scripts are the commands of deployed stacks and are not changed here.
+Each test here first ran as a strict xfail naming the script's defect (a silent replace, an old key
+kept beside the pinned one, a refusal that named no remedy); the scripts were then fixed. A stack
+made before the fix updates only its remote steps (see tests/e2e/test_stack_made_before_*.py).
 """
 
 from __future__ import annotations
@@ -133,23 +134,10 @@ class TestANewHostKeyAtTheSameAddress:
         now = pinned(lab)
         assert rebuilt.new in now and not set(now) & set(rebuilt.old), now
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="defect: trust-key.sh removes the old entry silently (ssh-keygen -q -R ... "
-        ">/dev/null) and then prints the same 'pinned the IM host key for IP' as for a first pin, "
-        "so the operator is never told that pbx01 replaced the key it trusted for that address",
-    )
     def test_it_says_it_replaced_the_old_key(self, lab, rebuilt):
         said = rebuilt.repin.stdout + rebuilt.repin.stderr
         assert any(lab.im in line and "replac" in line.lower() for line in said.splitlines()), said
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="defect: trust-key.sh answers 'already pinned' whenever the pinned key is among "
-        "the address's entries and keeps every other entry for it, so an old VM's keys left "
-        "beside the new one stay trusted, silently (OpenSSH's UpdateHostKeys may drop them, but "
-        "only at a later successful login, and only where the client config leaves it on)",
-    )
     def test_an_old_key_beside_the_pinned_one_is_not_kept(self, lab, rebuilt):
         # The operator, after the rebuild, appended the new key (ssh-keyscan >> known_hosts) and
         # left the old VM's entries in place; then the stack pins the new key.
@@ -259,10 +247,6 @@ def unpinned(lab, request) -> Unpinned:
 CASES = ["deploy", "hold", "health", "upgrade", "status"]
 
 
-def xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"defect: {reason}")
-
-
 class TestNoPinNoTrust:
     @pytest.mark.parametrize("case", CASES)
     def test_adds_no_known_hosts_entry_and_logs_in_nowhere(self, lab, unpinned, case):
@@ -271,43 +255,7 @@ class TestNoPinNoTrust:
         assert pinned(lab) == []
         assert r.im_sessions == 0
 
-    @pytest.mark.parametrize(
-        "case",
-        [
-            "deploy",
-            pytest.param(
-                "hold",
-                marks=xfail(
-                    "vendor.sh's backup hold warns 'could not hold the IM host's backups during "
-                    "im.sh (No ED25519 host key is known for IP ...)' and names nothing to do "
-                    "(no trust-key step, no imHostKey)"
-                ),
-            ),
-            pytest.param(
-                "health",
-                marks=xfail(
-                    "health.sh sends ssh_im's stderr to /dev/null: without the pin it succeeds "
-                    "with vendorStatus 'unavailable' and lastBackup 'none', and says nothing of "
-                    "the host key"
-                ),
-            ),
-            pytest.param(
-                "upgrade",
-                marks=xfail(
-                    "upgrade.sh reports the refused host key as a failed backup and names the "
-                    "wrong remedy: 'fix the backup, or set upgradeWithoutBackup=true' (which "
-                    "would run im.sh without the backup and still without a pinned key)"
-                ),
-            ),
-            pytest.param(
-                "status",
-                marks=xfail(
-                    "scripts/status names it 'IM host IP unreachable from pbx01: No ED25519 host "
-                    "key is known ...' and names nothing to do (no trust-key step, no imHostKey)"
-                ),
-            ),
-        ],
-    )
+    @pytest.mark.parametrize("case", CASES)
     def test_says_it_is_the_host_key_and_what_to_do(self, unpinned, case):
         r = unpinned.refusal(case)
         assert r.failed or "WARNING" in r.said, r.said

@@ -2,7 +2,8 @@
 same types, names, parents, inputs, dependencies, secrets, options and stack outputs, for each
 target and the settings that change the graph most. The "before" is commit BEFORE, the last one
 where ImServer took the whole parsed config; it is read with `git archive` and run under the same
-mocks by tests/unit/registrations.py."""
+mocks by tests/unit/registrations.py, with today's remote scripts in place of its own: the scripts
+that changed since, each on purpose, are listed in SCRIPTS_CHANGED and checked on their own."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ from tests.unit import harness as h
 
 BEFORE = "28ad18b13b6cea0f3ddc02cbf8812a50c92d3fc5"
 SCRIPT = Path(__file__).with_name("registrations.py")
+BEFORE_SCRIPTS = "components/scripts"  # where BEFORE kept the remote scripts
+SCRIPTS = h.ROOT / "components/portsip_im/scripts"
+
+# Each remote script changed since BEFORE, and why. A stack made before previews an update of each
+# remote step that sends one of them (lib.sh goes with every step), and its next up re-runs those
+# steps once, each finding its work done (tests/e2e/test_stack_made_before_the_component.py).
+SCRIPTS_CHANGED = {
+    "lib.sh": "ssh_im does not dial an IM host whose key pbx01 has not pinned, and names trust-key",
+    "trust-key.sh": "pins exactly the stack's key: says when it replaces others, keeps none beside",
+    "health.sh": "warns when pbx01 cannot log in to the IM host, instead of 'unavailable'",
+    "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",
+}
 
 BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}
 CASES = {
@@ -89,7 +102,32 @@ def before_tree(tmp_path_factory) -> Path:
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")
+    for script in (root / BEFORE_SCRIPTS).glob("*.sh"):
+        script.write_text((SCRIPTS / script.name).read_text())
     return root
+
+
+def test_the_scripts_changed_since_before_are_the_listed_ones():
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"{BEFORE}:{BEFORE_SCRIPTS}"],
+        cwd=h.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    changed = set()
+    for name in listed:
+        old = subprocess.run(
+            ["git", "show", f"{BEFORE}:{BEFORE_SCRIPTS}/{name}"],
+            cwd=h.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if not (SCRIPTS / name).exists() or (SCRIPTS / name).read_text() != old:
+            changed.add(name)
+    added = {p.name for p in SCRIPTS.glob("*.sh")} - set(listed)
+    assert changed | added == set(SCRIPTS_CHANGED)
 
 
 def registered(root: Path, config: dict[str, str], preview: bool) -> dict:

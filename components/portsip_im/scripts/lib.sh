@@ -69,10 +69,16 @@ wait_tcp() {
 }
 
 # ssh_im USER HOST COMMAND...: pbx01 to the IM host with pbx01's own key and pinned host key only.
+# Without a pinned key it does not even dial, and says what pins one (the callers quote its line).
 # Keepalives end a session whose other side went away within a minute (a held lock goes with it).
 ssh_im() {
   local user="$1" host="$2"
   shift 2
+  if ! ssh-keygen -F "$host" >/dev/null 2>&1; then
+    printf '[%s] pbx01 has no pinned host key for the IM host %s in ~/.ssh/known_hosts, so it will not log in there: the trust-key step pins imHostKey (run pulumi up; see docs/steps.md, "trust")\n' \
+      "$STEP" "$host" >&2
+    return 255
+  fi
   ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 \
     -o ServerAliveInterval=15 -o ServerAliveCountMax=4 "$user@$host" "$@"
 }

@@ -30,11 +30,15 @@ if [ ! -f "$HOME/.ssh/id_rsa" ]; then
 fi
 touch "$kh"
 current="$({ ssh-keygen -F "$IM_IP" -f "$kh" 2>/dev/null || true; } | awk '!/^#/ {print $2" "$3}')"
-# OpenSSH may have added the host's other keys (UpdateHostKeys) after a pinned login: fine.
-if grep -qxF "$IM_HOST_KEY" <<<"$current"; then
+# Exactly the pinned key and nothing beside it: an old VM's keys (a rebuild at the same address)
+# or keys learnt at a login (UpdateHostKeys) would otherwise stay trusted for that address.
+if [ "$current" = "$IM_HOST_KEY" ]; then
   say "trust: IM host key for $IM_IP already pinned" >&2
 else
-  [ -z "$current" ] || ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
+  if [ -n "$current" ]; then
+    ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
+    say "trust: replaced the key(s) pbx01 trusted for $IM_IP ($(awk '{print $1}' <<<"$current" | paste -sd, -)) with the pinned one" >&2
+  fi
   printf '%s %s\n' "$IM_IP" "$IM_HOST_KEY" >>"$kh"
   rm -f "$kh.old"
   touch "$owned"

@@ -44,6 +44,11 @@ else
   fi
 fi
 
+# The backup and im.sh both log in to the IM host from pbx01: when that cannot work, upgrading
+# without the backup would not help, so stop here with ssh_im's reason.
+ssh_im "$PBX_USER" "$IM_IP" true \
+  || die "pbx01 cannot log in to $PBX_USER@$IM_IP, so no backup was taken and im.sh upgrade was not run (the line above says why)"
+
 if [ "$BACKUP" != 1 ]; then
   warn "NO BACKUP before the upgrade: backupRepository is not set"
 elif out="$(ssh_im "$PBX_USER" "$IM_IP" 'sudo -n /usr/local/sbin/portsip-im-backup backup pre-upgrade' 2>&1)"; then

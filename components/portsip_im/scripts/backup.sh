@@ -32,22 +32,12 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     die "backupSchedule '$SCHEDULE' is not a calendar expression systemd accepts (systemd-analyze calendar)"
 fi
 
-# apt_get WHAT ARGS...: apt-get, quiet when it works; when it fails, its own reason is shown. The lock
-# timeout: a fresh cloud VM's unattended-upgrades may hold dpkg's lock for a while.
-apt_get() {
-  local what="$1" out
-  shift
-  out="$(DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "$@" 2>&1)" || {
-    printf '%s\n' "$out" | tail -n 20 >&2
-    die "restic: apt-get $what failed (its output above)"
-  }
-}
 if command -v restic >/dev/null 2>&1; then
   say "restic: $(restic version | cut -d' ' -f1-2) present"
 else
   # The package lists of an image can be stale (or absent): install from fresh ones.
-  apt_get update update
-  apt_get "install restic" install restic
+  apt_get "restic: apt-get update" update
+  apt_get "restic: apt-get install" install restic
   say "restic: installed $(restic version | cut -d' ' -f1-2)"
 fi
 

@@ -68,6 +68,18 @@ wait_tcp() {
   done
 }
 
+# apt_get WHAT ARGS...: apt-get, quiet when it works; when it fails, its last lines and WHAT (what
+# the step was doing). Every call waits up to 300 s for dpkg's lock: a fresh cloud VM's
+# unattended-upgrades often holds it for a while after boot.
+apt_get() {
+  local what="$1" out
+  shift
+  out="$(DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "$@" 2>&1)" || {
+    printf '%s\n' "$out" | tail -n 20 >&2
+    die "$what failed (apt-get's output above; it waits up to 300 s for dpkg's lock)"
+  }
+}
+
 # ssh_im USER HOST COMMAND...: pbx01 to the IM host with pbx01's own key and pinned host key only.
 # Without a pinned key it does not even dial, and says what pins one (the callers quote its line).
 # Keepalives end a session whose other side went away within a minute (a held lock goes with it).

@@ -34,6 +34,19 @@ if command -v cloud-init >/dev/null 2>&1; then
   timeout "$WAIT" cloud-init status --wait >/dev/null 2>&1 || warn "cloud-init did not report done"
 fi
 
+# A host still booting (a fresh VM, an on-prem host just rebooted) refuses every login but root's
+# (pam_nologin, "System is booting up"): pbx01's login as pbx later in this up would fail. So wait
+# for boot to finish and logins to open, bounded, and say so when it waited.
+if [ -e /run/nologin ] || [[ "$(systemctl is-system-running 2>/dev/null || true)" =~ ^(initializing|starting)$ ]]; then
+  say "boot: the host is still booting (logins refused); waiting up to ${WAIT}s"
+  timeout "$WAIT" systemctl is-system-running --wait >/dev/null 2>&1 || true
+  until [ ! -e /run/nologin ]; do
+    [ "$SECONDS" -lt "$WAIT" ] || die "boot: logins are still refused after ${WAIT}s (/run/nologin is there: a boot that did not finish, or a shutdown under way)"
+    sleep 2
+  done
+  say "boot: finished ($(systemctl is-system-running 2>/dev/null || true)); logins open"
+fi
+
 # --- Checks: refuse, change nothing ------------------------------------------------------------
 # shellcheck disable=SC1091
 . /etc/os-release
@@ -108,10 +121,10 @@ if [ "$APPLY_UPDATES" != 1 ]; then
 elif [ -f "$updated" ]; then
   say "updates: applied before the install ($(cat "$updated")); later ones are the operator's"
 else
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -q update >/dev/null
+  apt_get "updates: apt-get update" update
   before="$(apt list --upgradable 2>/dev/null | grep -c upgradable || true)"
-  apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade >/dev/null
+  apt_get "updates: apt-get dist-upgrade" \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade
   mkdir -p "$(dirname "$updated")"
   date -u +%Y-%m-%dT%H:%M:%SZ >"$updated"
   say "updates: applied ($before packages were upgradable)"

@@ -21,7 +21,8 @@ docs say secrets are not encrypted in policy checks, and pulumi/pulumi-policy#24
 for a way to tell). So the policy names the secrets itself, from two places:
   1. the resource's own secret-carrying inputs: `connection.privateKey`, `.password`,
      `.privateKeyPassword`, the same three of `connection.proxy`; each value decoded from a stdin
-     `NAME<TAB>base64` line (named by NAME), and any other stdin line as it is; the values of
+     `NAME<TAB>base64` line (named by NAME), and any other stdin line as it is (after the step's
+     script, which a step's stdin opens with: portsip_im/wire.py); the values of
      `environment`;
   2. the stack's secret config of the program (every key of stack_config SECRETS:
      sshPrivateKey, pbxPassword, pbxAdminPassword, backupPassword, backupEnv, imToken), which the
@@ -53,6 +54,7 @@ from pulumi.runtime.config import get_config
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from policy.props import UNKNOWN, get
+from portsip_im.wire import sent_script
 from stack_config import NAMESPACE, SECRETS
 
 COMMAND = "command:remote:Command"
@@ -116,9 +118,13 @@ def _b64_value(text: str) -> str | None:
         return None
 
 
-def _stdin_secrets(stdin: Any) -> Iterator[tuple[str, str]]:
+def _stdin_secrets(stdin: Any, create: Any) -> Iterator[tuple[str, str]]:
     if not isinstance(stdin, str):
         return
+    # A step's stdin opens with its script (portsip_im.wire): code, not secrets.
+    script = sent_script(create, stdin) if isinstance(create, str) else None
+    if script is not None:
+        stdin = stdin.encode()[len(script.encode()) :].decode(errors="replace")
     for number, line in enumerate(stdin.splitlines(), 1):
         name, tab, encoded = line.partition("\t")
         value = _b64_value(encoded) if tab and name.strip() else None
@@ -134,7 +140,7 @@ def resource_secrets(props: Any) -> Iterator[tuple[str, str]]:
     for prefix, obj in (("connection", conn), ("connection.proxy", get(conn, "proxy"))):
         for key in CONNECTION_SECRETS:
             yield f"{prefix}.{key}", get(obj, key)
-    yield from _stdin_secrets(get(props, "stdin"))
+    yield from _stdin_secrets(get(props, "stdin"), get(props, "create"))
     env = get(props, "environment")
     if isinstance(env, Mapping):
         for name in env:

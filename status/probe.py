@@ -57,7 +57,9 @@ def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
     parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
     text = "\n".join(part.read_text() for part in parts)
     command = remote.render("status", text, probe_params(stack))
-    stdin = remote.encode_secrets({"PBX_ADMIN_PASSWORD": stack.secrets.get("pbxAdminPassword")})
+    stdin = remote.stdin_text(
+        text, remote.encode_secrets({"PBX_ADMIN_PASSWORD": stack.secrets.get("pbxAdminPassword")})
+    )
     with tempfile.TemporaryDirectory(prefix="portsip-im-status-") as tmp:
         key = Path(tmp) / "key"
         # 0600 from the start: the key is never readable by anyone else, not even for a moment.

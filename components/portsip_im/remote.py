@@ -1,21 +1,34 @@
 """The one place that turns a remote step's `.sh` file and inputs into a pulumi-command resource.
 
-A step runs as `bash -c "<lib.sh + libraries + step.sh>" STEP KEY=VALUE …`: the script text and its
-plain parameters are the command (so a changed parameter shows in `pulumi preview`); secrets travel
-on stdin as `NAME<TAB>base64` lines and are Pulumi secrets, so they are encrypted in state and never
-in argv. Connections are built the same way on every run (a drifting connection would re-run steps).
+A step runs as `bash -c LOADER STEP SHA256 KEY=VALUE …`, and its script (lib.sh + libraries +
+step) arrives on stdin, ahead of the secrets (`NAME<TAB>base64` lines). LOADER reads exactly the
+script's bytes, runs them only if they match SHA256 (a stdin cut short runs nothing), then the
+script reads the secrets. So the command is one short line: a failed step's error, which the
+command provider opens with the command it ran, stays a few lines; the digest in the command
+makes a changed script show as a change of that step in `pulumi preview` (and a changed parameter
+shows as itself). Secrets are Pulumi secrets, in no argv. Connections are built the same way on
+every run (a drifting connection would re-run steps).
 """
 
 from __future__ import annotations
 
-import base64
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_command as command
+
+from .wire import encode_secrets, params_of, render, secrets_part, sent_script, stdin_text
+
+__all__ = [
+    "encode_secrets",
+    "params_of",
+    "render",
+    "secrets_part",
+    "sent_script",
+    "stdin_text",
+]
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # Updates that must run nothing of substance still reach the host once: `:` is the shell's no-op.
@@ -26,28 +39,6 @@ def script_text(step: str, libraries: Sequence[str] = ()) -> str:
     """lib.sh, then the named libraries, then `<step>.sh`, as one script."""
     parts = ["lib.sh", *(f"{lib}.sh" for lib in libraries), f"{step}.sh"]
     return "\n".join((SCRIPTS / part).read_text() for part in parts)
-
-
-def render(
-    step: str,
-    script: str,
-    params: Mapping[str, str],
-    sudo: bool = False,
-) -> str:
-    """The exact command line a step runs (pure; the lab tests use it too)."""
-    words = ["sudo", "-n"] if sudo else []
-    words += ["bash", "-c", script, step]
-    words += [f"{key}={value}" for key, value in params.items()]
-    return " ".join(shlex.quote(w) for w in words)
-
-
-def encode_secrets(secrets: Mapping[str, str | None]) -> str:
-    """stdin for a step: one `NAME<TAB>base64(value)` line per secret (pure)."""
-    return "".join(
-        f"{name}\t{base64.b64encode(value.encode()).decode()}\n"
-        for name, value in secrets.items()
-        if value is not None
-    )
 
 
 def pinned_ssh_options(key: str | Path, known_hosts: str | Path, timeout: int = 10) -> list[str]:
@@ -140,9 +131,11 @@ def step(
         delete = resolved.apply(lambda p: render(step_name, text, {**p, **delete_params}, on.sudo))
     update = create if rerun_on_update else NOOP
 
-    stdin: pulumi.Output[str] | None = None
+    stdin: pulumi.Input[str] = stdin_text(text)
     if secrets:
-        encoded: pulumi.Output[str] = pulumi.Output.all(**dict(secrets)).apply(encode_secrets)
+        encoded: pulumi.Output[str] = pulumi.Output.all(**dict(secrets)).apply(
+            lambda values: stdin_text(text, encode_secrets(values))
+        )
         stdin = pulumi.Output.secret(encoded)  # type: ignore[arg-type]
 
     return command.remote.Command(

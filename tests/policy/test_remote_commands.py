@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 
 import pulumi
@@ -61,7 +62,10 @@ def command(conn, create: str = "", stdin_secrets: dict | None = None, **extra) 
         **extra,
     }
     if stdin_secrets:
-        props["stdin"] = remote.encode_secrets(stdin_secrets)
+        # As a step's stdin: the script `create` reads (its length named there), then the secrets.
+        script = "x" * int(re.search(r"head -c (\d+)", create).group(1)) if "eval" in create else ""
+        secret_lines = remote.encode_secrets(stdin_secrets)
+        props["stdin"] = remote.stdin_text(script, secret_lines) if script else secret_lines
     return props
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.unit import harness as h
-from tests.unit.test_steps_graph import params, reaches, steps
+from tests.unit.test_steps_graph import params, reaches, secret_lines, steps
 
 CMD = "command:remote:Command"
 SNAPSHOT = "aws:ebs/snapshot:Snapshot"
@@ -73,7 +73,7 @@ def test_secrets_only_on_stdin_as_secrets(backed_up):
     s = steps(backed_up)
     b = s["backup"]
     assert "stdin" in b.secret_inputs
-    lines = dict(line.split("\t") for line in b.inputs["stdin"].splitlines())
+    lines = dict(line.split("\t") for line in secret_lines(b).splitlines())
     assert base64.b64decode(lines["BACKUP_PASSWORD"]).decode() == h.BACKUP_PASSWORD
     env = base64.b64decode(lines["BACKUP_ENV"]).decode()
     creds = {

@@ -1,10 +1,9 @@
 """The PBX API keys: pbxApiLogin, pbxApiLoginPath, imTokenRotation -- validated at preview, and
 reaching the steps that need them (and only as plain parameters: no secret in a command)."""
 
-import shlex
-
 import pytest
 
+from portsip_im.remote import params_of
 from stack_config import ConfigError, parse_config
 from tests.unit import harness as h
 
@@ -41,8 +40,7 @@ def test_bad_login_settings_are_one_clear_error(overrides, message):
 
 
 def params(r: h.Registered, phase: str = "create") -> dict[str, str]:
-    words = shlex.split(r.inputs[phase])
-    return dict(w.split("=", 1) for w in words[words.index("-c") + 3 :])
+    return params_of(r.inputs[phase])
 
 
 def steps(**config: str) -> dict[str, h.Registered]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from portsip_im.pbx import API_CALLS, JSON_LOGIN_PATH, OAUTH_LOGIN_PATH
-from portsip_im.remote import SCRIPTS
+from portsip_im.remote import SCRIPTS, sent_script
 from stack_config import ImConfig
 from tests import spec_judge
 from tests.unit import harness as h
@@ -501,4 +501,5 @@ def test_commands_run_as_rendered():
     """The mock tests run exactly the remote command a step registers (no local rewriting)."""
     r = steps("http://127.0.0.1:9/api")["token"]
     words = shlex.split(r.inputs["create"])
-    assert words[:2] == ["bash", "-c"] and "pbx-api.sh" in words[2] and words[3] == "token"
+    script = sent_script(r.inputs["create"], r.inputs["stdin"]) or ""
+    assert words[:2] == ["bash", "-c"] and "pbx-api.sh" in script and words[3] == "token"

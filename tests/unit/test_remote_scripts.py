@@ -9,20 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from portsip_im.remote import SCRIPTS, encode_secrets, render
+from portsip_im.remote import SCRIPTS, encode_secrets, render, sent_script, stdin_text
 from tests.unit import harness as h
 
 SHELLCHECK = shutil.which("shellcheck") or str(Path(h.ROOT, "venv", "bin", "shellcheck"))
 
 
 def sent_scripts() -> dict[str, str]:
-    """step name → the script text its create command carries, for every target."""
+    """step name → the script text its create command reads off stdin, for every target."""
     out = {}
     for target in ("aws", "existing"):
         config = {**h.base_config(target), **h.BACKUP_CONFIG}
         for r in h.run(config).mocks.of_type("command:remote:Command"):
-            words = shlex.split(r.inputs["create"])
-            out[r.name.removeprefix("im-")] = words[words.index("-c") + 1]
+            script = sent_script(r.inputs["create"], r.inputs["stdin"])
+            assert script is not None, r.name
+            out[r.name.removeprefix("im-")] = script
     return out
 
 
@@ -194,11 +195,44 @@ def test_a_script_file_alone_gets_checked(tmp_path):
     assert shellcheck_alone(tmp_path / "clean.sh").returncode == 0
 
 
-def test_rendered_command_round_trips_through_the_shell():
-    script = 'echo "$STEP_ARG" "$#"'
-    cmd = render("probe", "set -eu; " + script.replace("STEP_ARG", "1"), {"A": "x y", "B": "it's"})
+def run_rendered(command: str, stdin: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        shell=True,
+        executable="/bin/bash",
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_rendered_command_runs_its_script_from_stdin_with_its_parameters():
+    script = 'echo "$0" "$#" "$1" "$2"\n\n'
+    cmd = render("probe", script, {"A": "x y", "B": "it's"})
     words = shlex.split(cmd)
-    assert words[:2] == ["bash", "-c"] and words[3:] == ["probe", "A=x y", "B=it's"]
+    assert words[:2] == ["bash", "-c"] and words[3] == "probe" and words[5:] == ["A=x y", "B=it's"]
+    assert '"$2"' not in cmd and len(cmd) < 300  # the script travels on stdin
+    done = run_rendered(cmd, stdin_text(script))
+    assert (done.returncode, done.stdout) == (0, "probe 2 A=x y B=it's\n"), done.stderr
+
+
+@pytest.mark.parametrize("damage", ["cut short", "changed"])
+def test_a_script_that_does_not_arrive_whole_runs_nothing(tmp_path, damage):
+    marker = tmp_path / "ran"
+    script = f"touch {marker}\necho done\n"
+    stdin = stdin_text(script)
+    stdin = stdin[:-4] if damage == "cut short" else stdin.replace("done", "DONE")
+    done = run_rendered(render("probe", script, {}), stdin)
+    assert done.returncode == 1 and not marker.exists()
+    assert "[probe] ERROR: the step script did not arrive whole on stdin" in done.stderr
+
+
+def test_the_secrets_after_the_script_reach_read_secrets():
+    script = (SCRIPTS / "lib.sh").read_text() + '\nread_secrets\nprintf "%s|%s" "$PW" "$#"\n'
+    stdin = stdin_text(script, encode_secrets({"PW": "p@ss word\twith'\"$x"}))
+    done = run_rendered(render("probe", script, {"K": "v"}), stdin)
+    assert (done.returncode, done.stdout) == (0, "p@ss word\twith'\"$x|1"), done.stderr
 
 
 def test_secrets_encoding_reads_back_in_bash():

@@ -218,13 +218,14 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
         st = stack(pbxApiUrl=mock.url, pbxApiTlsVerify="false")
         params = {**probe_params(st), "IM_IP": "127.0.0.1"}
         parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
-        command = remote.render("status", "\n".join(p.read_text() for p in parts), params)
+        text = "\n".join(p.read_text() for p in parts)
+        command = remote.render("status", text, params)
         wrong = "wrong-admin-pw-9c1e"
         done = subprocess.run(
             command,
             shell=True,
             executable="/bin/bash",
-            input=remote.encode_secrets({"PBX_ADMIN_PASSWORD": wrong}),
+            input=remote.stdin_text(text, remote.encode_secrets({"PBX_ADMIN_PASSWORD": wrong})),
             capture_output=True,
             text=True,
             timeout=60,

@@ -33,8 +33,11 @@ def im_port() -> Iterator[None]:
 NO_BACKUPS = "#!/bin/sh\necho '[portsip-im-backup] none'\n"
 
 
+PINNED_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZ1bml0LXRlc3QtaW0taG9zdC1rZXktMDAwMDAw"
+
+
 def restart(
-    tmp_path: Path, fake_imsh: str, fake_ssh: str = NO_BACKUPS
+    tmp_path: Path, fake_imsh: str, fake_ssh: str = NO_BACKUPS, pinned: bool = True
 ) -> subprocess.CompletedProcess:
     """Run the restart step with a changed restartToken against a fake im.sh printing `fake_imsh`
     (a bash body). Returns the finished process."""
@@ -43,6 +46,9 @@ def restart(
     state.mkdir(parents=True, exist_ok=True)
     (state / "im-token").write_text(TOKEN)
     (state / "restart-token").write_text("r0")
+    # pbx01 has pinned the IM host's key (the trust-key step): ssh_im dials only then.
+    (home / ".ssh").mkdir(mode=0o700, exist_ok=True)
+    (home / ".ssh" / "known_hosts").write_text(f"{IM_IP} {PINNED_KEY}\n" if pinned else "")
     guide = tmp_path / "guide"
     guide.mkdir(exist_ok=True)
     (guide / "im.sh").write_text(fake_imsh)
@@ -209,3 +215,13 @@ def test_no_ssh_to_the_im_host_warns_and_im_sh_says_the_rest(tmp_path, im_port):
     done = restart(tmp_path, 'echo "[info]: ok"\n', refused)
     assert done.returncode == 0, done.stderr
     assert "could not hold the IM host's backups during im.sh (ssh: connect to host" in done.stderr
+
+
+def test_no_pinned_im_host_key_no_dial_and_the_warning_names_the_trust_key_step(tmp_path):
+    dialled = '#!/bin/sh\ntouch "$(dirname "$0")/dialled"\nexit 255\n'
+    done = restart(tmp_path, 'echo "[info]: ok"\n', dialled, pinned=False)
+    assert not (tmp_path / "bin" / "dialled").exists()
+    said = [line for line in done.stderr.splitlines() if "backups" in line]
+    assert len(said) == 1 and "WARNING" in said[0], done.stderr
+    assert f"no pinned host key for the IM host {IM_IP}" in said[0]
+    assert "the trust-key step pins imHostKey" in said[0]

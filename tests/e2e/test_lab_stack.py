@@ -12,7 +12,6 @@ scripts/install-pulumi-engine built (tests/e2e/test_engine_build.py shows what t
 from __future__ import annotations
 
 import re
-
 import subprocess
 
 import pytest

@@ -9,13 +9,12 @@ import re
 import shlex
 from collections.abc import Mapping
 
-# Reads the script's bytes off stdin (GNU head -c reads no further), checks them, runs them with
-# the parameters; $0 is the step's name, as lib.sh expects.
+# Reads the script's bytes off stdin (GNU head -c reads no further), checks their SHA-256 (sha256sum
+# of a here-string: the bytes and a newline), runs them with the parameters; $0 is the step's
+# name, as lib.sh expects. Short, because a failed step's error opens with it.
 LOADER = (
-    's="$(head -c {size})"; '
-    '[ "$(printf %s "$s" | sha256sum | cut -c1-64)" = "$1" ] '
-    '|| {{ echo "[$0] ERROR: the step script did not arrive whole on stdin" >&2; exit 1; }}; '
-    'shift; eval "$s"'
+    's=$(head -c {size});[ "$(sha256sum <<<"$s")" = "$1  -" ]'
+    '||{{ echo "[$0] ERROR: step script not received intact" >&2;exit 1;}};shift;eval "$s"'
 )
 
 
@@ -35,7 +34,7 @@ def render(
     payload = _payload(script)
     words = ["sudo", "-n"] if sudo else []
     words += ["bash", "-c", LOADER.format(size=len(payload)), step]
-    words += [hashlib.sha256(payload).hexdigest()]
+    words += [hashlib.sha256(payload + b"\n").hexdigest()]
     words += [f"{key}={value}" for key, value in params.items()]
     return " ".join(shlex.quote(w) for w in words)
 
@@ -54,7 +53,7 @@ def encode_secrets(secrets: Mapping[str, str | None]) -> str:
     )
 
 
-_SIZE = re.compile(r"head -c (\d+)\)")
+_SIZE = re.compile(r"head -c (\d+)\)")  # LOADER's
 
 
 def sent_script(command: str, stdin: str) -> str | None:

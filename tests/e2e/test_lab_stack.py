@@ -168,7 +168,13 @@ class TestLabStack:
         lab.plant("imsh-error-exit0")
         done = stack("up", ok=False)
         out = done.stdout + done.stderr
-        assert "im.sh restart failed (exit 0, but it printed an error)" in out, out
+        assert "[restart] ERROR: im.sh restart failed (exit 0, but it printed an error)" in out, out
+        # The whole up, preview included, reads in a few lines: the step, its ERROR line, the
+        # vendor's last lines; no script text, no Python traceback (issue 17, item 1).
+        lines = out.splitlines()
+        assert len(lines) < 60, f"{len(lines)} lines:\n{out}"
+        assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+        assert max(len(line) for line in lines) < 600, out
         assert "[error]: im.sh restart failed (simulated by the lab switch" in out, out
         assert imsh_calls(lab, "restart") == restarts + 1  # im.sh ran, said [error], exited 0
         assert counters(lab) == before  # and did nothing
@@ -272,8 +278,8 @@ class TestLabStack:
         lab.fail_next_imsh()
         done = stack("up", ok=False)
         out = done.stdout + done.stderr
-        print(f"---- a failed up, {len(out.splitlines())} lines ----\n{out}")
-        assert "im.sh run failed" in out
+        assert "[deploy] ERROR: im.sh run failed" in out
+        assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
         assert not lab.tcp_open("im", 8887)
         stack("up")
         assert lab.tcp_open("im", 8887)

@@ -291,8 +291,8 @@ class TestFaults:
         done = guide.run("deploy", check=False)
         assert done.returncode != 0
         assert (
-            "[deploy] im.sh run failed (exit 0, but it printed an error): [error]: im.sh run "
-            "failed (simulated by the lab switch" in done.stderr
+            "[deploy] ERROR: im.sh run failed (exit 0, but it printed an error): [error]: "
+            "im.sh run failed (simulated by the lab switch" in done.stderr
         )
         assert "full log on pbx01 in" in done.stderr
         assert lab.im_token() not in done.stdout + done.stderr

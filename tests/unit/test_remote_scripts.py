@@ -225,7 +225,7 @@ def test_a_script_that_does_not_arrive_whole_runs_nothing(tmp_path, damage):
     stdin = stdin[:-4] if damage == "cut short" else stdin.replace("done", "DONE")
     done = run_rendered(render("probe", script, {}), stdin)
     assert done.returncode == 1 and not marker.exists()
-    assert "[probe] ERROR: the step script did not arrive whole on stdin" in done.stderr
+    assert "[probe] ERROR: step script not received intact" in done.stderr
 
 
 def test_the_secrets_after_the_script_reach_read_secrets():

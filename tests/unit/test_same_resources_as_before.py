@@ -35,6 +35,7 @@ SCRIPTS_CHANGED = {
     "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",
     "prepare.sh": "waits for boot to finish (logins open); apt waits for dpkg's lock and says why",
     "backup.sh": "its apt_get moved to lib.sh, shared with prepare",
+    "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
 }
 
 BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}

@@ -92,7 +92,7 @@ def test_an_error_line_with_exit_0_fails_the_step(tmp_path):
     )
     assert done.returncode == 1, done.stderr
     assert (
-        "[restart] im.sh restart failed (exit 0, but it printed an error): "
+        "[restart] ERROR: im.sh restart failed (exit 0, but it printed an error): "
         "[error]: the IM container did not come up\n" in done.stderr
     )
     # ... and the log's tail, so the operator sees the context

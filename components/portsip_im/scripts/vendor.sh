@@ -114,7 +114,7 @@ vendor_verdict() {
   if [ "$rc" != 0 ] || [ -n "$errors" ]; then
     why="exit $rc"
     [ "$rc" != 0 ] || why="exit 0, but it printed an error"
-    printf '[%s] im.sh %s failed (%s)%s\n' "$STEP" "$verb" "$why" "${errors:+: ${errors%%$'\n'*}}" >&2
+    printf '[%s] ERROR: im.sh %s failed (%s)%s\n' "$STEP" "$verb" "$why" "${errors:+: ${errors%%$'\n'*}}" >&2
     printf '[%s] last lines (token redacted), full log on pbx01 in %s:\n' "$STEP" "$log" >&2
     tail -n 20 "$log" | sed 's/^/    /' >&2
     exit 1

@@ -168,7 +168,8 @@ class TestLabStack:
         lab.plant("imsh-error-exit0")
         done = stack("up", ok=False)
         out = done.stdout + done.stderr
-        assert "[restart] ERROR: im.sh restart failed (exit 0, but it printed an error)" in out, out
+        # The step is the restart resource; its script is manage.sh, which names itself.
+        assert "[manage] ERROR: im.sh restart failed (exit 0, but it printed an error)" in out, out
         # The whole up, preview included, reads in a few lines: the step, its ERROR line, the
         # vendor's last lines; no script text, no Python traceback (issue 17, item 1).
         lines = out.splitlines()

@@ -31,13 +31,22 @@ fi
 touch "$kh"
 current="$({ ssh-keygen -F "$IM_IP" -f "$kh" 2>/dev/null || true; } | awk '!/^#/ {print $2" "$3}')"
 # Exactly the pinned key and nothing beside it: an old VM's keys (a rebuild at the same address)
-# or keys learnt at a login (UpdateHostKeys) would otherwise stay trusted for that address.
+# would otherwise stay trusted for that address. Keys OpenSSH learnt at a login (UpdateHostKeys,
+# e.g. by im.sh's own ssh) go too: the pinned one is all pbx01 needs.
+others() { grep -vxF "$IM_HOST_KEY" <<<"$current" | awk '{print $1}' | paste -sd, -; }
 if [ "$current" = "$IM_HOST_KEY" ]; then
   say "trust: IM host key for $IM_IP already pinned" >&2
+elif grep -qxF "$IM_HOST_KEY" <<<"$current"; then
+  removed="$(others)"
+  ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
+  printf '%s %s\n' "$IM_IP" "$IM_HOST_KEY" >>"$kh"
+  rm -f "$kh.old"
+  say "trust: IM host key for $IM_IP already pinned; removed the other key(s) pbx01 held for it ($removed)" >&2
 else
   if [ -n "$current" ]; then
+    removed="$(others)"
     ssh-keygen -q -R "$IM_IP" -f "$kh" >/dev/null 2>&1
-    say "trust: replaced the key(s) pbx01 trusted for $IM_IP ($(awk '{print $1}' <<<"$current" | paste -sd, -)) with the pinned one" >&2
+    say "trust: replaced the key(s) pbx01 trusted for $IM_IP ($removed) with the pinned one" >&2
   fi
   printf '%s %s\n' "$IM_IP" "$IM_HOST_KEY" >>"$kh"
   rm -f "$kh.old"

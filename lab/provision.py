@@ -68,6 +68,12 @@ def provision(name: str) -> None:
             link.unlink()
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to("/usr/local/sbin/lab-argv")
+    # ...and the pause point a test holds a step at (tests/lab/standin/lab-pause)
+    write(root / "usr/local/sbin/lab-pause", (STANDIN / "lab-pause").read_text(), 0o755)
+    link = root / "usr/local/bin/mkdir"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to("/usr/local/sbin/lab-pause")
     argvf = root / "var/log/lab-argv.log"
     if not argvf.exists():
         write(argvf, "", 0o622)

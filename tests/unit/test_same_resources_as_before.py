@@ -36,6 +36,7 @@ SCRIPTS_CHANGED = {
     "prepare.sh": "waits for boot to finish (logins open); apt waits for dpkg's lock and says why",
     "backup.sh": "its apt_get moved to lib.sh, shared with prepare",
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
+    "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
 }
 
 BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}

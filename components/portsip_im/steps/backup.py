@@ -26,7 +26,8 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         pulumi.log.warn(
             "backup (backupRepository) is not set: the IM data (every chat message and file) is "
             "NOT backed up, and an upgrade goes ahead without a backup. Give it a repository and "
-            "password (docs/backups.md)."
+            "password (docs/backups.md).",
+            resource=s.parent,
         )
         return []
     assert r.backup_password is not None  # required with a repository (checks.py)

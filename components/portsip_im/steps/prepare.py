@@ -36,7 +36,8 @@ def prepare(s: Steps, *after: pulumi.Resource) -> command.remote.Command:
         pulumi.log.warn(
             "host.existing.allow_undersized (allowUndersizedHost) is true: the IM host may be "
             f"below PortSIP's {profile.asks()} (sizingProfile {profile.name}). Acceptable for a "
-            "lab, never for production."
+            "lab, never for production.",
+            resource=s.parent,
         )
     return remote.step(
         f"{s.name}-prepare",

@@ -13,7 +13,8 @@
 # It reaches the IM host as pbx@IM over SSH with ~/.ssh/id_rsa, BatchMode and strict host key
 # checking (the guide's step 4 sets that up), and runs the IM-host half there with `sudo -n`.
 # Lab switches in this folder: .fail-next (next verb fails, file consumed), .fail-always,
-# .error-exit0-next (next verb prints an [error] line and exits 0, doing nothing; file consumed).
+# .error-exit0-next (next verb prints an [error] line and exits 0, doing nothing; file consumed),
+# .pause-VERB (below).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,6 +53,15 @@ case "$verb" in
 esac
 
 # ---- lab switches (fault tests)
+# .pause-VERB: this verb waits (at most 5 minutes) while the file exists, having made .paused-VERB,
+# so a test can interrupt `pulumi up` while im.sh runs (tests/e2e/test_interrupted_up.py).
+if [[ -e "$HERE/.pause-$verb" ]]; then
+    : >"$HERE/.paused-$verb"
+    for _ in $(seq 3000); do
+        [[ -e "$HERE/.pause-$verb" ]] || break
+        sleep 0.1
+    done
+fi
 if [[ -e "$HERE/.fail-always" ]]; then
     die "im.sh $verb failed (simulated by the lab switch $HERE/.fail-always)"
 fi

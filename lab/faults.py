@@ -129,18 +129,12 @@ def plant(fault: str, st: dict) -> None:
         in_host("im", st, "ssh-keygen -A >/dev/null")
         restart_sshd("im", st, lab_keys=False, wait="im-down" not in st.get("faults", []))
     elif fault in ("pbx01-down", "im-down"):
-        name = fault.split("-")[0]
-        sh(
-            "nsenter",
-            "-t",
-            st["hosts"][name]["init_pid"],
-            "-n",
-            "ip",
-            "link",
-            "set",
-            "host0",
-            "down",
-        )
+        set_link(st, fault.split("-")[0], "down")
+
+
+def set_link(st: dict, name: str, state: str) -> None:
+    """A host's network link up or down, from the host's side of its network namespace."""
+    sh("nsenter", "-t", st["hosts"][name]["init_pid"], "-n", "ip", "link", "set", "host0", state)
 
 
 def disk_in_use(st: dict) -> bool:
@@ -195,17 +189,7 @@ def clear_faults(st: dict) -> list[str]:
         (pbx / GUIDE_DIR.lstrip("/") / f).unlink(missing_ok=True)
     for name in HOSTS:
         if name in running_hosts(st):
-            sh(
-                "nsenter",
-                "-t",
-                st["hosts"][name]["init_pid"],
-                "-n",
-                "ip",
-                "link",
-                "set",
-                "host0",
-                "up",
-            )
+            set_link(st, name, "up")
     if "im" in running_hosts(st) and not has_lab_host_keys("im"):
         install_host_keys("im")
         restart_sshd("im", st, lab_keys=True)

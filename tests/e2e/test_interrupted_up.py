@@ -62,7 +62,7 @@ def tree(pid: int) -> list[int]:
 
 def kill_pulumi_while_held(lab, stack: Stack, hold: Hold, *args: str) -> str:
     """`lab-stack ARGS` with the step held; SIGKILL to the `pulumi` CLI once the step is waiting on
-    its host; the hold released; the CLI's orphaned plugins given time to finish, then stopped."""
+    its host; the hold released; the CLI's orphaned plugins given a moment, then stopped."""
     lab.ssh(hold.host, f"mkdir -p /run/lab-pause && chmod 1777 /run/lab-pause && touch {hold.path}")
     lab.ssh(hold.host, f"chmod 666 {hold.path}; rm -f {hold.marker}", check=True)
     proc = stack.start(*args)
@@ -78,7 +78,9 @@ def kill_pulumi_while_held(lab, stack: Stack, hold: Hold, *args: str) -> str:
     lab.ssh(hold.host, f"rm -f {hold.path}", check=True)
     out = stack.done(proc)
     assert out.returncode != 0
-    deadline = time.time() + 30
+    # The plugins outlive their CLI (nothing tells them it is gone): a few seconds to finish the
+    # step they were running, as they would in life, then they go.
+    deadline = time.time() + 8
     while any(pid_alive(p) for p in plugins) and time.time() < deadline:
         time.sleep(0.5)
     for pid in plugins:
@@ -144,22 +146,17 @@ def test_a_first_up_killed_during_a_step_converges(lab, stack, step):
         stack("destroy")
 
 
-def test_a_day2_verb_killed_midway_converges(lab, stack):
-    restarts = counters(lab)["restart"]
-    stack.set["restartToken"] = "interrupted"
-    kill_pulumi_while_held(lab, stack, in_imsh("restart"), "up")
+@pytest.mark.parametrize(
+    "verb, key, value",
+    [("restart", "restartToken", "interrupted"), ("upgrade", "imRelease", "22.9")],
+)
+def test_a_day2_verb_killed_midway_converges_and_runs_once(lab, stack, verb, key, value):
+    before = counters(lab)[verb]
+    stack.set[key] = value
+    kill_pulumi_while_held(lab, stack, in_imsh(verb), "up")
     recover(stack, "up")
     converged(lab, stack)
-    assert counters(lab)["restart"] == restarts + 1
-
-
-def test_an_upgrade_killed_midway_converges(lab, stack):
-    upgrades = counters(lab)["upgrade"]
-    stack.set["imRelease"] = "22.9-interrupted"
-    kill_pulumi_while_held(lab, stack, in_imsh("upgrade"), "up")
-    recover(stack, "up")
-    converged(lab, stack)
-    assert counters(lab)["upgrade"] == upgrades + 1
+    assert counters(lab)[verb] == before + 1
 
 
 def test_a_restore_killed_midway_converges_and_restores_once(lab, stack):

@@ -65,10 +65,13 @@ def in_background(lab, script: str, started: str) -> None:
     )
 
 
-# Holds dpkg's frontend lock as apt does (an fcntl lock), for 8 s.
-HOLD_DPKG_LOCK = (
-    'python3 -c \'import fcntl, time; f = open("/var/lib/dpkg/lock-frontend", "w"); '
-    'fcntl.lockf(f, fcntl.LOCK_EX); open("/run/lab-dpkg-locked", "w"); time.sleep(8)\''
+# Holds apt's two locks as apt-daily and unattended-upgrades do (fcntl locks), for 8 s: the package
+# lists' (apt-get update) and dpkg's frontend lock (dist-upgrade).
+HOLD_APT_LOCKS = (
+    "python3 -c 'import fcntl, time; "
+    'locks = [open(p, "w") for p in ("/var/lib/apt/lists/lock", "/var/lib/dpkg/lock-frontend")]; '
+    "[fcntl.lockf(f, fcntl.LOCK_EX) for f in locks]; "
+    'open("/run/lab-apt-locked", "w"); time.sleep(8)\''
 )
 
 
@@ -76,8 +79,8 @@ def test_updates_apply_once_before_the_install_and_never_again(lab, updates_on):
     repo = updates_on
     guide = Guide(lab, lab_config(lab, applyOsUpdates="true"))
     guide.run("pbx01-check")
-    # Another apt (unattended-upgrades on a fresh VM) holds dpkg's lock: prepare waits for it.
-    in_background(lab, HOLD_DPKG_LOCK, "/run/lab-dpkg-locked")
+    # Another apt (apt-daily, unattended-upgrades on a fresh VM) holds apt's locks: prepare waits.
+    in_background(lab, HOLD_APT_LOCKS, "/run/lab-apt-locked")
     guide.run("prepare")
     assert "updates: applied (1 packages were upgradable)" in guide.printed["prepare"]
     assert installed(lab) == "1.1" and upgrades(lab) == 1

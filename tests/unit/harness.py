@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import runpy
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,8 +358,13 @@ def run(
 
     @pulumi.runtime.test
     def program():
-        with mock.patch.object(pulumi, "export", record):
-            runpy.run_path(str(MAIN), run_name="__main__")
+        # __main__.py sets its own SIGINT handler (for the engine's stop); pytest keeps its own.
+        ours = signal.getsignal(signal.SIGINT)
+        try:
+            with mock.patch.object(pulumi, "export", record):
+                runpy.run_path(str(MAIN), run_name="__main__")
+        finally:
+            signal.signal(signal.SIGINT, ours)
 
         async def collect():
             for name, out in exports.items():

@@ -33,7 +33,7 @@ SCRIPTS_CHANGED = {
     "trust-key.sh": "pins exactly the stack's key: says when it replaces others, keeps none beside",
     "health.sh": "warns when pbx01 cannot log in to the IM host, instead of 'unavailable'",
     "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",
-    "prepare.sh": "waits for boot to finish (logins open); apt waits for dpkg's lock and says why",
+    "prepare.sh": "waits for boot to finish (logins open); apt waits for apt's locks and says why",
     "backup.sh": "its apt_get moved to lib.sh, shared with prepare",
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",

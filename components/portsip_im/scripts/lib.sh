@@ -70,15 +70,21 @@ wait_tcp() {
 }
 
 # apt_get WHAT ARGS...: apt-get, quiet when it works; when it fails, its last lines and WHAT (what
-# the step was doing). Every call waits up to 300 s for dpkg's lock: a fresh cloud VM's
-# unattended-upgrades often holds it for a while after boot.
+# the step was doing). Every call waits up to 300 s for apt's locks: a fresh cloud VM's
+# unattended-upgrades and apt-daily often hold them for a while after boot. DPkg::Lock::Timeout
+# covers dpkg's lock only, not the package lists' lock of `apt-get update`: that one is waited for
+# here.
 apt_get() {
-  local what="$1" out
+  local what="$1" out deadline=$((SECONDS + 300))
   shift
-  out="$(DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "$@" 2>&1)" || {
+  until out="$(DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 "$@" 2>&1)"; do
+    if grep -q 'Could not get lock /var/lib/apt/lists/lock' <<<"$out" && [ "$SECONDS" -lt "$deadline" ]; then
+      sleep 2
+      continue
+    fi
     printf '%s\n' "$out" | tail -n 20 >&2
-    die "$what failed (apt-get's output above; it waits up to 300 s for dpkg's lock)"
-  }
+    die "$what failed (apt-get's output above; it waits up to 300 s for apt's locks)"
+  done
 }
 
 # ssh_im USER HOST COMMAND...: pbx01 to the IM host with pbx01's own key and pinned host key only.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from .checks import Resolved
+from .resolved import Resolved
 
 # PortSIP's REST guide documents this fixed OAuth client id for the password grant.
 OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"

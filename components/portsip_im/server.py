@@ -7,8 +7,9 @@ from typing import Any
 import pulumi
 
 from .args import ImServerArgs
-from .checks import Resolved, resolve
+from .checks import resolve
 from .hosts import ImHost
+from .resolved import Resolved
 from .spec import IM_PORT
 from .steps import add_guide_steps
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pulumi
 
-from ..checks import Resolved
+from ..resolved import Resolved
 from . import ImHost
 
 

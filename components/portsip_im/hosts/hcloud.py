@@ -9,7 +9,8 @@ from typing import cast
 import pulumi
 import pulumi_hcloud as hcloud
 
-from ..checks import ArgsError, Resolved
+from ..checks import ArgsError
+from ..resolved import Resolved
 from ..spec import IM_PORT, HostFacts
 from . import ImHost, inside, require_size, stack_labels
 

@@ -29,9 +29,9 @@ import pulumi
 import pulumi_command as command
 
 from .. import remote
-from ..checks import Resolved
 from ..hosts import ImHost
 from ..pbx import PbxAccess
+from ..resolved import Resolved
 from . import manage
 from .backup import add_backups, pre_upgrade_snapshot
 from .context import DEFAULT_DATA_PATH, Steps

@@ -9,9 +9,9 @@ from typing import Any
 import pulumi
 
 from .. import remote
-from ..checks import Resolved
 from ..hosts import ImHost
 from ..pbx import PbxAccess
+from ..resolved import Resolved
 
 DEFAULT_DATA_PATH = "/var/lib/portsip"  # im_ctl.sh's default DATA_PATH
 

@@ -54,7 +54,7 @@ from pulumi.runtime.config import get_config
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from policy.props import UNKNOWN, get
-from portsip_im.wire import sent_script
+from portsip_im.wire import secrets_part
 from stack_config import NAMESPACE, SECRETS
 
 COMMAND = "command:remote:Command"
@@ -122,9 +122,8 @@ def _stdin_secrets(stdin: Any, create: Any) -> Iterator[tuple[str, str]]:
     if not isinstance(stdin, str):
         return
     # A step's stdin opens with its script (portsip_im.wire): code, not secrets.
-    script = sent_script(create, stdin) if isinstance(create, str) else None
-    if script is not None:
-        stdin = stdin.encode()[len(script.encode()) :].decode(errors="replace")
+    if isinstance(create, str):
+        stdin = secrets_part(create, stdin)
     for number, line in enumerate(stdin.splitlines(), 1):
         name, tab, encoded = line.partition("\t")
         value = _b64_value(encoded) if tab and name.strip() else None

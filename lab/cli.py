@@ -1,11 +1,11 @@
-"""The local lab: two systemd-nspawn hosts, pbx01 and im, on a private bridge.
+"""The local lab: three systemd-nspawn hosts, pbx01, im and vault, on a private bridge.
 
     scripts/lab up            start (idempotent); prints the lab's facts, one per line
     scripts/lab down          stop everything `up` started (also after a crashed `up`)
     scripts/lab status        say what runs (exit 0 all up, 3 nothing, 1 partial)
     scripts/lab info          print the facts of a running lab again
     scripts/lab fault NAME    plant a fault (`scripts/lab fault list`); `fault clear` removes all
-    scripts/lab reset HOST    return one host (im or pbx01) to its freshly-started state
+    scripts/lab reset HOST    return one host (im, pbx01 or vault) to its freshly-started state
 
 Needs root, systemd-nspawn, nsenter, losetup, ssh-keygen, openssl and (to build the cached root
 image once) debootstrap. See docs/lab.md. Python 3 standard library only.

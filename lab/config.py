@@ -5,8 +5,8 @@ PORTSIP_LAB_MIN_FREE_MB.
 PORTSIP_LAB_CLUSTER=N (default 1) names one of several labs on this machine: cluster 1 is the lab
 as it always was (bridge br-pimlab, 10.213.7.0/24, /run/portsip-im-lab); cluster N has its own
 bridge br-pimlabN, its own 10.213.(6+N).0/24, its own run dir /run/portsip-im-lab-N and its own
-container names (pbx01-cN, im-cN: nspawn names the bridge's veth after them), and shares the
-cached image."""
+container names (pbx01-cN, im-cN, vault-cN: nspawn names the bridge's veth after them), and
+shares the cached image."""
 
 from __future__ import annotations
 
@@ -40,9 +40,11 @@ PREFIX = 24
 HOSTS = {
     "pbx01": {"ip": f"{_NET}.11", "extra": []},
     "im": {"ip": f"{_NET}.12", "extra": [f"{_NET}.112"]},
+    # an SFTP server the IM host's root backs up to with restic (an `sftp:` repository)
+    "vault": {"ip": f"{_NET}.13", "extra": []},
 }
 IM_PUBLIC = f"{_NET}.112"
-# The container (machine) name of each host; inside, the hostname is always pbx01 / im.
+# The container (machine) name of each host; inside, the hostname is always the host's name.
 MACHINE = {name: name if CLUSTER == 1 else f"{name}-c{CLUSTER}" for name in HOSTS}
 API_PORT = 8887
 DATA_DISK_MB = 300

@@ -1,5 +1,5 @@
-"""Per-lab secrets: the operator key, the hosts' SSH host keys, the PBX API's TLS certificate and
-admin password, and the known_hosts file that names them."""
+"""Per-lab secrets: the operator key, the IM host's backup key (for the vault), the hosts' SSH host
+keys, the PBX API's TLS certificate and admin password, and the known_hosts file that names them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def keygen(path: Path, kind: str, comment: str) -> None:
     sh("ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", path)
 
 
+def keygen_started(path: Path, kind: str, comment: str) -> subprocess.Popen:
+    """ssh-keygen started for a new key pair without a passphrase (OpenSSH format, private key
+    0600); the caller waits, so the keys are made side by side."""
+    return subprocess.Popen(
+        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", str(path)],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def make_secrets() -> None:
     """Per-lab secrets, made once per `up` and kept for `reset`."""
     RUN.mkdir(parents=True, exist_ok=True)
@@ -26,46 +35,17 @@ def make_secrets() -> None:
     sec.mkdir(mode=0o700, exist_ok=True)
     procs = []
     if not (RUN / "id_ed25519").exists():
-        procs.append(
-            subprocess.Popen(
-                [
-                    "ssh-keygen",
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-C",
-                    "portsip-im-lab-operator",
-                    "-f",
-                    str(RUN / "id_ed25519"),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
+        procs.append(keygen_started(RUN / "id_ed25519", "ed25519", "portsip-im-lab-operator"))
+    # The IM host's root logs in to the vault's restic account with it (an `sftp:` repository).
+    if not (RUN / "backup_ssh_key").exists():
+        procs.append(keygen_started(RUN / "backup_ssh_key", "ed25519", "portsip-im-lab-backup"))
     for name in HOSTS:
         d = sec / name
         d.mkdir(mode=0o700, exist_ok=True)
         for kind in ("rsa", "ecdsa", "ed25519"):
             f = d / f"ssh_host_{kind}_key"
             if not f.exists():
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            "ssh-keygen",
-                            "-q",
-                            "-t",
-                            kind,
-                            "-N",
-                            "",
-                            "-C",
-                            f"root@{name}",
-                            "-f",
-                            str(f),
-                        ],
-                        stdout=subprocess.DEVNULL,
-                    )
-                )
+                procs.append(keygen_started(f, kind, f"root@{name}"))
     if not (sec / "tls.crt").exists():
         procs.append(
             subprocess.Popen(

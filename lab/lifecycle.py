@@ -46,6 +46,10 @@ def info_lines(st: dict) -> list[str]:
         f"pbx01_root: {host_root('pbx01')}",
         f"im_root: {host_root('im')}",
         f"run_dir: {RUN}",
+        f"vault: {HOSTS['vault']['ip']}",
+        f"vault_host_key: {host_pubkey('vault')}",
+        f"backup_ssh_key: {RUN / 'backup_ssh_key'}",
+        f"vault_root: {host_root('vault')}",
     ]
 
 
@@ -177,9 +181,7 @@ def cmd_reset(args) -> int:
     wipe_upper(name)
     if name == "im":
         blank_disk(st)
-        st["faults"] = [f for f in st["faults"] if FAULTS[f].split(":")[0] != "im"]
-    else:
-        st["faults"] = [f for f in st["faults"] if FAULTS[f].split(":")[0] != "pbx01"]
+    st["faults"] = [f for f in st["faults"] if FAULTS[f].split(":")[0] != name]
     save_state(st)
     start_host(name, st, image)
     wait_ready(name, st=st)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
-from .common import write
+from .common import sh, write
 from .config import ARGV_LOGGED, HOSTS, RUN, STANDIN
-from .standins import provision_pbx01
+from .standins import chroot_ids, provision_pbx01
 from .state import host_root
 
 HOST_KEY_KINDS = ("rsa", "ecdsa", "ed25519")
@@ -91,7 +92,36 @@ def provision(name: str) -> None:
         conf = root / "etc/portsip-im-backup"
         conf.mkdir(mode=0o700, parents=True, exist_ok=True)
         write(conf / "units", "portsip-im-standin.service\n", 0o600)
+    if name == "vault":
+        provision_vault(root)
     slow_boot(root, int(os.environ.get("PORTSIP_LAB_BOOT_DELAY", "0") or 0))
+
+
+def provision_vault(root: Path) -> None:
+    """The vault's backup account: `restic`, SFTP only, logged in to with the backup key."""
+    if not any(u.startswith("restic:") for u in (root / "etc/passwd").read_text().splitlines()):
+        sh("useradd", "-R", root, "-M", "-d", "/srv/restic", "-s", "/usr/sbin/nologin", "restic")
+    uid, gid = chroot_ids(root, "restic")
+    home = root / "srv/restic"
+    for d in (home, home / ".ssh"):
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        os.chown(d, uid, gid)
+    key = (RUN / "backup_ssh_key.pub").read_text()
+    write(home / ".ssh/authorized_keys", key, 0o600, (uid, gid))
+    # lab.conf's ForceCommand (lab-cmdlog) runs the command through the user's shell, nologin
+    # here, so restic gets sshd's own sftp server instead; root keeps the command log. A Match
+    # block in an included file ends with that file (OpenSSH 9.2), so it cannot swallow
+    # sshd_config's global lines after the Include.
+    write(
+        root / "etc/ssh/sshd_config.d/vault.conf",
+        "# portsip-im lab: the backup account is SFTP only (restic's sftp: repository)\n"
+        "Match User restic\n"
+        "\tForceCommand internal-sftp\n"
+        "\tAllowTcpForwarding no\n"
+        "\tX11Forwarding no\n"
+        "\tPermitTTY no\n",
+    )
 
 
 def slow_boot(root, seconds: int) -> None:  # type: ignore[no-untyped-def]

@@ -94,6 +94,8 @@ FIELD_KEYS = {
     "backup.schedule": "backupSchedule",
     "backup.keep": "backupKeep",
     "backup.restore_snapshot": "restoreSnapshot",
+    "backup.ssh_key": "backupSshKey",
+    "backup.ssh_host_key": "backupSshHostKey",
 }
 
 
@@ -224,6 +226,8 @@ def to_args(s: Settings) -> ImServerArgs:
                 schedule=c.backup_schedule,
                 keep=dict(c.backup_keep),
                 restore_snapshot=c.restore_snapshot,
+                ssh_key=s.backup_ssh_key,
+                ssh_host_key=c.backup_ssh_host_key,
             ),
         )
     return args

@@ -302,6 +302,12 @@ class ImConfig(BaseModel):
         "swapped in, IM started, health checked); unset it afterwards. Needs backupRepository.",
         pattern=r"^(latest|[0-9a-f]{8,64})$",
     )
+    backup_ssh_host_key: str | None = Field(
+        None,
+        description="`sftp:` repositories: the SFTP server's SSH host key, `TYPE BASE64` "
+        "(`ssh-keyscan -t ed25519 HOST`), pinned for the IM host's restic logins (nothing else "
+        "is trusted for that server). Set with backupSshKey.",
+    )
     upgrade_without_backup: bool = Field(
         False,
         description="Let an `imRelease` upgrade go ahead when the backup before it fails, with a "
@@ -407,6 +413,12 @@ class ImConfig(BaseModel):
     @classmethod
     def _repository(cls, value: str | None) -> str | None:
         return None if value is None else rules.backup_repository(value)
+
+    @field_validator("backup_ssh_host_key")
+    @classmethod
+    def _pinned_key(cls, value: str | None) -> str | None:
+        # Any type: OpenSSH checks it, not the command provider (no ssh-rsa limit as on imHostKey).
+        return None if value is None else " ".join(rules.ssh_key(value).split()[:2])
 
     @field_validator("backup_schedule")
     @classmethod

@@ -26,6 +26,7 @@ class Settings:
     backup_password: pulumi.Output[str] | None
     backup_env: pulumi.Output[str] | None
     """The backupEnv JSON object, when set (a Pulumi secret)."""
+    backup_ssh_key: pulumi.Output[str] | None
     pbx01_host: pulumi.Input[str]
     pbx_virtual_ip: pulumi.Input[str] | None
     pbx_public_ip: pulumi.Input[str] | None
@@ -114,6 +115,7 @@ def load_settings() -> Settings:
     im_token = cfg.get_secret("imToken") if config.pbx_api == "manual" else None
     backup_password = cfg.get_secret("backupPassword") if config.backup_repository else None
     backup_env = cfg.get_secret("backupEnv") if config.backup_repository else None
+    backup_ssh_key = cfg.get_secret("backupSshKey") if config.backup_ssh_host_key else None
 
     pbx01_host: pulumi.Input[str]
     pbx_vip: pulumi.Input[str] | None = _str(config.pbx_virtual_ip)
@@ -139,6 +141,7 @@ def load_settings() -> Settings:
         im_token=im_token,
         backup_password=backup_password,
         backup_env=backup_env,
+        backup_ssh_key=backup_ssh_key,
         pbx01_host=pbx01_host,
         pbx_virtual_ip=pbx_vip,
         pbx_public_ip=pbx_public,

@@ -18,6 +18,8 @@ from portsip_im.rules import (
     is_private_address,
     masked,
     repository_placement,
+    sftp_server,
+    ssh_private_key_problems,
 )
 
 from .keys import NAMESPACE, ConfigError, ImConfig
@@ -87,6 +89,15 @@ def parse_config(
     if "backupEnv" in raw:
         bad_env = backup_env_problems(raw["backupEnv"])
         problems.extend(f"{NAMESPACE}:backupEnv: {p}" for p in bad_env)
+    if "backupSshKey" in raw:
+        problems.extend(
+            f"{NAMESPACE}:backupSshKey: {p}" for p in ssh_private_key_problems(raw["backupSshKey"])
+        )
+        if config is not None and config.backup_ssh_host_key is None:
+            problems.append(
+                f"{NAMESPACE}:backupSshKey: needs backupSshHostKey (the SFTP server's host key "
+                "to pin: ssh-keyscan -t ed25519 HOST)"
+            )
 
     # A plain key set with --secret would still reach argv and state in clear: say so instead.
     for key in sorted(secret_keys & plain.keys() & set(config_keys())):
@@ -166,6 +177,17 @@ def _cross_checks(c: ImConfig) -> list[str]:
             repository_placement(c.backup_repository, c.storage_path)
         except ValueError as exc:
             out.append(f"{NAMESPACE}:backupRepository: {exc}")
+    if c.backup_ssh_host_key is not None:
+        try:
+            sftp = sftp_server(c.backup_repository or "")
+        except ValueError as exc:
+            out.append(f"{NAMESPACE}:backupRepository: {exc}")
+        else:
+            if sftp is None:
+                out.append(
+                    f"{NAMESPACE}:backupSshHostKey: only for an `sftp:` backupRepository (the "
+                    "server it pins is the repository's)"
+                )
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):

@@ -48,6 +48,14 @@ SECRETS = [
         "the repository needs credentials",
     ),
     SecretSpec(
+        "backupSshKey",
+        "`sftp:` repositories: the SSH private key (no passphrase) the IM host's root logs in to "
+        "the SFTP server with; installed root-only for that server alone (docs/backups.md). Not "
+        "set: root's own SSH setup is used.",
+        lambda c: c.backup_ssh_host_key is not None,
+        "backupSshHostKey is set",
+    ),
+    SecretSpec(
         "imToken",
         "The IM server token from the portal (Servers > IM Servers > Generate Token).",
         lambda c: c.pbx_api == "manual",

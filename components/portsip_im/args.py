@@ -207,6 +207,12 @@ class BackupArgs(TypedDict):
     """restic's --keep-* rules (default daily 7, weekly 4, monthly 6)."""
     restore_snapshot: NotRequired[str]
     """Restore the IM data from this snapshot (`latest` or an id), once per value."""
+    ssh_key: NotRequired[pulumi.Input[str]]
+    """`sftp:` repositories: the SSH private key the IM host's root logs in to the SFTP server
+    with (a secret, no passphrase). Not set: root's own SSH setup is used."""
+    ssh_host_key: NotRequired[str]
+    """`sftp:` repositories: the SFTP server's host key, `TYPE BASE64` (`ssh-keyscan -t ed25519
+    HOST`), pinned for restic's logins. Required with ssh_key."""
 
 
 class ImServerArgs(TypedDict):

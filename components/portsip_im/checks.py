@@ -227,6 +227,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
             env = pulumi.Output.from_input(env)  # a secret per entry, as YAML passes it
         if env is not None:
             backup_env = ck.check("backup.env", env, _backup_env)
+    sftp, ssh_key, ssh_host_key = _backup_ssh(ck, backup or {}, repository)
     restore = (backup or {}).get("restore_snapshot")
     ck.pattern("backup.restore_snapshot", restore, _RESTORE, "`latest` or a restic snapshot id")
 
@@ -307,6 +308,9 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
             rules.backup_keep,
         ),
         restore_snapshot=restore,
+        backup_sftp=sftp,
+        backup_ssh_key=ssh_key,
+        backup_ssh_host_key=ssh_host_key,
     )
     if ck.problems:
         raise ArgsError(ck.problems)
@@ -388,6 +392,44 @@ def _unknown_fields(ck: _Checker, args: Mapping[str, Any], target: str) -> None:
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             ck.fail(field, f"unknown field{hint}")
+
+
+def _backup_ssh(
+    ck: _Checker, backup: Mapping[str, Any], repository: Any
+) -> tuple[tuple[str | None, str, int] | None, Any, str | None]:
+    """backup.ssh_key and backup.ssh_host_key: both or neither, and only for an `sftp:` repository
+    (the server they are for is the repository's)."""
+    key, host_key = backup.get("ssh_key"), backup.get("ssh_host_key")
+    if key in (None, "") and host_key in (None, ""):
+        return None, None, None
+    if key in (None, ""):
+        ck.fail("backup.ssh_key", "required with backup.ssh_host_key, not set")
+    if host_key in (None, ""):
+        ck.fail("backup.ssh_host_key", "required with backup.ssh_key, not set (pin the server)")
+    sftp = None
+    if isinstance(repository, str):
+        try:
+            sftp = rules.sftp_server(repository)
+        except ValueError as exc:
+            ck.fail("backup.repository", str(exc))
+            return None, None, None
+        if sftp is None:
+            ck.fail("backup.ssh_key", "only for an `sftp:` repository (backup.repository)")
+    if key not in (None, ""):
+        key = ck.check("backup.ssh_key", key, _private_key)
+    pinned = ck.normalized("backup.ssh_host_key", host_key, _pinned_key)
+    return sftp, _secret(key), pinned
+
+
+def _private_key(value: str) -> None:
+    problems = rules.ssh_private_key_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _pinned_key(value: str) -> str:
+    rules.ssh_key(value)
+    return " ".join(value.split()[:2])  # a comment is not part of the key
 
 
 def _backup_env(env: Any) -> None:

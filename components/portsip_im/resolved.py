@@ -74,3 +74,8 @@ class Resolved:
     backup_schedule: str
     backup_keep: dict[str, int]
     restore_snapshot: str | None
+    backup_sftp: tuple[str | None, str, int] | None = None
+    """An `sftp:` repository's login (user, host, port), with backup_ssh_key set: the backup-ssh
+    step gives root's ssh the key and the pinned host key for that server."""
+    backup_ssh_key: pulumi.Input[str] | None = None
+    backup_ssh_host_key: pulumi.Input[str] | None = None

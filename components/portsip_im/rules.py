@@ -251,6 +251,45 @@ def backup_repository(value: str) -> str:
     return value
 
 
+def sftp_server(repository: str) -> tuple[str | None, str, int] | None:
+    """The SFTP login of an `sftp:` repository, (user, host, port); None for other repositories.
+    restic's two forms: `sftp:[USER@]HOST:PATH` and `sftp://[USER@]HOST[:PORT]//PATH`."""
+    if not repository.startswith("sftp:"):
+        return None
+    rest = repository[len("sftp:") :]
+    port = 22
+    if rest.startswith("//"):
+        login, _, _ = rest[2:].partition("/")
+        if re.fullmatch(r".*:[0-9]+", login) and not login.endswith("]"):
+            login, _, number = login.rpartition(":")
+            port = int(number)
+    elif rest.startswith("[") or "@[" in rest:
+        login = rest[: rest.index("]") + 1] if "]" in rest else rest
+    else:
+        login = rest.partition(":")[0]
+    user, _, host = login.rpartition("@")
+    host = host.strip("[]")
+    if not _HOST.fullmatch(host) or not 0 < port < 65536:
+        raise ValueError(
+            "must name the SFTP server: `sftp:USER@HOST:/PATH` or `sftp://USER@HOST:PORT//PATH`"
+        )
+    if user and not _USER.fullmatch(user):
+        raise ValueError(f"the SFTP user must be {SHAPES['user']}")
+    return user or None, host, port
+
+
+def ssh_private_key_problems(text: str) -> list[str]:
+    """What is wrong with an SSH private key given in config (its content is never quoted)."""
+    lines = text.strip().splitlines()
+    if not lines or not re.fullmatch(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", lines[0].strip()):
+        return ["must be an SSH private key (the whole file, from `-----BEGIN … PRIVATE KEY-----`)"]
+    if not re.fullmatch(r"-----END [A-Z ]*PRIVATE KEY-----", lines[-1].strip()):
+        return ["is cut short: no `-----END … PRIVATE KEY-----` line"]
+    if "ENCRYPTED" in text:
+        return ["is protected by a passphrase; the backup timer cannot type one: use a key without"]
+    return []
+
+
 def backup_schedule(value: str) -> str:
     value = " ".join(value.split())
     if value in BACKUP_SCHEDULE_KEYWORDS or _CALENDAR.fullmatch(value):

@@ -82,6 +82,11 @@ class Stack:
         backup = self.dir / "backup-password"
         if backup.exists():
             found[backup.read_text().strip()] = "the backup password"
+        sftp_key = self.dir / "backup-ssh-key"
+        if sftp_key.exists():
+            for line in sftp_key.read_text().splitlines():
+                if len(line) > 20 and not line.startswith("-----"):
+                    found[line] = "a line of the backup's SFTP key"
         for value, what in found.items():
             if len(value) >= 8:
                 self.secrets.setdefault(value, what)
@@ -101,7 +106,7 @@ class Stack:
                     )
                 )
         places += [(f"engine output #{i + 1}", t) for i, t in enumerate(self.transcript)]
-        for host in ("pbx01", "im"):
+        for host in ("pbx01", "im", "vault"):
             places.append((f"{host}'s command log", "\n".join(self.lab.commands(host))))
             places.append((f"{host}'s argv log", "\n".join(self.lab.argv_log(host))))
         places.append(("a sampled process's command line", "\n".join(self.argv)))

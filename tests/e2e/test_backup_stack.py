@@ -1,17 +1,20 @@
-"""Backups through the real engine (scripts/lab-stack, the real command provider) against the lab:
-an up with backupRepository installs the backup and restore steps with no backup secret in any
-process's argv; a second up runs 0 remote commands; a restore is `restoreSnapshot=latest` and
-`pulumi up`, docs/backups.md's restore command; a failing backup stops an `imRelease` upgrade and
-the next up, the repository back, upgrades; after a real disaster (destroy runs `im.sh rm`, then
-the data disk is wiped blank) docs/backups.md's restore onto a blank host (restoreSnapshot set
-while a new stack builds it) gives the data back; the state, engine output and the hosts'
-command logs hold neither the backup password nor a backupEnv credential. The lab's repository is
-a local path on the IM host (docs/lab.md)."""
+"""Backups through the real engine (scripts/lab-stack, the real command provider) against the lab,
+to a repository on another host: the lab's SFTP server `vault`, reached with the stack's own key
+(backupSshKey) and its pinned host key (backupSshHostKey). An up installs the key and the backup
+and restore steps with no backup secret in any process's argv; a second up runs 0 remote
+commands; a restore is `restoreSnapshot=latest` and `pulumi up`, docs/backups.md's restore
+command; a failing backup stops an `imRelease` upgrade and the next up, the repository back,
+upgrades; after a real disaster (the whole IM host lost: its root file system and its data disk,
+then rebuilt blank at the same address) docs/backups.md's "The IM host is lost" (destroy, then an
+up with restoreSnapshot) gives the data back from the vault; the state, engine output and the
+hosts' command logs hold neither the backup password, nor a backupEnv credential, nor the SFTP
+key."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import shutil
 
 import pytest
 
@@ -19,7 +22,7 @@ from tests.e2e.stack import counters, fresh_stack, process_sampler, remote_comma
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 
-REPOSITORY = "/var/backups/portsip-im"
+REPOSITORY = "/srv/restic/portsip-im"  # on the vault, the SFTP user's home
 CHAT = "/var/lib/portsip/im-data/chat-history.txt"
 LAST = "/var/lib/portsip-im-backup/last.json"
 FILES = "/data/im/shared-file.txt"  # storagePath, a directory on the data disk
@@ -30,15 +33,25 @@ FILES = "/data/im/shared-file.txt"  # storagePath, a directory on the data disk
 CREDENTIAL = "e2e-secret-access-key-" + secrets.token_hex(8)
 
 
+def on_vault(lab, script: str, check: bool = True):
+    return lab.ssh("vault", script, check=check)
+
+
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
+    on_vault(lab, f"rm -rf {REPOSITORY}")
     with fresh_stack(lab, tmp_path_factory.mktemp("e2e-backup")) as s:
-        s.set["backupRepository"] = REPOSITORY
+        s.set["backupRepository"] = f"sftp:restic@{lab.vault}:{REPOSITORY}"
+        s.set["backupSshHostKey"] = lab.vault_host_key
         s.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         env = s.dir / "backup-env"
         env.write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": CREDENTIAL}))
         env.chmod(0o600)
+        shutil.copy(lab.backup_ssh_key, s.dir / "backup-ssh-key")
+        (s.dir / "backup-ssh-key").chmod(0o600)
+        s.remember_secrets()
         yield s
+    on_vault(lab, f"rm -rf {REPOSITORY}", check=False)
 
 
 def backup_password(stack) -> str:
@@ -46,15 +59,19 @@ def backup_password(stack) -> str:
 
 
 def backup_secrets(stack) -> list[str]:
-    return [backup_password(stack), CREDENTIAL]
+    key = (stack.dir / "backup-ssh-key").read_text().splitlines()
+    return [backup_password(stack), CREDENTIAL, *(k for k in key if not k.startswith("-----"))]
 
 
 class TestBackupStack:
     def test_up_installs_the_backup_with_no_secret_in_any_argv(self, lab, stack):
         with process_sampler() as argv:
             out = stack("up").stdout
-        assert "16 created" in out, out
+        assert "17 created" in out, out
         lab.ssh("im", "systemctl is-enabled portsip-im-backup.timer", check=True)
+        # The repository is on the vault, not on the host it protects.
+        on_vault(lab, f"test -f {REPOSITORY}/config")
+        assert "backup-ssh: root logs in to restic@" in out
         for secret in backup_secrets(stack):
             assert not [a for a in argv if secret in a]
         assert stack.outputs()["imHealth"]["lastBackup"] == "none"
@@ -65,7 +82,7 @@ class TestBackupStack:
     def test_second_up_runs_no_remote_command(self, lab, stack):
         before = remote_commands(lab)
         out = stack("up").stdout
-        assert "16 unchanged" in out, out
+        assert "17 unchanged" in out, out
         assert remote_commands(lab) == before
 
     def test_restore_is_a_config_value_and_pulumi_up(self, lab, stack):
@@ -85,18 +102,18 @@ class TestBackupStack:
         stack("up")
         assert lab.ssh("im", f"cat {CHAT}", check=True).stdout.strip() == chat
         before = remote_commands(lab)
-        assert "16 unchanged" in stack("up").stdout
+        assert "17 unchanged" in stack("up").stdout
         assert remote_commands(lab) == before
 
     def test_a_failing_backup_blocks_the_upgrade_and_the_next_up_completes(self, lab, stack):
         before = counters(lab)
-        # The repository gone (a dead mount, say): the backup before the upgrade fails.
-        lab.ssh("im", f"mv {REPOSITORY} {REPOSITORY}.away", check=True)
+        # The repository gone (moved away on the server): the backup before the upgrade fails.
+        on_vault(lab, f"mv {REPOSITORY} {REPOSITORY}.away")
         stack.set["imRelease"] = "22.1-backup-test"
         try:
             done = stack("up", ok=False)
         finally:
-            lab.ssh("im", f"mv {REPOSITORY}.away {REPOSITORY}", check=True)
+            on_vault(lab, f"mv {REPOSITORY}.away {REPOSITORY}")
         assert "so im.sh upgrade was not run" in done.stdout + done.stderr
         assert counters(lab) == before  # no upgrade, no other verb
         # The host recorded the failure. imHealth is what the last completed change saw: the up
@@ -119,24 +136,22 @@ class TestBackupStack:
         lab.ssh("im", f"echo {chat} > {CHAT} && echo {chat} > {FILES}", check=True)
         lab.ssh("im", "systemctl start portsip-im-backup.service", check=True, timeout=300)
         snapshot = json.loads(lab.ssh("im", f"cat {LAST}", check=True).stdout)["snapshot"]
-        # The disaster: the IM server removed (destroy runs im.sh rm), then the data disk wiped
-        # blank, as a lost volume replaced by a new one would be.
+        # The disaster: the whole IM host is lost, its root file system and its data disk, and a
+        # new one is built blank at the same address (the lab's image: no pbx user, no IM, no
+        # backup settings, nothing of the stack).
+        lab.reset_im()
+        assert lab.ssh("im", f"test -e {CHAT} || id pbx").returncode != 0
+        assert lab.ssh("im", "test -e /etc/portsip-im-backup/repository").returncode != 0
+        # docs/backups.md, "The IM host is lost": destroy (im.sh rm is skipped: the new host
+        # refuses pbx01's key), then an up with restoreSnapshot builds it (prepare formats the
+        # disk, deploy runs im.sh run, the backup step opens the vault's repository, the restore
+        # puts the data back).
+        before = counters(lab)
         stack("destroy")
-        lab.ssh(
-            "im",
-            "umount /data/im && umount /var/lib/portsip && "
-            f"wipefs -qa {lab.im_data_disk} && "
-            f"dd if=/dev/zero of={lab.im_data_disk} bs=1M count=8 conv=fsync status=none && "
-            # As on a new VM, no fstab entry for the old disk (see tests/lab/test_backup.py).
-            "sed -i '\\# /var/lib/portsip #d' /etc/fstab && systemctl daemon-reload",
-            check=True,
-        )
-        assert lab.ssh("im", f"test -e {CHAT}").returncode != 0
-        # docs/backups.md's restore onto a blank host: restoreSnapshot set while a new stack builds
-        # it (prepare formats the disk, deploy runs im.sh run, the restore puts the data back).
+        assert counters(lab) == before  # no im.sh verb ran on the lost host
+        lab.ssh("pbx01", "test ! -e /home/pbx/.portsip-im/deployed", check=True)  # forgotten
         stack.set.pop("imRelease", None)
         stack.set["restoreSnapshot"] = "latest"
-        before = counters(lab)
         stack("up")
         mounted = lab.ssh("im", "findmnt -no SOURCE /var/lib/portsip", check=True).stdout.strip()
         assert mounted == lab.im_data_disk  # prepare formatted and mounted the blank disk
@@ -146,11 +161,17 @@ class TestBackupStack:
         assert counters(lab) == {**before, "run": before["run"] + 1}  # im.sh run, nothing else
         health = stack.outputs()["imHealth"]
         assert health["imPort8887"] == "open"
-        assert health["lastBackup"]["snapshot"] == snapshot
+        # The new host has taken no backup yet; the old host's snapshot is still in the vault.
+        assert health["lastBackup"] == "none"
+        listed = lab.ssh("im", "portsip-im-backup snapshots", check=True, timeout=120).stdout
+        assert snapshot[:8] in listed
+        # ...and the new host backs up to the same repository.
+        lab.ssh("im", "systemctl start portsip-im-backup.service", check=True, timeout=300)
+        assert json.loads(lab.ssh("im", f"cat {LAST}", check=True).stdout)["status"] == "ok"
 
     def test_state_engine_output_and_command_logs_hold_no_backup_secret(self, lab, stack):
         exported = stack("pulumi", "stack", "export").stdout
-        logs = "\n".join(lab.commands("pbx01") + lab.commands("im"))
+        logs = "\n".join(lab.commands("pbx01") + lab.commands("im") + lab.commands("vault"))
         journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager", check=True).stdout
         result = lab.ssh("im", "cat /var/lib/portsip-im-backup/*.json*", check=True).stdout
         for secret in backup_secrets(stack):
@@ -163,7 +184,9 @@ class TestBackupStack:
             ):
                 assert secret not in text, f"a backup secret in {where}"
 
-    def test_destroy_stops_the_timer_and_keeps_the_repository(self, lab, stack):
+    def test_destroy_stops_the_timer_removes_the_key_and_keeps_the_repository(self, lab, stack):
         stack("destroy")
         assert lab.ssh("im", "systemctl is-enabled portsip-im-backup.timer").returncode != 0
-        lab.ssh("im", f"test -f {REPOSITORY}/config", check=True)
+        for gone in ("/etc/portsip-im-backup/ssh", "/etc/ssh/ssh_config.d/portsip-im-backup.conf"):
+            lab.ssh("im", f"test ! -e {gone}", check=True)
+        on_vault(lab, f"test -f {REPOSITORY}/config")

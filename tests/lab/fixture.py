@@ -65,7 +65,8 @@ def parse_up(stdout: str) -> dict[str, str]:
 
 @dataclass
 class Lab:
-    """What `scripts/lab up` printed, plus helpers. Host names: "pbx01", "im" (or an address)."""
+    """What `scripts/lab up` printed, plus helpers. Host names: "pbx01", "im", "vault" (or an
+    address)."""
 
     pbx01: str
     im: str
@@ -82,6 +83,9 @@ class Lab:
     pbx_admin_file: str
     pbx_password_file: str
     run_dir: str
+    vault: str
+    vault_host_key: str
+    backup_ssh_key: str  # restic@vault's key, on the machine: a test copies it to the IM host
     roots: dict[str, Path] = field(default_factory=dict)
     traffic_problems: list[str] = field(default_factory=list)
     _traffic_seen: int = 0
@@ -106,15 +110,28 @@ class Lab:
             pbx_admin_file=f["pbx_admin"],
             pbx_password_file=f["pbx_password"],
             run_dir=f["run_dir"],
-            roots={"pbx01": Path(f["pbx01_root"]), "im": Path(f["im_root"])},
+            vault=f["vault"],
+            vault_host_key=f["vault_host_key"],
+            backup_ssh_key=f["backup_ssh_key"],
+            roots={
+                "pbx01": Path(f["pbx01_root"]),
+                "im": Path(f["im_root"]),
+                "vault": Path(f["vault_root"]),
+            },
         )
 
     # ---- addressing and SSH
     def addr(self, host: str) -> str:
-        return {"pbx01": self.pbx01, "im": self.im, "im_public": self.im_public}.get(host, host)
+        return {
+            "pbx01": self.pbx01,
+            "im": self.im,
+            "im_public": self.im_public,
+            "vault": self.vault,
+        }.get(host, host)
 
     def name(self, host: str) -> str:
-        return {self.pbx01: "pbx01", self.im: "im", self.im_public: "im"}.get(host, host)
+        names = {self.pbx01: "pbx01", self.im: "im", self.im_public: "im", self.vault: "vault"}
+        return names.get(host, host)
 
     def ssh_args(self, host: str, user: str = "root") -> list[str]:
         """ssh command line (without the remote command) pinned to the lab's known_hosts."""
@@ -333,6 +350,10 @@ class Lab:
         self.judge_traffic()  # what the old pbx01 recorded is judged before it goes
         self._lab("reset", "pbx01")
         self._traffic_seen = 0
+
+    def reset_vault(self) -> None:
+        """Return the vault to fresh (an empty /srv/restic; same keys)."""
+        self._lab("reset", "vault")
 
     def status(self) -> str:
         return run_lab("status").stdout

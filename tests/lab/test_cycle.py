@@ -65,7 +65,7 @@ def leftovers() -> list[str]:
     out += [f"loop {line}" for line in loops.splitlines() if str(RUN) in line]
     mounts = Path("/proc/self/mounts").read_text()
     out += [f"mount {line}" for line in mounts.splitlines() if str(RUN) in line]
-    for veth in ("vb-pbx01", "vb-im"):
+    for veth in ("vb-pbx01", "vb-im", "vb-vault"):
         if Path(f"/sys/class/net/{veth}").exists():
             out.append(f"veth {veth}")
     if RUN.exists():

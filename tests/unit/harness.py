@@ -319,6 +319,20 @@ BACKUP_CONFIG = {
     + '"}',
 }
 
+# Backups to an SFTP server with the stack's own key for it, its host key pinned (docs/backups.md).
+BACKUP_SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABsftpkeybody4242\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+SFTP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIsftpServerHostKey"
+SFTP_BACKUP_CONFIG = {
+    "backupRepository": "sftp:restic@10.0.5.20:/srv/restic/portsip-im",
+    "backupPassword": BACKUP_PASSWORD,
+    "backupSshKey": BACKUP_SSH_KEY,
+    "backupSshHostKey": SFTP_HOST_KEY + " root@vault",
+}
+
 SECRET_KEYS = (
     "sshPrivateKey",
     "pbxPassword",
@@ -326,6 +340,7 @@ SECRET_KEYS = (
     "imToken",
     "backupPassword",
     "backupEnv",
+    "backupSshKey",
 )
 
 

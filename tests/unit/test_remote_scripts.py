@@ -18,8 +18,12 @@ SHELLCHECK = shutil.which("shellcheck") or str(Path(h.ROOT, "venv", "bin", "shel
 def sent_scripts() -> dict[str, str]:
     """step name → the script text its create command reads off stdin, for every target."""
     out = {}
-    for target in ("aws", "existing"):
-        config = {**h.base_config(target), **h.BACKUP_CONFIG}
+    for target, backup in (
+        ("aws", h.BACKUP_CONFIG),
+        ("existing", h.BACKUP_CONFIG),
+        ("existing", h.SFTP_BACKUP_CONFIG),
+    ):
+        config = {**h.base_config(target), **backup}
         for r in h.run(config).mocks.of_type("command:remote:Command"):
             script = sent_script(r.inputs["create"], r.inputs["stdin"])
             assert script is not None, r.name

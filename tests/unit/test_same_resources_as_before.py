@@ -37,6 +37,9 @@ SCRIPTS_CHANGED = {
     "backup.sh": "its apt_get moved to lib.sh, shared with prepare",
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
+    "backup-ssh.sh": "new, sent only with backupSshKey: an SFTP repository's key and host key",
+    "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt)",
+    "deploy.sh": "destroy forgets the deployment on an IM host that refuses pbx01 (lost, rebuilt)",
 }
 
 BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}

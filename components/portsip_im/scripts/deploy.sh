@@ -23,6 +23,17 @@ token_record="$STATE_DIR/deployed-token"
 wanted="$HOST_ID $PRIVATE_IP $PUBLIC_IP $STORAGE_PATH"
 
 if [ "$ACTION" = rm ]; then
+  # A lost IM host rebuilt blank (or not yet rebuilt but answering with other keys) holds nothing
+  # of this stack: it refuses pbx01's key or shows another host key. Then there is nothing to
+  # remove, and destroy must not stop here (docs/backups.md, "The IM host is lost"). A host that
+  # does not answer at all is no such proof: that fails as before.
+  if ! why="$(ssh_im "$PBX_USER" "$PRIVATE_IP" true 2>&1 </dev/null)" &&
+    grep -qiE 'Permission denied|Host key verification failed|IDENTIFICATION HAS CHANGED' <<<"$why"; then
+    warn "the IM host $PRIVATE_IP refuses pbx01 ($(grep -m 1 -iE 'denied|host key|IDENTIFICATION' <<<"$why")): a lost or rebuilt host holds no installation of this stack; im.sh rm skipped"
+    rm -f "$record" "$token_record"
+    say "the deployment at $PRIVATE_IP is forgotten (nothing ran on the IM host)"
+    exit 0
+  fi
   im_verb rm
   rm -f "$record" "$token_record"
   say "the IM service is removed from $PRIVATE_IP (its data on the data disk is kept)"

@@ -39,6 +39,28 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         )
     rules = [rule for rule in BACKUP_KEEP_RULES if rule in r.backup_keep]
     keep = " ".join(f"--keep-{rule} {r.backup_keep[rule]}" for rule in rules)
+    ssh: list[command.remote.Command] = []
+    if r.backup_sftp is not None and r.backup_ssh_key is not None:
+        # Its own step, present only with backupSshKey: stacks without it keep exactly the backup
+        # step they had, and a rotated key re-runs only this.
+        user, host, port = r.backup_sftp
+        assert r.backup_ssh_host_key is not None  # required with the key (checks.py)
+        ssh.append(
+            remote.step(
+                f"{name}-backup-ssh",
+                on=im_admin,
+                script="backup-ssh",
+                params={
+                    "SFTP_HOST": host,
+                    "SFTP_PORT": str(port),
+                    "SFTP_USER": user or "",
+                    "HOST_KEY": r.backup_ssh_host_key,
+                },
+                secrets={"BACKUP_SSH_KEY": r.backup_ssh_key},
+                delete_params={"ACTION": "remove"},
+                opts=child(deploy),
+            )
+        )
     backup = remote.step(
         f"{name}-backup",
         on=im_admin,
@@ -51,7 +73,7 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         },
         secrets=secrets,
         delete_params={"ACTION": "remove"},
-        opts=child(deploy),
+        opts=child(deploy, *ssh),
     )
     restore = remote.step(
         f"{name}-restore",
@@ -64,7 +86,7 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         triggers=[r.restore_snapshot or ""],
         opts=child(backup),
     )
-    return [backup, restore]
+    return [*ssh, backup, restore]
 
 
 def pre_upgrade_snapshot(s: Steps, after: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:

@@ -415,6 +415,12 @@ def _backup_ssh(
             return None, None, None
         if sftp is None:
             ck.fail("backup.ssh_key", "only for an `sftp:` repository (backup.repository)")
+    elif repository is not None:
+        ck.fail(
+            "backup.ssh_key",
+            "needs backup.repository as a plain string, not an Output: the SFTP server it is for "
+            "is read from it at preview",
+        )
     if key not in (None, ""):
         key = ck.check("backup.ssh_key", key, _private_key)
     pinned = ck.normalized("backup.ssh_host_key", host_key, _pinned_key)

@@ -8,6 +8,7 @@ name the field: the caller prefixes the name it knows the value by.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import posixpath
@@ -248,7 +249,11 @@ def backup_repository(value: str) -> str:
     if URL_CREDENTIALS.search(value):
         # The URL is a plain parameter (argv, state): a password in it would leak.
         raise ValueError("carries a password in the URL; put credentials in backupEnv (a secret)")
+    sftp_server(value)  # an `sftp:` one must name its server and path as restic reads them
     return value
+
+
+_SFTP_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")
 
 
 def sftp_server(repository: str) -> tuple[str | None, str, int] | None:
@@ -257,24 +262,26 @@ def sftp_server(repository: str) -> tuple[str | None, str, int] | None:
     if not repository.startswith("sftp:"):
         return None
     rest = repository[len("sftp:") :]
+    shape = "must name the SFTP server and a path: `sftp:USER@HOST:/PATH` or `sftp://USER@HOST:PORT//PATH`"
     port = 22
     if rest.startswith("//"):
-        login, _, _ = rest[2:].partition("/")
+        login, slash, path = rest[2:].partition("/")
         if re.fullmatch(r".*:[0-9]+", login) and not login.endswith("]"):
             login, _, number = login.rpartition(":")
             port = int(number)
-    elif rest.startswith("[") or "@[" in rest:
-        login = rest[: rest.index("]") + 1] if "]" in rest else rest
     else:
-        login = rest.partition(":")[0]
+        if "[" in rest:
+            # restic cuts the short form at its first colon: an IPv6 address would be cut too.
+            raise ValueError(
+                "an IPv6 address needs the URL form: `sftp://USER@[ADDRESS]:PORT//PATH`"
+            )
+        login, slash, path = rest.partition(":")
     user, _, host = login.rpartition("@")
-    host = host.strip("[]")
-    if not _HOST.fullmatch(host) or not 0 < port < 65536:
-        raise ValueError(
-            "must name the SFTP server: `sftp:USER@HOST:/PATH` or `sftp://USER@HOST:PORT//PATH`"
-        )
-    if user and not _USER.fullmatch(user):
-        raise ValueError(f"the SFTP user must be {SHAPES['user']}")
+    host = host.removeprefix("[").removesuffix("]")
+    if not slash or not path.strip("/") or not _HOST.fullmatch(host) or not 0 < port < 65536:
+        raise ValueError(shape)
+    if user and not _SFTP_USER.fullmatch(user):
+        raise ValueError("the SFTP user must be letters, digits, . _ and - (at most 64)")
     return user or None, host, port
 
 
@@ -285,9 +292,23 @@ def ssh_private_key_problems(text: str) -> list[str]:
         return ["must be an SSH private key (the whole file, from `-----BEGIN … PRIVATE KEY-----`)"]
     if not re.fullmatch(r"-----END [A-Z ]*PRIVATE KEY-----", lines[-1].strip()):
         return ["is cut short: no `-----END … PRIVATE KEY-----` line"]
-    if "ENCRYPTED" in text:
+    if "ENCRYPTED" in text or _openssh_cipher(lines[1:-1]) not in (None, "none"):
         return ["is protected by a passphrase; the backup timer cannot type one: use a key without"]
     return []
+
+
+def _openssh_cipher(body: list[str]) -> str | None:
+    """The cipher of an `openssh-key-v1` key (`none` when it has no passphrase); None for another
+    format or a body that does not decode."""
+    magic = b"openssh-key-v1\0"
+    try:
+        raw = base64.b64decode("".join(line.strip() for line in body), validate=True)
+    except ValueError:
+        return None
+    if not raw.startswith(magic) or len(raw) < len(magic) + 4:
+        return None
+    size = int.from_bytes(raw[len(magic) : len(magic) + 4], "big")
+    return raw[len(magic) + 4 : len(magic) + 4 + size].decode("ascii", "replace")
 
 
 def backup_schedule(value: str) -> str:

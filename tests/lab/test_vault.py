@@ -38,20 +38,12 @@ def client(lab):
     assert lab.ssh("im", f"test ! -e {DIR}").returncode == 0
 
 
+PINNED = ["-i", KEY, "-o", f"UserKnownHostsFile={KNOWN}", "-o", "StrictHostKeyChecking=yes"]
+
+
 def vault_ssh(lab) -> list[str]:
     """ssh from the IM host to restic@vault: the backup key, the vault's key pinned, no prompt."""
-    return [
-        "ssh",
-        "-i",
-        KEY,
-        "-o",
-        f"UserKnownHostsFile={KNOWN}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        f"restic@{lab.vault}",
-    ]
+    return ["ssh", *PINNED, "-o", "BatchMode=yes", f"restic@{lab.vault}"]
 
 
 @pytest.fixture
@@ -87,18 +79,7 @@ def test_restic_user_uses_sftp_from_the_im_host(lab, client, scratch):
         f"put /etc/hostname /srv/restic/{scratch}/from-im\n"
         f"ls -l /srv/restic/{scratch}\n"
     )
-    sftp = [
-        "sftp",
-        "-i",
-        KEY,
-        "-o",
-        f"UserKnownHostsFile={KNOWN}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-b",
-        "-",
-        f"restic@{lab.vault}",
-    ]
+    sftp = ["sftp", *PINNED, "-b", "-", f"restic@{lab.vault}"]
     p = lab.ssh("im", shlex.join(sftp), input=batch)
     assert p.returncode == 0, p.stderr
     assert "from-im" in p.stdout

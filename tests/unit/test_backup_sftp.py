@@ -6,6 +6,7 @@ The script itself, over real SSH against the lab's SFTP host: tests/e2e/test_bac
 from __future__ import annotations
 
 import base64
+import subprocess
 
 import pytest
 
@@ -23,7 +24,8 @@ from tests.unit.test_steps_graph import params, reaches, secret_lines, steps
         ("sftp:nas.example.com:/backups/im", (None, "nas.example.com", 22)),
         ("sftp://backup@nas.example.com:2222//srv/im", ("backup", "nas.example.com", 2222)),
         ("sftp://nas//srv/im", (None, "nas", 22)),
-        ("sftp:restic@[fd00::5]:/srv/im", ("restic", "fd00::5", 22)),
+        ("sftp://restic@[fd00::5]:2222//srv/im", ("restic", "fd00::5", 2222)),
+        ("sftp:first.last@nas:/srv/im", ("first.last", "nas", 22)),
         ("s3:s3.amazonaws.com/bucket/im", None),
         ("/mnt/im-backup", None),
     ],
@@ -33,15 +35,30 @@ def test_the_sftp_login_is_read_from_the_repository(repository, login):
 
 
 @pytest.mark.parametrize(
-    "repository", ["sftp://restic@nas:0//srv", "sftp:Admin@nas:/srv", "sftp:@:/srv"]
+    "repository",
+    [
+        "sftp://restic@nas:0//srv",
+        "sftp:-oProxyCommand@nas:/srv",  # ssh would read the user as an option
+        "sftp:@:/srv",
+        "sftp:restic@[fd00::5]:/srv",  # restic cuts the short form at the first colon
+        "sftp:restic@nas",  # no path
+        "sftp://nas//",
+    ],
 )
 def test_a_repository_naming_no_usable_login_is_refused(repository):
     with pytest.raises(ValueError):
         rules.sftp_server(repository)
 
 
-def test_private_key_shapes():
+def test_private_key_shapes(tmp_path):
     assert rules.ssh_private_key_problems(h.BACKUP_SSH_KEY) == []
+    for passphrase in ("", "a pass phrase"):
+        key = tmp_path / f"key{len(passphrase)}"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(key)], check=True
+        )
+        problems = rules.ssh_private_key_problems(key.read_text())
+        assert bool(problems) == bool(passphrase), problems
     assert rules.ssh_private_key_problems("ssh-ed25519 AAAA… a public key")
     cut = "\n".join(h.BACKUP_SSH_KEY.splitlines()[:2])
     assert "cut short" in rules.ssh_private_key_problems(cut)[0]
@@ -118,8 +135,8 @@ SFTP = {**h.base_config("existing"), **h.SFTP_BACKUP_CONFIG}
             "portsip-im:backupSshHostKey: 'not-a-key': must be an SSH public key",
         ),
         (
-            {**SFTP, "backupRepository": "sftp:Admin@nas:/srv/im"},
-            "portsip-im:backupRepository: the SFTP user must be a POSIX user name",
+            {**SFTP, "backupRepository": "sftp:-oProxyCommand@nas:/srv/im"},
+            "portsip-im:backupRepository: 'sftp:-oProxyCommand@nas:/srv/im': the SFTP user must be",
         ),
     ],
     ids=["not sftp", "no host key", "no key", "a public key", "bad host key", "bad sftp user"],

@@ -39,7 +39,7 @@ SCRIPTS_CHANGED = {
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
     "backup-ssh.sh": "new, sent only with backupSshKey: an SFTP repository's key and host key",
     "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt)",
-    "deploy.sh": "destroy forgets the deployment on an IM host that refuses pbx01 (lost, rebuilt)",
+    "deploy.sh": "destroy on a lost IM host: stops naming the marker that skips im.sh rm once",
 }
 
 BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}

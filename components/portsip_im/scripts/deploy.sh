@@ -23,17 +23,21 @@ token_record="$STATE_DIR/deployed-token"
 wanted="$HOST_ID $PRIVATE_IP $PUBLIC_IP $STORAGE_PATH"
 
 if [ "$ACTION" = rm ]; then
-  # A lost IM host rebuilt blank (or not yet rebuilt but answering with other keys) holds nothing
-  # of this stack: it refuses pbx01's key or shows another host key. Then there is nothing to
-  # remove, and destroy must not stop here (docs/backups.md, "The IM host is lost"). A host that
-  # does not answer at all is no such proof: that fails as before.
-  if ! why="$(ssh_im "$PBX_USER" "$PRIVATE_IP" true 2>&1 </dev/null)" &&
-    grep -qiE 'Permission denied|Host key verification failed|IDENTIFICATION HAS CHANGED' <<<"$why"; then
-    warn "the IM host $PRIVATE_IP refuses pbx01 ($(grep -m 1 -iE 'denied|host key|IDENTIFICATION' <<<"$why")): a lost or rebuilt host holds no installation of this stack; im.sh rm skipped"
-    rm -f "$record" "$token_record"
-    say "the deployment at $PRIVATE_IP is forgotten (nothing ran on the IM host)"
-    exit 0
+  # A lost IM host (gone, or rebuilt blank) cannot run `im.sh rm`, and nothing here can tell it
+  # from a live host that is unreachable for a while, has changed keys or is impersonated: only
+  # the operator can. A marker on pbx01 says so (docs/backups.md, "The IM host is lost"); it
+  # counts only while pbx01 cannot log in there, and is used once.
+  lost="$STATE_DIR/im-host-lost-$PRIVATE_IP"
+  if ! why="$(ssh_im "$PBX_USER" "$PRIVATE_IP" true 2>&1 </dev/null)"; then
+    why="$(grep -m 1 -iE 'denied|host key|IDENTIFICATION|timed out|refused|unreachable|no route|pinned' <<<"$why" || head -n 1 <<<"$why")"
+    if [ -e "$lost" ]; then
+      rm -f "$record" "$token_record" "$lost"
+      say "the IM host $PRIVATE_IP is marked lost and pbx01 cannot log in there ($why): im.sh rm skipped, the deployment forgotten"
+      exit 0
+    fi
+    die "pbx01 cannot log in to $PBX_USER@$PRIVATE_IP ($why), so im.sh rm cannot run there. If the IM host is lost or was rebuilt blank, say so on pbx01 as $PBX_USER: touch $lost; then destroy again (docs/backups.md, \"The IM host is lost\")"
   fi
+  rm -f "$lost"
   im_verb rm
   rm -f "$record" "$token_record"
   say "the IM service is removed from $PRIVATE_IP (its data on the data disk is kept)"

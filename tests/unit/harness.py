@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import runpy
 import signal
+import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,12 +321,20 @@ BACKUP_CONFIG = {
     + '"}',
 }
 
+
+def new_private_key(kind: str = "ed25519", passphrase: str = "", pem: bool = False) -> str:
+    """A fresh SSH private key's file content, made at run time (no key lives in the repository)."""
+    with tempfile.TemporaryDirectory() as d:
+        key = Path(d) / "key"
+        form = ["-m", "PEM"] if pem else []
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", kind, "-N", passphrase, *form, "-f", str(key)], check=True
+        )
+        return key.read_text()
+
+
 # Backups to an SFTP server with the stack's own key for it, its host key pinned (docs/backups.md).
-BACKUP_SSH_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABsftpkeybody4242\n"
-    "-----END OPENSSH PRIVATE KEY-----\n"
-)
+BACKUP_SSH_KEY = new_private_key()
 SFTP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIsftpServerHostKey"
 SFTP_BACKUP_CONFIG = {
     "backupRepository": "sftp:restic@10.0.5.20:/srv/restic/portsip-im",

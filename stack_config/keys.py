@@ -418,7 +418,7 @@ class ImConfig(BaseModel):
     @classmethod
     def _pinned_key(cls, value: str | None) -> str | None:
         # Any type: OpenSSH checks it, not the command provider (no ssh-rsa limit as on imHostKey).
-        return None if value is None else " ".join(rules.ssh_key(value).split()[:2])
+        return None if value is None else rules.pinned_key(value)
 
     @field_validator("backup_schedule")
     @classmethod

@@ -177,17 +177,12 @@ def _cross_checks(c: ImConfig) -> list[str]:
             repository_placement(c.backup_repository, c.storage_path)
         except ValueError as exc:
             out.append(f"{NAMESPACE}:backupRepository: {exc}")
-    if c.backup_ssh_host_key is not None:
-        try:
-            sftp = sftp_server(c.backup_repository or "")
-        except ValueError as exc:
-            out.append(f"{NAMESPACE}:backupRepository: {exc}")
-        else:
-            if sftp is None:
-                out.append(
-                    f"{NAMESPACE}:backupSshHostKey: only for an `sftp:` backupRepository (the "
-                    "server it pins is the repository's)"
-                )
+    # (an `sftp:` repository that names no server was refused with backupRepository's own rule)
+    if c.backup_ssh_host_key is not None and sftp_server(c.backup_repository or "") is None:
+        out.append(
+            f"{NAMESPACE}:backupSshHostKey: only for an `sftp:` backupRepository (the server it "
+            "pins is the repository's)"
+        )
     if c.whitelist_days < 1:
         out.append(f"{NAMESPACE}:whitelistDays: must be at least 1")
     for field in ("private_ip", "public_ip", "pbx01_private_ip", "pbx_virtual_ip"):

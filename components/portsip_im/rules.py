@@ -188,6 +188,12 @@ def ssh_key(value: str) -> str:
     return value.strip()
 
 
+def pinned_key(value: str) -> str:
+    """A public key to pin, as `TYPE BASE64`: the comment is not part of the key."""
+    ssh_key(value)
+    return " ".join(value.split()[:2])
+
+
 def host_key(value: str) -> str:
     """A host key to pin, as `TYPE BASE64` (the comment is not part of the key)."""
     ssh_key(value)
@@ -200,7 +206,7 @@ def host_key(value: str) -> str:
             "`ssh-rsa` signatures that OpenSSH 8.8+ servers refuse: pin the host's ed25519 "
             "key instead (`ssh-keyscan -t ed25519 HOST`)"
         )
-    return " ".join(value.split()[:2])
+    return pinned_key(value)
 
 
 def absolute_path(value: str) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# A live check ran but could not tell (the stack unreadable, pbx01 not reached): its note says why.
+LIVE_UNKNOWN = "unknown"
+
 
 class FleetError(Exception):
     """The fleet could not start at all (bad selection, unreadable backend): exit 2."""
@@ -19,11 +22,16 @@ class TaskResult:
     remote_steps: int | None = None
     health: Any = None
     error: str | None = None
+    # The IM's health as a live check saw it just now (status/'s probe from pbx01), in one short
+    # line; None when no live check ran (then `health`, the stack's recorded imHealth output, is
+    # all there is).
+    live_health: str | None = None
 
 
 @dataclass
 class Outcome:
-    """One stack in the report. result: ok, failed or skipped (never started)."""
+    """One stack in the report. result: ok, failed or skipped (never started). health: the stack's
+    recorded imHealth output; live_health: what a live check saw, where one ran."""
 
     stack: str
     result: str
@@ -34,6 +42,7 @@ class Outcome:
     health: Any = None
     note: str | None = None
     canary: bool = False
+    live_health: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -62,6 +62,17 @@ def health_text(health: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def health_cell(o: Outcome, width: int = 40) -> str:
+    """The IM HEALTH cell: what a live check saw where one ran (the canary after up or refresh,
+    every stack under `status`), else the stack's recorded imHealth output, which a run that
+    changed nothing did not measure again; each says which it is."""
+    if o.live_health is not None:
+        return f"{health_text(o.live_health, width)} (live)"
+    if o.health is None or o.health == "":
+        return "-"
+    return f"{health_text(o.health, width)} (recorded)"
+
+
 def summary(outcomes: Sequence[Outcome]) -> str:
     counts = {r: sum(o.result == r for o in outcomes) for r in ("ok", "failed", "skipped")}
     verdict = "OK" if counts["failed"] == counts["skipped"] == 0 else "FAILED"
@@ -77,7 +88,7 @@ def as_text(verb: str, outcomes: Sequence[Outcome], parallel: int, canary: str |
             _num(o.changes),
             _num(o.remote_steps),
             _seconds(o.duration),
-            health_text(o.health),
+            health_cell(o),
         )
         for o in outcomes
     ]
@@ -109,6 +120,7 @@ def as_json(verb: str, outcomes: Sequence[Outcome], parallel: int, canary: str |
                     "started": o.started,
                     "ended": o.ended,
                     "im_health": o.health,
+                    "im_health_live": o.live_health,
                     "note": o.note,
                 }
                 for o in outcomes

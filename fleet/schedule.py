@@ -9,11 +9,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from .model import Outcome, TaskResult
+from .model import LIVE_UNKNOWN, Outcome, TaskResult
 
 Task = Callable[[str], TaskResult]
-# The canary's live status after its run: (healthy, why not).
-HealthCheck = Callable[[str], tuple[bool, str]]
+# The canary's live status after its run: ok, error (why not) and live_health (what it saw).
+HealthCheck = Callable[[str], TaskResult]
 
 
 def run_fleet(
@@ -43,13 +43,16 @@ def run_fleet(
             r = TaskResult(ok=False, error=f"{type(exc).__name__}: {exc}")
         note = r.error
         ok = r.ok
+        live = r.live_health
         if ok and is_canary and canary_check is not None:
             try:
-                healthy, why = canary_check(name)
+                checked = canary_check(name)
             except Exception as exc:
-                healthy, why = False, f"{type(exc).__name__}: {exc}"
-            if not healthy:
-                ok, note = False, f"canary not healthy afterwards: {why}"
+                checked = TaskResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            # The live check, not the output the run recorded, is the IM's health now.
+            live = checked.live_health or LIVE_UNKNOWN
+            if not checked.ok:
+                ok, note = False, f"canary not healthy afterwards: {checked.error or 'no reason'}"
         outcome = Outcome(
             stack=name,
             result="ok" if ok else "failed",
@@ -60,6 +63,7 @@ def run_fleet(
             health=r.health,
             note=note,
             canary=is_canary,
+            live_health=live,
         )
         on_end(outcome)
         return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -82,6 +83,13 @@ def ensure_image() -> Path:
     if image_ready():
         return img
     CACHE.mkdir(parents=True, exist_ok=True)
+    # Several clusters may start at once (the test workers): one builds, the others wait for it.
+    with open(CACHE / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return img if image_ready() else _build(img)
+
+
+def _build(img: Path) -> Path:
     for old in CACHE.glob("rootfs-*"):  # other versions and half-built ones
         if old != img:
             shutil.rmtree(old, ignore_errors=True)

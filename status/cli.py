@@ -59,7 +59,7 @@ def read_stack(name: str | None, config_file: Path | None) -> Stack:
             outputs = {k: v.value for k, v in stack.outputs().items()}
             all_config = stack.get_all_config()
         except auto.errors.CommandError as exc:
-            raise StatusError(f"cannot read stack {name!r}: {_first_error(str(exc))}") from None
+            raise StatusError(f"cannot read stack {name!r}: {first_error(str(exc))}") from None
         prefix = f"{NAMESPACE}:"
         raw = {k[len(prefix) :]: v.value for k, v in all_config.items() if k.startswith(prefix)}
         secret_keys = {k[len(prefix) :] for k, v in all_config.items() if v.secret}
@@ -79,7 +79,7 @@ def read_stack(name: str | None, config_file: Path | None) -> Stack:
             except auto.errors.CommandError as exc:
                 raise StatusError(
                     f"{NAMESPACE}:pbxStack: cannot read the outputs of {pbx_stack!r} (they fill "
-                    f"pbx01Host and pbxVirtualIp): {_first_error(str(exc))}"
+                    f"pbx01Host and pbxVirtualIp): {first_error(str(exc))}"
                 ) from None
             return {k: v.value for k, v in found.items()}
 
@@ -112,12 +112,37 @@ def follow_pbx_stack(config: ImConfig, read_outputs: Callable[[str], dict[str, A
     return config.model_copy(update=update)
 
 
-def _first_error(text: str) -> str:
-    # The Automation API's CommandError prefixes the CLI's stderr with "stderr: ".
-    lines = [
-        ln.strip().removeprefix("stderr: ") for ln in text.splitlines() if "error" in ln.lower()
-    ]
-    return (lines[0] if lines else text.strip().splitlines()[-1])[:300]
+def first_error(text: str, width: int = 300) -> str:
+    """What went wrong, in one line, from a Pulumi CLI or Automation API error text: the first
+    line that says "error" (without the CommandError's "stderr: " prefix). A heading that ends in
+    ':' (`error: invalid configuration:`) comes with the lines indented under it, the config key
+    and what is wrong, joined by "; ". The engine prints such a heading twice: first alone on the
+    resource's progress line, then with its details under Diagnostics; the details are taken
+    from there."""
+    lines = text.splitlines()
+
+    def clean(line: str) -> str:
+        return line.strip().removeprefix("stderr: ").strip()
+
+    def details(i: int) -> list[str]:
+        depth = len(lines[i]) - len(lines[i].lstrip())
+        found = []
+        for line in lines[i + 1 :]:
+            if not line.strip() or len(line) - len(line.lstrip()) <= depth:
+                break
+            found.append(line.strip())
+        return found
+
+    hits = [i for i, line in enumerate(lines) if "error" in line.lower()]
+    if not hits:
+        return (text.strip().splitlines() or ["failed"])[-1][:width]
+    first = clean(lines[hits[0]])
+    if first.endswith(":"):
+        for i in hits:
+            heading = clean(lines[i])
+            if heading.endswith(":") and first.endswith(heading) and details(i):
+                return f"{heading} {'; '.join(details(i))}"[:width]
+    return first[:width]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,15 @@ def pinned_ssh_options(key: str | Path, known_hosts: str | Path, timeout: int = 
     ]
 
 
+# The command provider retries a failed dial up to dialErrorLimit times, whatever failed: a changed
+# host key or a refused login as well, which no retry cures. Through the jump host it even retries
+# the handshake on the connection the first failure closed, so every later attempt ends in `EOF`
+# and the reason is lost. So no dial is retried: a refused step fails at its first attempt with
+# the provider's own reason (`host key mismatch`, `unable to authenticate`, `connection refused`).
+# The one wait a retry can end, a new VM's boot, is done on pbx01 by the host-key step, bounded.
+DIAL_RETRIES = 0
+
+
 @dataclass(frozen=True)
 class Host:
     """Where a step runs: a pinned SSH connection, and whether the step needs root through sudo."""
@@ -71,13 +80,12 @@ def connection(
     private_key: pulumi.Input[str],
     host_key: pulumi.Input[str],
     via: command.remote.ConnectionArgs | None = None,
-    dial_error_limit: int = 10,
     per_dial_timeout: int = 15,
 ) -> command.remote.ConnectionArgs:
-    """A pinned connection; `via` makes its host the jump host (pinned as well)."""
+    """A pinned connection; `via` makes its host the jump host (pinned as well). No dial is
+    retried (`DIAL_RETRIES`)."""
     proxy = None
     if via is not None:
-        # The jump host's own dial keeps pbx01's limits (a new VM's patience is for its own dial).
         proxy = command.remote.ProxyConnectionArgs(
             host=via.host,
             user=via.user,
@@ -92,7 +100,7 @@ def connection(
         private_key=private_key,
         host_key=host_key,
         proxy=proxy,
-        dial_error_limit=dial_error_limit,
+        dial_error_limit=DIAL_RETRIES,
         per_dial_timeout=per_dial_timeout,
     )
 

@@ -209,6 +209,11 @@ class TestBackupStack:
                 break
             failed = set(re.findall(r"(im-[a-z0-9-]+) \*\*deleting failed\*\*", done.stdout))
             assert failed, done.stdout + done.stderr
+            # Each refused at its first dial, with the reason (docs/steps.md: A refused step),
+            # not after 40 dials ending in `handshake failed: EOF`.
+            said = done.stdout + done.stderr
+            assert "after 0 failed attempts: ssh: handshake failed: ssh: host key mismatch" in said
+            assert "handshake failed: EOF" not in said, said
             refused |= failed
             urns = [r["urn"] for r in exported(stack) if r["urn"].split("::")[-1] in failed]
             stack("pulumi", "state", "delete", "--yes", *urns)

@@ -34,6 +34,9 @@ OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 API_STATE = "/var/lib/portsip-pbx-api/state.json"
 API_TRAFFIC = "/var/lib/portsip-pbx-api/traffic.jsonl"
 UP_TIMEOUT = 900  # a cold `up` runs debootstrap
+# Under pytest-xdist each worker's session lab is a cluster of its own: gw0 on 3, gw1 on 4, ...
+# (1 is the lab_cycle tests', 2 the fleet's second cluster, 9 the late-traffic probe's).
+WORKER_CLUSTER_BASE = 3
 _session_lab_active = False
 
 
@@ -121,6 +124,11 @@ class Lab:
         )
 
     # ---- addressing and SSH
+    @property
+    def net(self) -> str:
+        """The first three octets of this lab cluster's /24 ("10.213.7" for cluster 1)."""
+        return self.pbx01.rsplit(".", 1)[0]
+
     def addr(self, host: str) -> str:
         return {
             "pbx01": self.pbx01,
@@ -399,14 +407,41 @@ def pytest_configure(config):
         "markers",
         "lab_cycle: runs scripts/lab up/down itself; ordered before the session lab starts",
     )
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # an xdist worker: its lab, and every scripts/lab* it runs, its own
+        n = int(worker["workerid"].removeprefix("gw"))
+        os.environ["PORTSIP_LAB_CLUSTER"] = str(WORKER_CLUSTER_BASE + n)
+        # ...and its lab stack keeps cluster 1's name, `lab`, which the tests read back.
+        os.environ.setdefault("PORTSIP_LAB_STACK", "lab")
 
 
 def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: 0 if item.get_closest_marker("lab_cycle") else 1)
+    """lab_cycle tests first; then whole modules, the slow kinds first (end-to-end, lab, the
+    rest), so that pytest-xdist's workers (`--dist loadfile`, in this order) start the long
+    modules early and finish together."""
+    first: dict[str, int] = {}
+    kind: dict[str, int] = {}
+    for i, item in enumerate(items):
+        module = item.nodeid.split("::", 1)[0]
+        first.setdefault(module, i)
+        rank = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("lab") else 2
+        kind[module] = min(kind.get(module, 2), rank)
+
+    def order(item) -> tuple[int, int, int]:
+        module = item.nodeid.split("::", 1)[0]
+        cycle = 0 if item.get_closest_marker("lab_cycle") else 1
+        return (cycle, kind[module], first[module])
+
+    items.sort(key=order)
 
 
 def session_lab_active() -> bool:
     return _session_lab_active
+
+
+def session_lab_on(cluster: int) -> bool:
+    """The session lab runs (or is starting) on lab cluster `cluster`."""
+    return _session_lab_active and (os.environ.get("PORTSIP_LAB_CLUSTER") or "1") == str(cluster)
 
 
 @pytest.fixture(scope="session")

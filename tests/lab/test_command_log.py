@@ -20,7 +20,7 @@ def test_counts_commands_with_user(lab):
         ("pbx", "echo 'two words' | wc -w"),
         ("root", "printf 'a\\nb\\n'\nexit 3"),
     ]
-    assert all(e["client"] == "10.213.7.1" and e["ts"].endswith("Z") for e in log)
+    assert all(e["client"] == f"{lab.net}.1" and e["ts"].endswith("Z") for e in log)
     assert lab.commands("pbx01", user="pbx")[-1] == "echo 'two words' | wc -w"
 
 

@@ -1,13 +1,16 @@
 """`scripts/lab up` / `down` on their own: the lifecycle leaves nothing behind, and `up` refuses
 cleanly on a machine that lacks what it needs.
 
-These tests run `scripts/lab` themselves, so they are marked `lab_cycle`: the plugin in
-tests/lab/fixture.py orders them before every test that uses the session `lab` fixture.
+These tests run `scripts/lab` themselves on cluster 1, so they are marked `lab_cycle`: run alone,
+the plugin in tests/lab/fixture.py orders them before every test that uses the session `lab`
+fixture (which then runs on cluster 1 too); under pytest-xdist the session labs run on clusters
+of their own (fixture.py: WORKER_CLUSTER_BASE) and never meet these.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +20,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.fixture import LAB, parse_up, run_lab, session_lab_active
+from tests.lab.fixture import LAB, parse_up, session_lab_on
+from tests.lab.fixture import run_lab as run_any_lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.lab_cycle]
+pytestmark = [pytest.mark.lab, pytest.mark.lab_cycle, pytest.mark.xdist_group("lab-cycle")]
 
+# Cluster 1, the lab as it always was (its addresses and names are what these tests check).
+CLUSTER = {"PORTSIP_LAB_CLUSTER": "1"}
 RUN = Path(os.environ.get("PORTSIP_LAB_RUN", "/run/portsip-im-lab"))
+# Another cluster's run dir (/run/portsip-im-lab-3) and bridge (br-pimlab3) are not this one's.
+MINE = re.compile(rf"{re.escape(str(RUN))}(/|\s|$)|br-pimlab(\s|$|[^0-9])")
+
+
+def run_lab(*args: str, timeout: float = 300, env: dict | None = None):
+    return run_any_lab(*args, timeout=timeout, env={**CLUSTER, **(env or {})})
+
+
 UP_KEYS = [
     "pbx01",
     "im",
@@ -46,7 +60,7 @@ def live_lab_processes() -> list[str]:
             argv = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if state != "Z" and (str(RUN) in argv or "br-pimlab" in argv):
+        if state != "Z" and MINE.search(argv):
             found.append(f"{d.name}: {argv}")
     return found
 
@@ -62,9 +76,9 @@ def leftovers() -> list[str]:
     if Path("/sys/class/net/br-pimlab").exists():
         out.append("bridge br-pimlab")
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    out += [f"loop {line}" for line in loops.splitlines() if str(RUN) in line]
+    out += [f"loop {line}" for line in loops.splitlines() if MINE.search(line)]
     mounts = Path("/proc/self/mounts").read_text()
-    out += [f"mount {line}" for line in mounts.splitlines() if str(RUN) in line]
+    out += [f"mount {line}" for line in mounts.splitlines() if MINE.search(line)]
     for veth in ("vb-pbx01", "vb-im", "vb-vault"):
         if Path(f"/sys/class/net/{veth}").exists():
             out.append(f"veth {veth}")
@@ -74,7 +88,7 @@ def leftovers() -> list[str]:
 
 
 def test_up_down_twice_leaves_nothing_behind():
-    assert not session_lab_active(), "must run before the session lab starts (lab_cycle ordering)"
+    assert not session_lab_on(1), "must run before the session lab starts (lab_cycle ordering)"
     assert run_lab("down").returncode == 0  # start from nothing, whatever ran before
     for round_ in (1, 2):
         up = run_lab("up", timeout=900)
@@ -97,8 +111,13 @@ def test_up_down_twice_leaves_nothing_behind():
 
 def test_down_after_a_crashed_up_cleans_up():
     """Kill `up` half-way (after the bridge, loop device and containers exist), then `down`."""
-    assert not session_lab_active()
-    p = subprocess.Popen([str(LAB), "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert not session_lab_on(1)
+    p = subprocess.Popen(
+        [str(LAB), "up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **CLUSTER},
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not live_lab_processes():
         time.sleep(0.05)
@@ -144,7 +163,7 @@ def assert_refused_cleanly(p: subprocess.CompletedProcess, words: str) -> None:
 
 @pytest.fixture
 def nothing_running():
-    if session_lab_active() or run_lab("status").returncode != 3:
+    if session_lab_on(1) or run_lab("status").returncode != 3:
         pytest.fail("these checks need a stopped lab (they ran after the session lab started?)")
     yield
     assert leftovers() == []
@@ -201,6 +220,7 @@ def test_up_as_non_root_says_so(nothing_running):
             capture_output=True,
             text=True,
             timeout=60,
+            env={**os.environ, **CLUSTER},
         )
     finally:
         shutil.rmtree(d)

@@ -61,6 +61,8 @@ def test_os_fault(lab):
 
 def test_disk_fault(lab):
     disk = lab.im_data_disk
+    if lab.ssh("im", f"findmnt -S {disk}").returncode == 0:  # an earlier module's stack mounted it
+        lab.reset_im()
     lab.plant("disk")
     p = lab.ssh(
         "im", f"blkid -o export {disk}; mount {disk} /mnt && ls /mnt; umount /mnt", check=True

@@ -51,9 +51,9 @@ def test_a_wrong_pinned_key_is_refused(lab, tmp_path):
 def test_only_the_lab_network(lab):
     for host in ("pbx01", "im"):
         routes = lab.ssh(host, "ip -4 route", check=True).stdout.strip().splitlines()
-        assert routes == [f"10.213.7.0/24 dev host0 proto kernel scope link src {lab.addr(host)}"]
+        assert routes == [f"{lab.net}.0/24 dev host0 proto kernel scope link src {lab.addr(host)}"]
     addrs = lab.ssh("im", "ip -4 -o addr show dev host0", check=True).stdout
-    assert "10.213.7.12/24" in addrs and "10.213.7.112/24" in addrs
+    assert f"{lab.im}/24" in addrs and f"{lab.im_public}/24" in addrs
 
 
 def test_pbx01_shape(lab):

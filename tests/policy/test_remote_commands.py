@@ -44,9 +44,9 @@ def connection(key: str, host_key=IM_KEY, proxy_key=PBX01_KEY, proxy=True) -> di
             conn["hostKey"] = pin
         return conn
 
-    conn = one("10.0.0.12", "ubuntu", host_key, 40.0)
+    conn = one("10.0.0.12", "ubuntu", host_key, 0.0)
     if proxy:
-        conn["proxy"] = one("10.0.0.11", "pbx", proxy_key, 10.0)
+        conn["proxy"] = one("10.0.0.11", "pbx", proxy_key, 0.0)
     return conn
 
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace as NS
 from fleet import report
 from fleet.model import Outcome
 from fleet.steps import count, failure
+from status.cli import first_error
 
 OUTCOMES = [
     Outcome("eu-a", "failed", 100.0, 142.5, 3, 2, None, "im-upgrade: im.sh upgrade failed", True),
@@ -41,7 +42,24 @@ def test_all_ok_says_ok():
     ok = [Outcome("a", "ok", 0.0, 1.0, 0, 0, "serving: 10.0.0.5:8887")]
     text = report.as_text("up", ok, 1, None)
     assert text.splitlines()[-1] == "OK: 1 ok, 0 failed, 0 skipped"
-    assert "serving: 10.0.0.5:8887" in text
+    assert "serving: 10.0.0.5:8887 (recorded)" in text
+
+
+RECORDED = {"imPort8887": "open", "vendorStatus": '{"state": "running", "release": "2"}'}
+
+
+def test_im_health_is_the_live_check_where_one_ran_and_says_so():
+    checked = Outcome("a", "failed", 0.0, 1.0, 0, 0, RECORDED, "canary not healthy", True)
+    checked.live_health = "8887 closed, IM host unreachable"
+    unchecked = Outcome("b", "ok", 1.0, 2.0, 0, 0, RECORDED)
+    rows = report.as_text("up", [checked, unchecked], 1, "a").splitlines()[2:4]
+    assert rows[0].endswith("  8887 closed, IM host unreachable (live)")
+    assert "8887 open" not in rows[0]  # the recorded output is not shown beside the live check
+    assert rows[1].endswith("  8887 open, running, release 2 (recorded)")
+    assert report.health_cell(Outcome("c", "ok")) == "-"
+    doc = json.loads(report.as_json("up", [checked], 1, "a"))["stacks"][0]
+    assert doc["im_health"] == RECORDED
+    assert doc["im_health_live"] == "8887 closed, IM host unreachable"
 
 
 def test_json_report():
@@ -61,6 +79,7 @@ def test_json_report():
         "started": None,
         "ended": None,
         "im_health": None,
+        "im_health_live": None,
         "note": "not started: canary eu-a failed",
     }
 
@@ -138,3 +157,36 @@ def test_failure_names_the_resource_and_the_vendors_error():
 
 def test_failure_without_a_resource_diagnostic_is_the_fallback():
     assert failure([diag("x", urn="")], "error: no stack") == "error: no stack"
+
+
+def test_first_error_joins_a_heading_with_the_lines_under_it():
+    # As a CommandError prints a refused config: the heading alone on the progress line, then
+    # with the key and the reason under Diagnostics.
+    text = (
+        "\n code: 1\n stdout: Previewing update (bad):\n\n"
+        " +  pulumi:pulumi:Stack portsip-im-bad create error: invalid configuration:\n"
+        " +  pulumi:pulumi:Stack portsip-im-bad create error: an unhandled error occurred\n"
+        "Diagnostics:\n  pulumi:pulumi:Stack (portsip-im-bad):\n"
+        "    error: invalid configuration:\n"
+        "      portsip-im:publicIp: 'nonsense': Input is not a valid IPv4 address\n"
+        "      portsip-im:sizingProfile: must be large or medium\n"
+        "    error: an unhandled error occurred: program exited with non-zero exit code: 1\n"
+        "\n stderr: "
+    )
+    assert first_error(text) == (
+        "error: invalid configuration: portsip-im:publicIp: 'nonsense': Input is not a valid "
+        "IPv4 address; portsip-im:sizingProfile: must be large or medium"
+    )
+    stderr = " stderr: error: could not list stacks:\n  permission denied\n"
+    assert first_error(stderr) == "error: could not list stacks: permission denied"
+
+
+def test_first_error_of_one_line_errors_is_that_line():
+    assert first_error("\n code: 255\n stdout: \n stderr: error: no stack named 'x' found") == (
+        "error: no stack named 'x' found"
+    )
+    assert first_error("error: a heading with nothing under it:\nnext: not indented") == (
+        "error: a heading with nothing under it:"
+    )
+    assert first_error("something\nwent wrong") == "went wrong"
+    assert len(first_error("error: " + "x" * 400)) == 300

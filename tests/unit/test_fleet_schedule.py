@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fleet.model import TaskResult
+from fleet.model import LIVE_UNKNOWN, TaskResult
 from fleet.schedule import exit_status, run_fleet
 
 
@@ -100,22 +100,38 @@ def test_unhealthy_canary_stops_the_rest():
 
     def check(name):
         checked.append(name)
-        return False, "IM port 8887 closed"
+        return TaskResult(ok=False, error="IM port 8887 closed", live_health="8887 closed")
 
     out = run_fleet(STACKS, rec, canary="a", canary_check=check)
     assert checked == ["a"]
     assert results(out) == {"a": "failed", "b": "skipped", "c": "skipped", "d": "skipped"}
     assert "not healthy afterwards: IM port 8887 closed" in out[0].note
     assert set(rec.times) == {"a"}
+    # What the live check saw, beside what the run recorded ("ok", Recorder's health).
+    assert (out[0].live_health, out[0].health) == ("8887 closed", "ok")
+
+
+def test_a_canary_check_that_crashes_is_unhealthy_and_its_live_health_unknown():
+    def check(name):
+        raise RuntimeError("pbx01 vanished")
+
+    out = run_fleet(STACKS, Recorder(), canary="a", canary_check=check)
+    assert out[0].result == "failed" and out[0].live_health == LIVE_UNKNOWN
+    assert out[0].note == "canary not healthy afterwards: RuntimeError: pbx01 vanished"
+    assert results(out)["b"] == "skipped"
 
 
 def test_healthy_canary_lets_the_rest_run_and_check_is_canary_only():
     checked = []
-    out = run_fleet(
-        STACKS, Recorder(), canary="a", canary_check=lambda n: checked.append(n) or (True, "")
-    )
+
+    def check(name):
+        checked.append(name)
+        return TaskResult(ok=True, live_health="8887 open, svr_stats answers")
+
+    out = run_fleet(STACKS, Recorder(), canary="a", canary_check=check)
     assert checked == ["a"]
     assert exit_status(out) == 0
+    assert [o.live_health for o in out] == ["8887 open, svr_stats answers", None, None, None]
 
 
 def test_first_failure_starts_nothing_new_but_running_ones_finish():

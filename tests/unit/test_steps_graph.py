@@ -101,7 +101,9 @@ def test_every_connection_pins_its_host_key(existing, aws):
                 )
                 # The jump host's own dial keeps pbx01's limits, sshPerDialTimeout included.
                 assert conn["proxy"]["perDialTimeout"] == conn["perDialTimeout"] == 15
-                assert conn["proxy"]["dialErrorLimit"] == 10 and conn["dialErrorLimit"] == 40
+                assert conn["proxy"]["dialErrorLimit"] == 0
+            # No dial is retried: a refused host key or login fails at its first attempt.
+            assert conn["dialErrorLimit"] == 0, name
             assert conn["privateKey"] == "test-only-private-key"
             assert "connection" in r.secret_inputs, name
 

@@ -87,8 +87,6 @@ def add_guide_steps(
         r.ssh_private_key,
         im_host_key,
         via=pbx01_conn if r.jump_via_pbx01 else None,
-        # A new VM may take minutes to boot: keep dialling.
-        dial_error_limit=40,
         per_dial_timeout=r.ssh_per_dial_timeout,
     )
     im_admin = remote.Host(im_conn, sudo=host.admin_user != "root")

@@ -247,7 +247,25 @@ class ImConfig(BaseModel):
     )
     pbx_api_tls_verify: bool = Field(
         True,
-        description="Verify the PBX API's TLS certificate (off only for a self-signed lab PBX).",
+        description="Verify the PBX API's TLS certificate. For a self-signed PBX set "
+        "`pbxApiCaCertificate` or `pbxApiPinnedPublicKey` rather than turning this off.",
+    )
+    pbx_api_ca_certificate: str | None = Field(
+        None,
+        description="The PEM certificate(s) of the CA that signed the PBX API's certificate (a "
+        "self-signed PBX: its own certificate); the API is verified against these alone. "
+        '`pulumi config set pbxApiCaCertificate -- "$(cat pbx-ca.pem)"`.',
+    )
+    pbx_api_pinned_public_key: str | None = Field(
+        None,
+        description="`sha256//BASE64`, the SHA-256 of the PBX API certificate's public key "
+        "(several joined by `;`): the API is trusted when its key matches, whoever signed the "
+        "certificate (docs/security.md).",
+    )
+    pbx_api_allow_insecure_http: bool = Field(
+        False,
+        description="Allow an `http://` `pbxApiUrl`: the admin password, the bearer token and the "
+        "IM token then cross the network in clear.",
     )
     pbx_admin_user: str = Field(
         "admin", description="rest: the PBX system administrator's user name."
@@ -393,6 +411,16 @@ class ImConfig(BaseModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else rules.url(value)
+
+    @field_validator("pbx_api_ca_certificate")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        return None if value is None else rules.pem_certificates(value)
+
+    @field_validator("pbx_api_pinned_public_key")
+    @classmethod
+    def _pin(cls, value: str | None) -> str | None:
+        return None if value is None else rules.pinned_public_key(value)
 
     @field_validator("ssh_public_key")
     @classmethod

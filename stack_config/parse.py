@@ -17,6 +17,7 @@ from portsip_im.rules import (
     backup_env_problems,
     is_private_address,
     masked,
+    one_line_secret,
     repository_placement,
     sftp_server,
     ssh_private_key_problems,
@@ -86,6 +87,14 @@ def parse_config(
                 f"{NAMESPACE}:{secret.key}: set as plain text; it must be a secret "
                 f"(pulumi config set --secret {secret.key} ...)"
             )
+    # Secrets that line-based tools read, held to the component's rule here, where their value is
+    # known at preview (the component sees them as Outputs, known only once the update runs).
+    for key in ("pbxPassword", "backupPassword"):
+        if key in raw:
+            try:
+                one_line_secret(raw[key])
+            except ValueError as exc:
+                problems.append(f"{NAMESPACE}:{key}: {exc}")
     if "backupEnv" in raw:
         bad_env = backup_env_problems(raw["backupEnv"])
         problems.extend(f"{NAMESPACE}:backupEnv: {p}" for p in bad_env)

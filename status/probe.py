@@ -36,6 +36,7 @@ def probe_params(stack: Stack) -> dict[str, str]:
         admin_password=None,
         im_token=None,
         whitelist_confirmed=c.whitelist_confirmed,
+        pinned_public_key=c.pbx_api_pinned_public_key,
     )
     params = {k: str(v) for k, v in pbx.params().items()}
     params.update(
@@ -58,7 +59,13 @@ def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
     text = "\n".join(part.read_text() for part in parts)
     command = remote.render("status", text, probe_params(stack))
     stdin = remote.stdin_text(
-        text, remote.encode_secrets({"PBX_ADMIN_PASSWORD": stack.secrets.get("pbxAdminPassword")})
+        text,
+        remote.encode_secrets(
+            {
+                "PBX_ADMIN_PASSWORD": stack.secrets.get("pbxAdminPassword"),
+                "PBX_CA_CERT": c.pbx_api_ca_certificate,
+            }
+        ),
     )
     with tempfile.TemporaryDirectory(prefix="portsip-im-status-") as tmp:
         key = Path(tmp) / "key"

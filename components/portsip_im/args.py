@@ -115,7 +115,17 @@ class PbxApiArgs(TypedDict):
     login_path: NotRequired[str]
     """The OAuth login path (default /login/oauth/token)."""
     tls_verify: NotRequired[bool]
-    """Verify the API's TLS certificate (default true)."""
+    """Verify the API's TLS certificate (default true). Rather than turning it off for a
+    self-signed PBX, trust it with `ca_certificate` or `pinned_public_key`."""
+    ca_certificate: NotRequired[pulumi.Input[str]]
+    """The PEM certificate(s) of the CA that signed the PBX's certificate (a self-signed PBX: its
+    own certificate): the API's TLS is verified against these alone, not the system's CAs."""
+    pinned_public_key: NotRequired[str]
+    """`sha256//BASE64`: the SHA-256 of the PBX certificate's public key (several joined by `;`).
+    The API is trusted when its key matches, whoever signed its certificate."""
+    allow_insecure_http: NotRequired[bool]
+    """Allow an `http://` url (default false): the admin password, bearer token and IM token then
+    cross the network in clear."""
     admin_user: NotRequired[str]
     """The PBX system administrator (default admin)."""
     admin_password: NotRequired[pulumi.Input[str]]

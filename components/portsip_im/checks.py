@@ -56,7 +56,11 @@ class _Checker:
     def fail(self, field: str, message: str) -> None:
         self.problems.append((field, message))
 
-    def check(self, field: str, value: Any, rule: Callable[[Any], T]) -> Any:
+    def check(
+        self, field: str, value: Any, rule: Callable[[Any], T], normalize: bool = False
+    ) -> Any:
+        """The value, held to `rule`; with `normalize`, an Output's value becomes what the rule
+        makes of it once known, exactly as a plain value does in `normalized`."""
         if isinstance(value, pulumi.Output):
 
             def later(known: Any) -> Any:
@@ -66,10 +70,10 @@ class _Checker:
                         raise ArgsError([(field, "required, not set (its Output has no value)")])
                     return known  # an optional value another stack does not give
                 try:
-                    rule(known)
+                    made = rule(known)
                 except ValueError as exc:
                     raise ArgsError([(field, str(exc))]) from None
-                return known
+                return made if normalize else known
 
             return value.apply(later)
         try:
@@ -81,7 +85,7 @@ class _Checker:
     def normalized(self, field: str, value: Any, rule: Callable[[Any], T]) -> Any:
         """Like check, but a plain value is replaced by what the rule makes of it."""
         if value is None or isinstance(value, pulumi.Output):
-            return value if value is None else self.check(field, value, rule)
+            return value if value is None else self.check(field, value, rule, normalize=True)
         try:
             return rule(value)
         except ValueError as exc:
@@ -193,6 +197,8 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         api_url = ck.check("pbx.api.url", api_url, rules.url).apply(lambda u: u.rstrip("/"))
     elif api_url is None and virtual_ip is not None:
         api_url = pulumi.Output.from_input(virtual_ip).apply(lambda vip: f"https://{vip}:8887/api")
+    if api.get("allow_insecure_http", False) is not True:
+        api_url = ck.check("pbx.api.url", api_url, _https) if api_url is not None else None
     if mode == "rest":
         if api_url is None:
             ck.fail(
@@ -233,6 +239,13 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
 
     pbx01_host = ck.normalized("pbx.pbx01_host", pbx.get("pbx01_host"), rules.host_name)
     _shapes(ck, where, h, pbx, api, prep, im)
+    admin_user = h.get("admin_user") or rules.DEFAULT_ADMIN_USER[target]
+    if pbx.get("user") == admin_user and admin_user not in rules.RESERVED_USERS:
+        ck.fail(
+            "pbx.user",
+            f"{admin_user!r} is the IM host's admin user ({where}.admin_user), the program's own "
+            "login: prepare would set its password to the PBX nodes' and change its sudo",
+        )
     resolved = Resolved(
         target=target,
         profile=profile,
@@ -257,7 +270,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         if "client_cidrs" in h
         else rules.everyone(),
         admin_cidrs=ck.cidrs(f"{where}.admin_cidrs", h.get("admin_cidrs", []), admin=True),
-        admin_user=h.get("admin_user") or rules.DEFAULT_ADMIN_USER[target],
+        admin_user=admin_user,
         ssh_public_key=ck.normalized(
             f"{where}.ssh_public_key", h.get("ssh_public_key"), rules.ssh_key
         ),
@@ -270,12 +283,18 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         pbx01_user=pbx.get("user", "pbx"),
         pbx01_source_cidr=_source_cidr(ck, pbx01_private_ip, pbx01_host, allow_public, cloud),
         guide_dir=pbx.get("guide_dir", "/opt/portsip-pbx-ha-guide"),
-        pbx_password=_secret(pbx.get("password")) or "",
+        pbx_password=_secret(_one_line(ck, "pbx.password", pbx.get("password"))) or "",
         pbx_api=mode,
         pbx_api_url=api_url if mode == "rest" else None,
         pbx_api_login=ck.choice("pbx.api.login", api.get("login", "auto"), rules.PBX_API_LOGINS),
         pbx_api_login_path=login_path,
         pbx_api_tls_verify=api.get("tls_verify", True),
+        pbx_api_ca_certificate=ck.normalized(
+            "pbx.api.ca_certificate", api.get("ca_certificate"), rules.pem_certificates
+        ),
+        pbx_api_pinned_public_key=ck.normalized(
+            "pbx.api.pinned_public_key", api.get("pinned_public_key"), rules.pinned_public_key
+        ),
         pbx_admin_user=api.get("admin_user", "admin"),
         pbx_admin_password=_secret(api.get("admin_password")) if mode == "rest" else None,
         im_token=_secret(api.get("im_token")) if mode == "manual" else None,
@@ -297,7 +316,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         skip_cluster_check=im.get("skip_cluster_check", False),
         upgrade_without_backup=im.get("upgrade_without_backup", False),
         backup_repository=repository,
-        backup_password=_secret((backup or {}).get("password")),
+        backup_password=_secret(_one_line(ck, "backup.password", (backup or {}).get("password"))),
         backup_env=_secret(backup_env),
         backup_schedule=ck.normalized(
             "backup.schedule", (backup or {}).get("schedule", "daily"), rules.backup_schedule
@@ -335,7 +354,7 @@ def _shapes(
         (where, h, "subnet_id", rules.aws_id("subnet")),
         (where, h, "pbx_security_group_id", rules.aws_id("sg")),
         (where, h, "ami", rules.aws_id("ami")),
-        ("pbx", pbx, "user", rules.posix_user),
+        ("pbx", pbx, "user", rules.pbx_user),
         ("pbx", pbx, "guide_dir", rules.ordinary_path),
         ("pbx.api", api, "admin_user", rules.api_user),
         ("prepare", prep, "required_os", rules.os_release),
@@ -348,6 +367,16 @@ def _shapes(
         # the shape.
         if value is not None and not (name.endswith("_id") and isinstance(value, pulumi.Output)):
             ck.check(f"{group}.{name}", value, rule)
+
+
+def _https(value: str) -> None:
+    if str(value).startswith("http://"):
+        raise ValueError(rules.PLAIN_HTTP + " (pbx.api.allow_insecure_http)")
+
+
+def _one_line(ck: _Checker, field: str, value: Any) -> Any:
+    """A secret a line-based tool reads (chpasswd, restic's password file), held to one line."""
+    return None if value is None else ck.check(field, value, rules.one_line_secret)
 
 
 def _secret(value: Any) -> Any:

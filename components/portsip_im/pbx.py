@@ -130,6 +130,10 @@ class PbxAccess:
     admin_password: pulumi.Input[str] | None
     im_token: pulumi.Input[str] | None
     whitelist_confirmed: bool
+    # How a self-signed PBX is trusted without turning verification off: its CA's PEM (travels on
+    # stdin with the secrets: a multi-line value has no place in a command line) or a pin.
+    ca_certificate: pulumi.Input[str] | None = None
+    pinned_public_key: str | None = None
 
     @classmethod
     def from_settings(cls, r: Resolved) -> PbxAccess:
@@ -143,6 +147,8 @@ class PbxAccess:
             admin_password=r.pbx_admin_password,
             im_token=r.im_token,
             whitelist_confirmed=r.whitelist_confirmed,
+            ca_certificate=r.pbx_api_ca_certificate,
+            pinned_public_key=r.pbx_api_pinned_public_key,
         )
 
     @property
@@ -163,13 +169,19 @@ class PbxAccess:
                 PBX_TLS_VERIFY="1" if self.tls_verify else "0",
                 PBX_ADMIN_USER=self.admin_user,
             )
+            if self.pinned_public_key:  # only when set: a stack without it sends what it sent
+                out["PBX_PINNED_PUBKEY"] = self.pinned_public_key
         return out
 
     def api_secrets(self) -> dict[str, pulumi.Input[str]]:
-        """The admin password, for steps that log in (rest only)."""
+        """The admin password, for steps that log in, and the CA certificate when one is given
+        (rest only)."""
+        out: dict[str, pulumi.Input[str]] = {}
         if self.rest and self.admin_password is not None:
-            return {"PBX_ADMIN_PASSWORD": self.admin_password}
-        return {}
+            out["PBX_ADMIN_PASSWORD"] = self.admin_password
+        if self.rest and self.ca_certificate is not None:
+            out["PBX_CA_CERT"] = self.ca_certificate
+        return out
 
     def token_secrets(self) -> dict[str, pulumi.Input[str]]:
         """What the token step needs: the admin password (rest) or the operator's token (manual)."""

@@ -50,6 +50,8 @@ class Resolved:
     pbx_api_login: str
     pbx_api_login_path: str
     pbx_api_tls_verify: bool
+    pbx_api_ca_certificate: pulumi.Input[str] | None
+    pbx_api_pinned_public_key: str | None
     pbx_admin_user: str
     pbx_admin_password: pulumi.Input[str] | None
     im_token: pulumi.Input[str] | None

@@ -181,11 +181,53 @@ def backup_env_problems(text: str | dict[str, Any]) -> list[str]:
 
 
 def ssh_key(value: str) -> str:
-    """An SSH public key, `TYPE BASE64 [comment]`, stripped."""
+    """An SSH public key, `TYPE BASE64 [comment]`, stripped: one key on one line. A line break
+    would make a second line wherever the key is written (known_hosts, authorized_keys): a second
+    key, or a pattern such as `*`, trusted beside the one meant."""
+    if _CONTROL.search(value.strip()):
+        raise ValueError(
+            "must be one SSH public key on one line (it holds a line break or a control character)"
+        )
     parts = value.split()
     if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES or not _BASE64.fullmatch(parts[1]):
         raise ValueError("must be an SSH public key, `TYPE BASE64` (e.g. ssh-ed25519 AAAA…)")
+    if any(part in _SSH_KEY_TYPES for part in parts[2:]):
+        raise ValueError("must be one SSH public key (a second key type follows the first)")
     return value.strip()
+
+
+# Control characters (line breaks, NUL, tab...) in a value that a line-based file or tool reads.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line_secret(value: str) -> str:
+    """A secret that a line-based tool reads (chpasswd's `user:password` lines, restic's password
+    file): a line break would end it early or start another record. Never quoted."""
+    if re.search(r"[\r\n\x00]", str(value)):
+        raise ValueError("must be on one line (it holds a line break or a NUL character)")
+    return value
+
+
+# Accounts the pbx user must never be: prepare sets its password (the cluster's) and gives it
+# passwordless sudo, so naming one of these would hand them to whoever knows that password.
+RESERVED_USERS = frozenset(
+    "root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc gnats "
+    "nobody systemd-network systemd-resolve systemd-timesync systemd-coredump messagebus syslog "
+    "_apt sshd uuidd tcpdump tss landscape pollinate polkitd lxd dnsmasq usbmux fwupd-refresh "
+    "ubuntu ec2-user admin".split()
+)
+
+
+def pbx_user(value: str) -> str:
+    """The PBX nodes' user: a login name, and not a system or cloud admin account."""
+    posix_user(value)
+    if value in RESERVED_USERS:
+        raise ValueError(
+            f"{value!r} is a system or cloud admin account: prepare would set its password to "
+            "the PBX nodes' and give it passwordless sudo; use the PBX nodes' own user (the "
+            "guide's `pbx`)"
+        )
+    return value
 
 
 def pinned_key(value: str) -> str:
@@ -235,6 +277,9 @@ def masked(value: object) -> object:
     if isinstance(value, str) and URL_CREDENTIALS.search(value):
         # Up to the last @: an unencoded @ or / in the password is masked too.
         return re.sub(r"://.*@", "://***@", value)
+    if isinstance(value, str) and value.startswith("rclone:") and _RCLONE_SECRET.search(value):
+        # Each credential option's value, up to the next option or the path.
+        return _RCLONE_VALUE.sub(lambda m: m.group(1) + "***", value)
     return value
 
 
@@ -255,9 +300,26 @@ def backup_repository(value: str) -> str:
     if URL_CREDENTIALS.search(value):
         # The URL is a plain parameter (argv, state): a password in it would leak.
         raise ValueError("carries a password in the URL; put credentials in backupEnv (a secret)")
+    if value.startswith("rclone:") and _RCLONE_SECRET.search(value):
+        # rclone's connection strings (`rclone::s3,access_key_id=…,secret_access_key=…:bucket`)
+        # carry options in the same plain parameter.
+        raise ValueError(
+            "carries a credential in an rclone option; put it in backupEnv (a secret), as "
+            "RCLONE_CONFIG_… variables"
+        )
     sftp_server(value)  # an `sftp:` one must name its server and path as restic reads them
     return value
 
+
+# An rclone option naming a credential: key, secret, pass(word), token, sas, credentials.
+_RCLONE_SECRET = re.compile(
+    r"[,:](?:[a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*)=",
+    re.IGNORECASE,
+)
+
+_RCLONE_VALUE = re.compile(
+    r"([,:][a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*=)[^,:]*", re.IGNORECASE
+)
 
 _SFTP_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")
 
@@ -389,10 +451,49 @@ def usable_address(value: str, private: bool, allow_public: bool) -> ipaddress.I
 
 def url(value: str) -> str:
     if not value.startswith(("https://", "http://")):
-        raise ValueError("must start with https:// (or http://)")
+        raise ValueError("must start with https://")
     if _UNSAFE.search(value):
         raise ValueError("must not contain quotes, white space or shell characters")
     return value
+
+
+PLAIN_HTTP = (
+    "is plain http://: the admin password, the bearer token and the IM token would cross the "
+    "network in clear; use https:// (trust a self-signed PBX with its CA certificate or a pinned "
+    "public key), or, knowingly, allow insecure http"
+)
+
+
+def pem_certificates(value: str) -> str:
+    """One or more PEM certificates (a CA bundle), stripped; never a private key."""
+    text = value.strip()
+    blocks = re.findall(
+        r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----", text
+    )
+    if "PRIVATE KEY" in text:
+        raise ValueError("holds a private key: give only the CA's certificate (PEM)")
+    if not blocks or "".join(blocks) != re.sub(r"\n(?=-----BEGIN)", "", text):
+        raise ValueError(
+            "must be PEM certificates (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----), "
+            "nothing else"
+        )
+    return text + "\n"
+
+
+_PIN = re.compile(r"sha256//[A-Za-z0-9+/]{43}=")
+
+
+def pinned_public_key(value: str) -> str:
+    """curl's --pinnedpubkey: one or more `sha256//BASE64` hashes of a public key, `;` between."""
+    pins = [p.strip() for p in value.split(";")]
+    if not pins or not all(_PIN.fullmatch(p) for p in pins):
+        raise ValueError(
+            "must be `sha256//BASE64` (the SHA-256 of the PBX certificate's public key, base64; "
+            "several joined by `;`): openssl s_client -connect HOST:8887 </dev/null | openssl "
+            "x509 -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 "
+            "-binary | base64"
+        )
+    return ";".join(pins)
 
 
 def json_value(value: Any) -> Any:

@@ -286,6 +286,61 @@ CASES = [
         "portsip-im:dataSnapshotId: only for target aws",
     ),
     (
+        "pbx password with a line break (chpasswd would read a second account)",
+        {**h.base_config("existing"), "pbxPassword": "pw\nroot:owned"},
+        "portsip-im:pbxPassword: must be on one line",
+    ),
+    (
+        "pbx user is root",
+        {**h.base_config("existing"), "pbx01User": "root"},
+        "portsip-im:pbx01User: 'root' is a system or cloud admin account",
+    ),
+    (
+        "pbx user is the cloud image's admin",
+        {**h.base_config("aws"), "pbx01User": "ubuntu"},
+        "portsip-im:pbx01User: 'ubuntu' is a system or cloud admin account",
+    ),
+    (
+        "pbx user is the IM host's admin user",
+        {**h.base_config("existing"), "adminUser": "ops", "pbx01User": "ops"},
+        "portsip-im:pbx01User: 'ops' is the IM host's admin user",
+    ),
+    (
+        "a second host key on another line",
+        {
+            **h.base_config("existing"),
+            "imHostKey": h.IM_HOST_KEY + "\n* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIevil",
+        },
+        "': must be one SSH public key on one line (it holds a line break",
+    ),
+    (
+        "a second host key on the same line",
+        {
+            **h.base_config("existing"),
+            "imHostKey": h.IM_HOST_KEY + " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIevil",
+        },
+        "': must be one SSH public key (a second key type follows the first)",
+    ),
+    (
+        "plain http PBX API",
+        {**h.base_config("existing"), "pbxApiUrl": "http://192.168.1.130:8887/api"},
+        "portsip-im:pbxApiUrl: is plain http://",
+    ),
+    (
+        "a PBX API pin of the wrong shape",
+        {**h.base_config("existing"), "pbxApiPinnedPublicKey": "sha1//abc"},
+        "portsip-im:pbxApiPinnedPublicKey",
+    ),
+    (
+        "an rclone repository carrying its secret key",
+        {
+            **h.base_config("existing"),
+            "backupRepository": "rclone::s3,access_key_id=AKIA1,secret_access_key=wJalr:bucket",
+            "backupPassword": "restic-pass",
+        },
+        "portsip-im:backupRepository",
+    ),
+    (
         "ssh key missing",
         {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},
         "portsip-im:sshPrivateKey: required, not set",
@@ -318,6 +373,7 @@ def test_clear_error_and_nothing_created(config, expected, monkeypatch):
         ("backupRepository", "sftp://im:hunter2@b.example//im bk", "hunter2"),
         ("backupRepository", "ftp://im:hunter2@b.example/im", "hunter2"),
         ("pbxApiUrl", "ftp://admin:hunter2@pbx.example/api", "hunter2"),
+        ("backupRepository", "rclone::s3,access_key_id=AKIAKEYID,secret_access_key=wJ:b", "wJ:"),
     ],
 )
 def test_a_refused_url_never_shows_its_credentials(key, value, secret):
@@ -329,7 +385,7 @@ def test_a_refused_url_never_shows_its_credentials(key, value, secret):
     msg = preview_error(config)
     assert f"portsip-im:{key}:" in msg
     assert secret not in msg and "AKIAKEYID" not in msg, msg
-    assert "***@" in msg, msg
+    assert "***@" in msg or "=***" in msg, msg
 
 
 def test_secret_as_plain_text_creates_nothing(monkeypatch):

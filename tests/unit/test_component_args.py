@@ -183,6 +183,110 @@ def test_an_output_is_checked_once_known_with_the_same_message(place, value, fie
         known()
 
 
+EVIL = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIevil"
+
+
+@pytest.mark.parametrize(
+    ("place", "field"),
+    [("host_key", "host.existing.host_key"), ("pbx01_host_key", "pbx.pbx01_host_key")],
+)
+def test_a_host_key_output_with_a_second_line_is_refused_by_name(place, field):
+    # Before 0.5.0 an Output was checked but passed on raw: split() read the line break as a
+    # space, and trust-key.sh wrote `* ssh-ed25519 EVIL` into pbx01's known_hosts.
+    pulumi.runtime.set_mocks(_Mocks(), preview=False)
+    a = args()
+    two_lines = pulumi.Output.from_input(f"{h.IM_HOST_KEY}\n* {EVIL}")
+    if place == "host_key":
+        a["host"]["existing"]["host_key"] = two_lines
+    else:
+        a["pbx"]["pbx01_host_key"] = two_lines
+    r = resolve(a)
+    checked = r.im_host_key if place == "host_key" else r.pbx01_host_key
+
+    @pulumi.runtime.test
+    def known():
+        return checked.apply(lambda v: v)  # type: ignore[union-attr]
+
+    with pytest.raises(ArgsError, match=f"{field}: must be one SSH public key on one line"):
+        known()
+
+
+def test_a_key_output_is_normalized_as_a_plain_value_is():
+    pulumi.runtime.set_mocks(_Mocks(), preview=False)
+    a = args("aws", ssh_public_key=pulumi.Output.from_input(f"  {KEY}\n"))
+    a["host"]["aws"]["private_ip"] = h.IM_PRIVATE
+    a["pbx"]["pbx01_host_key"] = pulumi.Output.from_input(f"{h.PBX01_HOST_KEY} root@pbx01\n")
+    r = resolve(a)
+    plain = resolve(args("aws"))
+
+    @pulumi.runtime.test
+    def known():
+        return pulumi.Output.all(r.ssh_public_key, r.pbx01_host_key).apply(
+            lambda v: assert_equal(v, [plain.ssh_public_key, h.PBX01_HOST_KEY])
+        )
+
+    known()
+
+
+def assert_equal(got: Any, want: Any) -> None:
+    assert got == want
+
+
+PIN = "sha256//" + "A" * 43 + "="
+CA = "-----BEGIN CERTIFICATE-----\nMIIBdTCCARugAwIBAgIU\n-----END CERTIFICATE-----"
+
+
+def test_pbx_api_trust_fields():
+    a = args()
+    a["pbx"]["api"].update(url="http://192.168.1.130:8887/api")
+    assert "plain http://" in problems(a)["pbx.api.url"]
+    a["pbx"]["api"]["allow_insecure_http"] = True
+    assert resolve(a).pbx_api_url == "http://192.168.1.130:8887/api"
+    bad = args()
+    bad["pbx"]["api"].update(
+        ca_certificate="-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+        pinned_public_key="sha256//short",
+    )
+    found = problems(bad)
+    assert "holds a private key" in found["pbx.api.ca_certificate"]
+    assert "must be `sha256//BASE64`" in found["pbx.api.pinned_public_key"]
+    good = args()
+    good["pbx"]["api"].update(ca_certificate=CA + "\n\n", pinned_public_key=f"{PIN} ; {PIN}")
+    r = resolve(good)
+    assert r.pbx_api_ca_certificate == CA + "\n"
+    assert r.pbx_api_pinned_public_key == f"{PIN};{PIN}"
+
+
+def test_the_pin_is_a_parameter_and_the_ca_travels_with_the_secrets():
+    from portsip_im.pbx import PbxAccess
+
+    good = args()
+    good["pbx"]["api"].update(ca_certificate=CA, pinned_public_key=PIN)
+    access = PbxAccess.from_settings(resolve(good))
+    assert access.params()["PBX_PINNED_PUBKEY"] == PIN
+    assert set(access.api_secrets()) == {"PBX_ADMIN_PASSWORD", "PBX_CA_CERT"}
+    assert "PBX_CA_CERT" not in access.params()
+    # Unset, nothing is sent: a stack without them sends what it sent before.
+    plain = PbxAccess.from_settings(resolve(args()))
+    assert "PBX_PINNED_PUBKEY" not in plain.params()
+    assert set(plain.api_secrets()) == {"PBX_ADMIN_PASSWORD"}
+
+
+def test_line_based_secrets_and_the_pbx_user():
+    a = args()
+    a["pbx"]["password"] = "pw\nroot:x"
+    a["pbx"]["user"] = "daemon"
+    a["backup"] = {"repository": "sftp:vault:/srv/im", "password": "one\ntwo"}
+    found = problems(a)
+    assert found["pbx.password"].startswith("must be on one line")
+    assert "root:x" not in str(found) and "two" not in found["backup.password"]
+    assert found["backup.password"].startswith("must be on one line")
+    assert "'daemon' is a system or cloud admin account" in found["pbx.user"]
+    admin = args(admin_user="ops")
+    admin["pbx"]["user"] = "ops"
+    assert "IM host's admin user" in problems(admin)["pbx.user"]
+
+
 def test_a_misspelled_or_other_targets_field_is_named():
     a = args("hcloud", client_cidr=["203.0.113.0/24"], data_snapshot_id="snap-0123456789abcdef0")
     a["pbx"]["api"]["admin_pasword"] = "x"

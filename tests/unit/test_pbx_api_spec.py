@@ -222,6 +222,7 @@ def steps(url: str, **config: str) -> dict[str, h.Registered]:
         **h.base_config("existing"),
         "pbxApiUrl": url,
         "pbxApiTlsVerify": "false",
+        "pbxApiAllowInsecureHttp": "true",  # the document-only mock serves plain http locally
         "pbxAdminUser": ADMIN[0],
         "pbxAdminPassword": ADMIN[1],
         **config,

@@ -33,13 +33,18 @@ SCRIPTS_CHANGED = {
     "trust-key.sh": "pins exactly the stack's key: says when it replaces others, keeps none beside",
     "health.sh": "warns when pbx01 cannot log in to the IM host, instead of 'unavailable'",
     "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",
-    "prepare.sh": "waits for boot to finish (logins open); apt waits for apt's locks and says why",
+    "prepare.sh": "waits for boot to finish (logins open); apt waits for apt's locks and says why; "
+    "refuses a pbx password with a line break and a system account as the pbx user (0.5.0)",
     "backup.sh": "its apt_get moved to lib.sh, shared with prepare",
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
     "backup-ssh.sh": "new, sent only with backupSshKey: an SFTP repository's key and host key",
-    "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt)",
+    "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt); "
+    "pbx01's key checked as one line and authorized from pbx01 only, no forwarding; password "
+    "logins off for pbx (an sshd drop-in, removed on destroy) (0.5.0)",
     "deploy.sh": "destroy on a lost IM host: stops naming the marker that skips im.sh rm once",
+    "pbx-api.sh": "curl -q --globoff; the PBX trusted by a CA certificate or a pinned public key, "
+    "and a TLS error names those two first (0.5.0)",
 }
 
 BACKUPS = {**h.BACKUP_CONFIG, "backupSchedule": "Mon..Fri 02:30", "backupKeep": '{"daily": 9}'}
@@ -150,6 +155,13 @@ def registered(root: Path, config: dict[str, str], preview: bool) -> dict:
     return json.loads(run.stdout)
 
 
+# Parameters added on purpose since BEFORE, by step: each is checked where it is used.
+PARAMS_ADDED = {
+    # pbx01's address for authorized_keys' from= (0.5.0; tests/lab/test_pbx_login_hardening.py).
+    "im-trust": ("PBX01_IP",),
+}
+
+
 # The connections' dial limits changed on purpose since BEFORE (0.5.0): no dial is retried, so a
 # refused host key or login fails at once (portsip_im/remote.py DIAL_RETRIES, checked in
 # tests/unit/test_steps_graph.py). Everything else about each connection is compared.
@@ -182,11 +194,12 @@ def as_sent(resource: dict) -> dict:
             step, params = words[bash + 3], words[bash + 5 :]
         else:  # bash -c SCRIPT STEP KEY=VALUE...
             script, step, params = words[bash + 2], words[bash + 3], words[bash + 4 :]
+        added = PARAMS_ADDED.get(resource["name"], ())
         inputs[phase] = {
             "sudo": words[:bash],
             "step": step,
             "script": script.rstrip("\n"),
-            "params": params,
+            "params": [p for p in params if p.split("=", 1)[0] not in added],
         }
     inputs["secret lines on stdin"] = secrets
     return {**resource, "inputs": inputs}

@@ -79,3 +79,23 @@ def test_other_hosts_entries_are_kept(home):
     (home / ".ssh/known_hosts").write_text(f"{other}\n{IM_IP} {OLD}\n")
     assert trust_key(home).returncode == 0
     assert other in (home / ".ssh/known_hosts").read_text().splitlines()
+
+
+# The trust-key step's output, as the program reads it before the trust step authorizes it.
+GOOD = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7cGJ4MDEta2V5 pbx@pbx01 portsip-im"
+
+
+def test_the_output_is_taken_as_one_public_key_line():
+    import pulumi
+
+    from portsip_im.steps.trust import one_public_key
+
+    assert one_public_key(f"\n{GOOD}\n") == GOOD
+    for bad in (
+        f"{GOOD}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil attacker",  # a second line
+        f'command="/bin/sh" {GOOD}',  # options before the key
+        f"{GOOD} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil",  # a second key on the line
+        "",
+    ):
+        with pytest.raises(pulumi.RunError, match="not exactly one OpenSSH public key line"):
+            one_public_key(bad)

@@ -4,13 +4,15 @@
 #
 # It speaks the API as PortSIP's OpenAPI document describes it; every call it makes is listed in
 # components/pbx.py (API_CALLS). Paths and auth come from there as parameters (PBX_API_URL,
-# PBX_LOGIN, PBX_JSON_LOGIN_PATH, PBX_LOGIN_PATH, PBX_CLIENT_ID, PBX_TLS_VERIFY, PBX_ADMIN_USER);
-# the admin password arrives as the secret PBX_ADMIN_PASSWORD. Bodies reach curl on stdin, the
+# PBX_LOGIN, PBX_JSON_LOGIN_PATH, PBX_LOGIN_PATH, PBX_CLIENT_ID, PBX_TLS_VERIFY, PBX_ADMIN_USER,
+# PBX_PINNED_PUBKEY); the admin password arrives as the secret PBX_ADMIN_PASSWORD, and the PBX's CA
+# certificate, when given, beside it as PBX_CA_CERT (multi-line). Bodies reach curl on stdin, the
 # bearer token from a private temp file and the session cookie from a cookie jar beside it (0600):
 # no secret is ever in an argv.
 : "${PBX_API_URL:=}" "${PBX_LOGIN:=auto}" "${PBX_JSON_LOGIN_PATH:=/login}"
 : "${PBX_LOGIN_PATH:=/login/oauth/token}" "${PBX_TLS_VERIFY:=1}"
 : "${PBX_CLIENT_ID:=}" "${PBX_ADMIN_USER:=admin}" "${PBX_ADMIN_PASSWORD:=}" "${PBX_API_MAX_TIME:=30}"
+: "${PBX_PINNED_PUBKEY:=}"
 
 PBX_TMP="$(mktemp -d)"
 trap 'rm -rf "$PBX_TMP"' EXIT
@@ -26,9 +28,21 @@ PBX_LOGGED_IN=""
 # (with PBX_CURL_RC set) when no HTTP answer came back.
 pbx_send() {
   local method="$1" path="$2" body="${3-}" ctype="${4:-application/json}" out
-  local args=(--silent --show-error --connect-timeout 10 --max-time "$PBX_API_MAX_TIME" -X "$method"
-    -o "$PBX_TMP/body" -w '%{http_code}' -b "$PBX_TMP/cookies" -c "$PBX_TMP/cookies")
-  [ "$PBX_TLS_VERIFY" = 1 ] || args+=(--insecure)
+  # -q first: no ~/.curlrc; --globoff: the URL's [] and {} are characters, not patterns.
+  local args=(-q --globoff --silent --show-error --connect-timeout 10 --max-time "$PBX_API_MAX_TIME"
+    -X "$method" -o "$PBX_TMP/body" -w '%{http_code}' -b "$PBX_TMP/cookies" -c "$PBX_TMP/cookies")
+  # The step's secrets are read after this file is loaded: the CA goes to a file at first use.
+  if [ -n "${PBX_CA_CERT:-}" ] && [ ! -s "$PBX_TMP/ca.pem" ]; then
+    printf '%s\n' "$PBX_CA_CERT" >"$PBX_TMP/ca.pem"
+  fi
+  [ ! -s "$PBX_TMP/ca.pem" ] || args+=(--cacert "$PBX_TMP/ca.pem")
+  if [ -n "$PBX_PINNED_PUBKEY" ]; then
+    # The pin is the trust: the certificate's chain is not checked without a CA, its key is.
+    args+=(--pinnedpubkey "$PBX_PINNED_PUBKEY")
+    [ -s "$PBX_TMP/ca.pem" ] || args+=(--insecure)
+  elif [ "$PBX_TLS_VERIFY" != 1 ] && [ ! -s "$PBX_TMP/ca.pem" ]; then
+    args+=(--insecure)
+  fi
   [ -f "$PBX_TMP/auth" ] && args+=(-H "@$PBX_TMP/auth")
   if [ -n "$body" ]; then
     args+=(-H "Content-Type: $ctype" --data-binary @-)
@@ -50,8 +64,10 @@ pbx_transport_error() {
     6) echo "unreachable: cannot resolve its host name ($detail); check pbxApiUrl" ;;
     7) echo "unreachable: no connection ($detail); check pbxApiUrl and that the PBX web service runs" ;;
     28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail); check pbxApiUrl (the PBX's API address and port, reachable from pbx01) and that the PBX web service answers" ;;
-    35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91 | 98)
-      echo "TLS verification failed ($detail); give pbx01 the CA of the PBX's certificate, or set pbxApiTlsVerify=false for a self-signed lab PBX" ;;
+    90)
+      echo "TLS: the PBX's public key is not the pinned one ($detail); check pbxApiPinnedPublicKey against the PBX's certificate" ;;
+    35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 91 | 98)
+      echo "TLS verification failed ($detail); trust the PBX's certificate with pbxApiCaCertificate (its CA, PEM) or pbxApiPinnedPublicKey (sha256//… of its public key); pbxApiTlsVerify=false turns the check off" ;;
     *) echo "failed (curl exit $PBX_CURL_RC: $detail); check pbxApiUrl (https://HOST:8887/api) and pbxApiTlsVerify" ;;
   esac
 }

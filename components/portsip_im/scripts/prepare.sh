@@ -16,6 +16,16 @@ PBX_PASSWORD=""
 read_secrets
 
 [ "$(id -u)" = 0 ] || die "prepare must run as root (through sudo)"
+# The program refuses these at preview; checked again here, before anything changes, since this
+# script sets PBX_USER's password and sudo. A line break would make chpasswd set a second
+# account's password; an existing system account (uid < 1000), root or the account this step
+# logs in as must never get the cluster's password and passwordless sudo.
+[[ "$PBX_PASSWORD" != *[$'\n\r']* ]] || die "the pbx password holds a line break (config pbxPassword)"
+[[ "$PBX_USER" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "PBX_USER $PBX_USER is not a login name (config pbx01User)"
+pbx_uid="$(id -u "$PBX_USER" 2>/dev/null || true)"
+if [ -n "$pbx_uid" ] && { [ "$pbx_uid" -lt 1000 ] || [ "$PBX_USER" = "${SUDO_USER:-root}" ]; }; then
+  die "PBX_USER $PBX_USER is a system account or the one this step logs in as; use the PBX nodes' own user (config pbx01User)"
+fi
 
 # fstab_line LINE KEY: make LINE the one fstab entry starting with KEY (say so when it changes).
 fstab_line() {

@@ -1,21 +1,52 @@
 # shellcheck shell=bash
 # needs: lib.sh
 # trust: guide step 4, the IM host's side, as root. Authorizes pbx01's key for the pbx user (what
-# ssh-copy-id does in the guide), or removes exactly that key again.
-: "${ACTION:=add}" "${PBX_USER:=pbx}" "${PUBKEY:?}"
+# ssh-copy-id does in the guide), restricted to logins from pbx01's private address with no
+# forwarding, and turns password logins off for that user; or removes exactly both again.
+: "${ACTION:=add}" "${PBX_USER:=pbx}" "${PUBKEY:?}" "${PBX01_IP:=}"
 home="$(getent passwd "$PBX_USER" | cut -d: -f6)" || home=""
 ak="$home/.ssh/authorized_keys"
+dropin="/etc/ssh/sshd_config.d/00-portsip-im-$PBX_USER.conf"
+
+# The trust-key step's output, checked as exactly one public key line (type and base64, an
+# optional comment): anything else (a second line, options) is refused before it is written.
+key_re='^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) ([A-Za-z0-9+/]+={0,3})( [^[:cntrl:]]*)?$'
+[ "$(printf '%s\n' "$PUBKEY" | wc -l)" = 1 ] && [[ "$PUBKEY" =~ $key_re ]] \
+  || die "pbx01's public key (the trust-key step's output) is not exactly one OpenSSH public key line"
+key="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
 # Present when this program authorized the key (destroy removes only that).
 owned="/var/lib/portsip-im/authorized-$(printf '%s' "$PUBKEY" | sha256sum | cut -c1-16)"
+line="no-port-forwarding,no-agent-forwarding,no-X11-forwarding $key"
+if [ -n "$PBX01_IP" ]; then
+  [[ "$PBX01_IP" =~ ^[0-9A-Fa-f.:]+$ ]] || die "PBX01_IP $PBX01_IP is not an IP address"
+  line="from=\"$PBX01_IP\",$line"
+fi
+
+# Lines of authorized_keys that hold pbx01's key (type and base64 as whole fields), whatever
+# options precede it: an older version of this program wrote the bare key.
+ours() { awk -v k="$key" '{ n = split(k, f, " "); for (i = 1; i < NF; i++) if ($i == f[1] && $(i + 1) == f[2]) { print; next } }' "$ak"; }
+
+sshd_check() { sshd -t && [ "$(sshd -T -C "user=$PBX_USER,host=pbx01,addr=${PBX01_IP:-127.0.0.1}" | awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" {print $2}' | sort -u)" = no ]; }
+sshd_reload() {
+  # Where ssh.socket starts sshd on demand (Ubuntu 24.04) and it has not started yet, the first
+  # login will read the files anyway.
+  if systemctl is-active -q ssh.service 2>/dev/null; then systemctl reload ssh.service; fi
+}
 
 if [ "$ACTION" = remove ]; then
+  if [ -f "$dropin" ]; then
+    rm -f "$dropin"
+    sshd -t || warn "sshd -t fails without $dropin: check the host's sshd configuration"
+    sshd_reload
+    say "trust: removed $dropin (password logins for $PBX_USER as the host had them)"
+  fi
   if [ -z "$home" ]; then
     # A lost IM host rebuilt blank: the key went with the old host (docs/backups.md).
     say "trust: no user $PBX_USER on the IM host (a rebuilt host?); nothing to remove"
   elif [ ! -f "$owned" ]; then
     say "trust: pbx01's key was not authorized by this program; kept"
-  elif [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
-    grep -vxF "$PUBKEY" "$ak" >"$ak.tmp" || true
+  elif [ -f "$ak" ] && [ -n "$(ours)" ]; then
+    grep -vxF -f <(ours) "$ak" >"$ak.tmp" || true
     cat "$ak.tmp" >"$ak"
     rm -f "$ak.tmp" "$owned"
     say "trust: removed pbx01's key from $PBX_USER's authorized_keys"
@@ -28,13 +59,53 @@ fi
 
 [ -n "$home" ] || die "user $PBX_USER does not exist on the IM host (the prepare step creates it)"
 install -d -m 700 -o "$PBX_USER" -g "$PBX_USER" "$home/.ssh"
-if [ -f "$ak" ] && grep -qxF "$PUBKEY" "$ak"; then
+touch "$ak"
+found="$(ours)"
+if [ "$found" = "$line" ]; then
   say "trust: pbx01's key already authorized for $PBX_USER"
+elif [ -n "$found" ] && [ ! -f "$owned" ]; then
+  # Authorized by hand (the guide's ssh-copy-id) before this program: the operator's line, kept.
+  say "trust: pbx01's key already authorized for $PBX_USER (by hand; kept as it is)"
+  warn "pbx01's key is authorized for $PBX_USER without this program's restrictions (from=, no forwarding); remove that line from $ak and run pulumi up to have them"
 else
-  printf '%s\n' "$PUBKEY" >>"$ak"
+  # Every line with pbx01's key goes (an unrestricted one from an older version, a copy), then
+  # the one line this program wants.
+  { [ -z "$found" ] || grep -vxF -f <(printf '%s\n' "$found") "$ak" || true; } >"$ak.tmp"
+  printf '%s\n' "$line" >>"$ak.tmp"
+  cat "$ak.tmp" >"$ak"
+  rm -f "$ak.tmp"
   mkdir -p "$(dirname "$owned")"
   touch "$owned"
-  say "trust: authorized pbx01's key for $PBX_USER"
+  if [ -n "$found" ]; then
+    say "trust: pbx01's key for $PBX_USER now restricted (from $PBX01_IP only, no forwarding)"
+  else
+    say "trust: authorized pbx01's key for $PBX_USER (from $PBX01_IP only, no forwarding)"
+  fi
+  [ -n "$PBX01_IP" ] || warn "pbx01's private address is not known (set pbx01PrivateIp): its key is authorized from any address"
 fi
 chown "$PBX_USER:$PBX_USER" "$ak"
 chmod 600 "$ak"
+
+# pbx logs in with keys only: its password (the cluster's, as the guide asks) opens sudo, never
+# an SSH session. The operator's own login is untouched (the block matches pbx alone).
+want="$(printf '%s\n' \
+  "# portsip-im: $PBX_USER logs in with its key only (pbx01's); removed by pulumi destroy" \
+  "Match User $PBX_USER" \
+  "	PasswordAuthentication no" \
+  "	KbdInteractiveAuthentication no" \
+  "Match all")"
+if [ -f "$dropin" ] && [ "$(cat "$dropin")" = "$want" ] && sshd_check; then
+  say "trust: password logins for $PBX_USER already off ($dropin)"
+else
+  printf '%s\n' "$want" >"$dropin.new"
+  chmod 644 "$dropin.new"
+  old=""
+  [ ! -f "$dropin" ] || old="$(cat "$dropin")"
+  mv -f "$dropin.new" "$dropin"
+  if ! sshd_check; then
+    if [ -n "$old" ]; then printf '%s\n' "$old" >"$dropin"; else rm -f "$dropin"; fi
+    die "sshd refuses $dropin, or password logins for $PBX_USER stay on after it (sshd -T): nothing changed; check the host's sshd configuration"
+  fi
+  sshd_reload
+  say "trust: password and keyboard-interactive logins off for $PBX_USER ($dropin)"
+fi

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pulumi
 import pulumi_command as command
 
-from .. import remote
+from .. import remote, rules
+from ..resolved import Resolved
 from .context import Steps
+
+
+def one_public_key(output: str | None) -> str:
+    """The trust-key step's stdout as the one public key line it must be: anything else (a
+    second line, options before the key, a second key) is refused before it reaches the IM host."""
+    text = (output or "").strip()
+    try:
+        if "\n" in text:
+            raise ValueError("it has more than one line")
+        rules.ssh_key(text)
+    except ValueError as exc:
+        raise pulumi.RunError(
+            f"trust-key: pbx01's public key (the step's output) is not exactly one OpenSSH public "
+            f"key line ({exc}); nothing was authorized on the IM host"
+        ) from None
+    return text
+
+
+def pbx01_address(r: Resolved) -> pulumi.Input[str]:
+    """Where pbx01's logins to the IM host come from, for authorized_keys' `from=`: pbx01's private
+    IP (pbx.pbx01_private_ip, else pbx.pbx01_host when it is an address); empty when unknown."""
+
+    def pick(cidr: str | None, host: str | None) -> str:
+        if cidr:
+            return cidr.split("/")[0]
+        try:
+            return str(ipaddress.ip_address(str(host)))
+        except ValueError:
+            return ""
+
+    return pulumi.Output.all(r.pbx01_source_cidr, r.pbx01_host).apply(lambda v: pick(*v))
 
 
 def trust(
@@ -28,7 +62,8 @@ def trust(
         script="trust",
         params={
             "PBX_USER": s.r.pbx01_user,
-            "PUBKEY": trust_key.stdout.apply(lambda out: (out or "").strip()),
+            "PUBKEY": trust_key.stdout.apply(one_public_key),
+            "PBX01_IP": pbx01_address(s.r),
         },
         delete_params={"ACTION": "remove"},
         opts=s.child(prepare),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -54,6 +55,27 @@ def _describe(error: ErrorDetails) -> str:
     return f"{NAMESPACE}:{key}{where}: {masked(error['input'])!r}: {message}"
 
 
+# The committed example stacks (Pulumi.dev.yaml) mark what each user must replace; such a value
+# passes every shape check and would fail only when the program dials.
+_PLACEHOLDER = re.compile(r"ReplaceMe|ReplaceWithTheRealOne", re.IGNORECASE)
+_PUT_THERE = {
+    "pbx01HostKey": "pbx01's own ed25519 host key (on pbx01: cut -d' ' -f1,2 "
+    "/etc/ssh/ssh_host_ed25519_key.pub)",
+    "imHostKey": "the IM host's ed25519 host key (checked out of band)",
+    "sshPublicKey": "the public half of sshPrivateKey (ssh-keygen -y -f YOUR_KEY)",
+    "backupSshHostKey": "the SFTP server's ed25519 host key (ssh-keyscan -t ed25519 HOST)",
+}
+
+
+def _placeholders(raw: dict[str, str], secret_keys: set[str] | frozenset[str]) -> list[str]:
+    return [
+        f"{NAMESPACE}:{key}: still the committed example value; put "
+        f"{_PUT_THERE.get(key, 'the real value (docs/configuration.md)')} there"
+        for key, value in sorted(raw.items())
+        if key not in secret_keys and isinstance(value, str) and _PLACEHOLDER.search(value)
+    ]
+
+
 def parse_config(
     raw: dict[str, str], secret_keys: set[str] | frozenset[str] = frozenset()
 ) -> ImConfig:
@@ -66,6 +88,7 @@ def parse_config(
     problems: list[str] = []
     # Pulumi.yaml declares optional keys with an empty default; empty means "not set".
     raw = {k: v for k, v in raw.items() if v != ""}
+    problems.extend(_placeholders(raw, secret_keys))
     plain = {k: v for k, v in raw.items() if k not in {s.key for s in SECRETS}}
     try:
         config = ImConfig.model_validate(plain)

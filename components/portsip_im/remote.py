@@ -116,6 +116,7 @@ def step(
     rerun_on_update: bool = True,
     triggers: Sequence[pulumi.Input[object]] | None = None,
     quiet: bool = False,
+    data_stdout: bool = False,
     opts: pulumi.ResourceOptions | None = None,
 ) -> command.remote.Command:
     """One remote step of the guide.
@@ -128,6 +129,8 @@ def step(
       script) runs only `:`; the step re-runs solely when one of its `triggers` changes.
     - `quiet`: no command output in Pulumi's logs, and stdout/stderr kept as secrets in state
       (steps that run vendor code; its output is redacted already, this is the second lock).
+    - `data_stdout`: the step's stdout is data a later step reads (a public key), not progress:
+      only its stderr (what it did) reaches Pulumi's progress lines.
     """
     *libraries, step_name = script.split("+")
     text = script_text(step_name, libraries)
@@ -154,7 +157,11 @@ def step(
         delete=delete,
         stdin=stdin,
         triggers=list(triggers) if triggers else None,
-        logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
+        logging=command.remote.Logging.NONE
+        if quiet
+        else command.remote.Logging.STDERR
+        if data_stdout
+        else command.remote.Logging.STDOUT_AND_STDERR,
         add_previous_output_in_env=False,
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"])

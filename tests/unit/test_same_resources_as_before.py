@@ -155,6 +155,10 @@ def registered(root: Path, config: dict[str, str], preview: bool) -> dict:
     return json.loads(run.stdout)
 
 
+# Steps whose stdout is data (a public key), logged since 0.5.0 as stderr only: their progress
+# lines no longer echo the key (tests/unit/test_steps_graph.py checks it).
+LOGGING_CHANGED = {"im-trust-key": "stderr", "im-host-key": "stderr"}
+
 # Parameters added on purpose since BEFORE, by step: each is checked where it is used.
 PARAMS_ADDED = {
     # pbx01's address for authorized_keys' from= (0.5.0; tests/lab/test_pbx_login_hardening.py).
@@ -180,6 +184,8 @@ def as_sent(resource: dict) -> dict:
         return resource
     inputs = dict(resource["inputs"])
     inputs["connection"] = without_dial_limits(inputs["connection"])
+    if inputs.get("logging") == LOGGING_CHANGED.get(resource["name"]):
+        inputs["logging"] = "stdoutAndStderr"
     stdin = inputs.pop("stdin", "")
     secrets = stdin
     for phase in ("create", "update", "delete"):

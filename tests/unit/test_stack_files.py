@@ -5,6 +5,7 @@ import runpy
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.unit import harness as h
@@ -26,10 +27,19 @@ def stack_config(path):
     return out
 
 
-def test_dev_stack_is_complete_and_valid():
+def test_dev_stack_is_complete_and_valid_once_its_placeholders_are_replaced():
     config = stack_config(h.ROOT / "Pulumi.dev.yaml")
     assert "sshPrivateKey" not in config  # secrets are set by command, never written there
     config.update(sshPrivateKey="k", pbxPassword="p", pbxAdminPassword="a")
+    from stack_config import ConfigError
+
+    # As committed, each example key is refused, naming what to put there.
+    with pytest.raises(ConfigError) as refused:
+        h.run(config, secret_keys=h.SECRET_KEYS, preview=True)
+    said = str(refused.value)
+    assert "portsip-im:pbx01HostKey: still the committed example value; put pbx01's own" in said
+    assert "portsip-im:sshPublicKey: still the committed example value" in said
+    config.update(pbx01HostKey=h.PBX01_HOST_KEY, sshPublicKey=h.IM_HOST_KEY)
     result = h.run(config)
     assert result.exports["target"] == "aws"
     assert result.exports["imPrivateIp"] == "192.168.1.25"

@@ -275,3 +275,11 @@ def test_every_step_that_runs_an_im_verb_can_hold_the_im_hosts_backups():
         p = params(r.inputs["create"])
         # deploy names the IM host PRIVATE_IP (its script sets IM_IP from it)
         assert "PBX_USER" in p and ("IM_IP" in p or "PRIVATE_IP" in p), r.name
+
+
+def test_steps_whose_stdout_is_a_key_log_only_what_they_did(existing, aws):
+    for result, names in ((existing, ["trust-key"]), (aws, ["trust-key", "host-key"])):
+        logging = {n: r.inputs.get("logging") for n, r in steps(result).items()}
+        for name in names:
+            assert logging[name] == "stderr", name
+        assert logging["whitelist"] == "stdoutAndStderr"

@@ -37,6 +37,7 @@ def host_key_scan(
         on=pbx01,
         script="host-key",
         params={"IM_IP": host.private_ip},
+        data_stdout=True,  # the key it read: pinned by later steps, not progress
         # Read once per VM: a new VM (a new host id) replaces the step and reads its key; a
         # connection change (a rotated key) must not, and an update would overwrite the key.
         triggers=[host.host_id],

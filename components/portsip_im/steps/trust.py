@@ -54,6 +54,7 @@ def trust(
         script="trust-key",
         params={"IM_IP": s.host.private_ip, "IM_HOST_KEY": im_host_key},
         delete_params={"ACTION": "remove"},
+        data_stdout=True,  # pbx01's public key: read by the trust step, not progress
         opts=s.child(prepare),
     )
     authorized = remote.step(

@@ -146,6 +146,12 @@ def test_each_range_admits_what_it_holds_and_nothing_else(lab, guide, probe):
     assert probe.tcp(OTHER_PORT) == "dropped"
     pbx01_logs_in(lab)
     assert lab.path("im", UNIT).exists() and table_loaded(lab)
+    units = lab.inside(
+        "im",
+        "systemctl is-enabled portsip-im-firewall.service; "
+        "systemctl is-active portsip-im-firewall-rollback.timer || true",
+    ).stdout.split()
+    assert units == ["enabled", "inactive"]
     # Again: nothing to do, and it says so.
     g.run("firewall")
     assert "already in force" in g.outputs[-1].stdout
@@ -183,9 +189,16 @@ def test_a_wrong_pbx01_address_fails_the_step_and_the_rules_go_by_themselves(lab
             "im", "systemctl is-enabled portsip-im-firewall.service || true"
         ).stdout.split()
     )
-    deadline = time.monotonic() + ROLLBACK + 30
+    deadline = time.monotonic() + ROLLBACK + 10  # the timer fires ROLLBACK s after the rules load
     while table_loaded(lab):
-        assert time.monotonic() < deadline, "the rollback did not delete the table"
+        if time.monotonic() > deadline:
+            seen = lab.inside(
+                "im",
+                "systemctl list-timers --all --no-pager | grep portsip; "
+                "journalctl --no-pager -n 40 -u portsip-im-firewall-rollback.service "
+                "-u portsip-im-firewall-rollback.timer -u portsip-im-firewall.service; true",
+            ).stdout
+            pytest.fail(f"the rollback did not delete the table:\n{done.stdout}{done.stderr}{seen}")
         time.sleep(1)
     assert probe.tcp(OTHER_PORT) == "reached"
     pbx01_logs_in(lab)

@@ -90,6 +90,8 @@ EOF
 
 # ---- on the IM host, as root (sent by fw_on_im)
 
+# The boot unit loads the file after nftables.service, and again whenever that restarts (PartOf):
+# its /etc/nftables.conf usually begins with `flush ruleset`, which would take this table too.
 fw_unit_text() {
   printf '%s\n' \
     "# portsip-im: loads the IM host's firewall (table $FW_TABLE) at boot; removed by pulumi destroy" \
@@ -99,6 +101,7 @@ fw_unit_text() {
     "Wants=network-pre.target" \
     "Before=network-pre.target shutdown.target" \
     "After=nftables.service" \
+    "PartOf=nftables.service" \
     "Conflicts=shutdown.target" \
     "" \
     "[Service]" \
@@ -147,10 +150,13 @@ fw_apply() {
     say "firewall: table $FW_TABLE already in force as $FW_FILE has it"
     return 0
   fi
-  # Not loaded at boot until a fresh login proves the rules: a reboot meanwhile comes up open.
-  systemctl disable -q "$FW_UNIT" >/dev/null 2>&1 || true
+  # Not loaded at boot (nor by a restart of nftables.service) until a fresh login proves the
+  # rules: a reboot meanwhile comes up open. (Stopping the unit leaves the table as it is.)
+  systemctl disable -q --now "$FW_UNIT" >/dev/null 2>&1 || true
   fw_cancel_rollback || true
+  # AccuracySec: a timer may otherwise fire up to a minute late (systemd's default accuracy).
   systemd-run --quiet --unit="$FW_ROLLBACK" --on-active="${ROLLBACK}s" \
+    --timer-property=AccuracySec=1s \
     --description="portsip-im: undo the firewall unless pbx01 logs in anew" \
     "$(command -v nft)" delete table inet portsip_im
   mv -f "$FW_FILE.new" "$FW_FILE"
@@ -174,8 +180,8 @@ fw_confirm() {
     chmod 644 "$unit"
     systemctl daemon-reload
   fi
-  if ! systemctl is-enabled -q "$FW_UNIT" 2>/dev/null; then
-    systemctl enable -q "$FW_UNIT"
+  if ! systemctl is-enabled -q "$FW_UNIT" 2>/dev/null || ! systemctl is-active -q "$FW_UNIT"; then
+    systemctl enable -q --now "$FW_UNIT"
     say "firewall: $FW_UNIT enabled (loads $FW_FILE at boot)"
   fi
 }
@@ -187,7 +193,7 @@ fw_remove() {
     say "firewall: cancelled a pending rollback"
   fi
   if [ -f "/etc/systemd/system/$FW_UNIT" ]; then
-    systemctl disable -q "$FW_UNIT" >/dev/null 2>&1 || true
+    systemctl disable -q --now "$FW_UNIT" >/dev/null 2>&1 || true
     rm -f "/etc/systemd/system/$FW_UNIT"
     systemctl daemon-reload
     did=1

@@ -68,6 +68,8 @@ INCLUDE = [
     # The IM host's backups (components/portsip_im/scripts/backup.sh installs it with apt where it
     # is missing; the lab has no route to a mirror, so its image carries it).
     "restic",
+    # An existing host's firewall (components/portsip_im/scripts/firewall.sh, hostFirewall).
+    "nftables",
 ]
 GUIDE_DIR = "/opt/portsip-pbx-ha-guide"
 # Tools whose every call is logged with its arguments on the hosts (/var/log/lab-argv.log).

@@ -26,7 +26,7 @@ from portsip_im.args import (
     SshArgs,
 )
 
-from .keys import NAMESPACE, ConfigError
+from .keys import NAMESPACE, ConfigError, ImConfig
 from .load import Settings
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ FIELD_KEYS = {
     "host.*.client_cidrs": "clientCidrs",
     "host.*.admin_cidrs": "adminCidrs",
     "host.*.admin_user": "adminUser",
+    "host.*.firewall": "hostFirewall",
     "host.*.ssh_public_key": "sshPublicKey",
     "host.*.host_key": "imHostKey",
     "host.*.allow_undersized": "allowUndersizedHost",
@@ -120,6 +121,17 @@ def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _firewall(c: ImConfig) -> dict[str, Any]:
+    """hostFirewall and the ranges it admits (existing); nothing at all when it is off."""
+    if not c.host_firewall:
+        return {}
+    return {
+        "firewall": True,
+        "client_cidrs": [str(n) for n in c.client_cidrs],
+        "admin_cidrs": [str(n) for n in c.admin_cidrs],
+    }
+
+
 def to_args(s: Settings) -> ImServerArgs:
     """The component's args for this stack's config, key by key."""
     c = s.config
@@ -137,6 +149,7 @@ def to_args(s: Settings) -> ImServerArgs:
                     host_key=c.im_host_key,
                     data_disk_device=c.data_disk_device,
                     allow_undersized=c.allow_undersized_host,
+                    **_firewall(c),
                 ),
             )
         )

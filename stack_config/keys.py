@@ -143,6 +143,16 @@ class ImConfig(BaseModel):
         "IPv4 range they embed); a private one (RFC 1918, RFC 6598, IPv6 ULA) may be as wide as "
         "its block.",
     )
+    host_firewall: bool = Field(
+        False,
+        description="existing: manage a host firewall on the IM host, as aws/hcloud get a security "
+        "group: an nftables table of the program's own (`inet portsip_im`; the host's other rules "
+        "are left alone) admitting SSH from pbx01 and `adminCidrs`, TCP 8887 from `clientCidrs`, "
+        "and dropping every other new inbound connection, also to ports a container runtime "
+        "publishes. Applied from pbx01 with an automatic rollback that only a fresh login from "
+        "pbx01 cancels (docs/security.md). Needs pbx01's private IP (`pbx01PrivateIp`, or "
+        "`pbx01Host` as an IPv4 address). Refused on aws/hcloud.",
+    )
     admin_user: str | None = Field(
         None,
         description="The account the operator's key logs in as on the IM host. Default: `ubuntu` "

@@ -200,6 +200,11 @@ def _cross_checks(c: ImConfig) -> list[str]:
             f"prepare); on {c.target} it has no effect: pick a `size` that meets the profile, or "
             "sizingProfile medium for a smaller site"
         )
+    if c.host_firewall and c.target != "existing":
+        out.append(
+            f"{NAMESPACE}:hostFirewall: only for target existing; on {c.target} the program's "
+            "security group / firewall admits clientCidrs and adminCidrs already"
+        )
     if c.ebs_snapshot_keep is not None and c.target != "aws":
         out.append(f"{NAMESPACE}:ebsSnapshotKeep: only for target aws (EBS snapshots)")
     if c.restore_snapshot is not None and c.backup_repository is None:
@@ -229,11 +234,9 @@ def _cross_checks(c: ImConfig) -> list[str]:
                     f"{NAMESPACE}:{key_of(field)}: {ip} is not a private address "
                     f"({PRIVATE_TEXT}); {PUBLIC_OPT_OUT}"
                 )
-    if (
-        c.target in ("aws", "hcloud")
-        and c.pbx01_private_ip is None
-        and not c.allow_public_private_network
-    ):
+    # A firewall of the program's admits SSH from pbx01's private IP: it must be known.
+    walled = c.target in ("aws", "hcloud") or (c.target == "existing" and c.host_firewall)
+    if walled and c.pbx01_private_ip is None and not c.allow_public_private_network:
         # pbx01PrivateIp defaults to pbx01Host: the SSH rule's source must then be private too.
         try:
             default = ipaddress.IPv4Address(c.pbx01_host or "")
@@ -245,7 +248,7 @@ def _cross_checks(c: ImConfig) -> list[str]:
                 "not a private address; set pbx01PrivateIp to pbx01's private IP (the source of "
                 f"SSH to the IM server), or {PUBLIC_OPT_OUT}"
             )
-    if c.target in ("aws", "hcloud") and c.pbx01_private_ip is None and c.pbx_stack is None:
+    if walled and c.pbx01_private_ip is None and c.pbx_stack is None:
         try:
             ipaddress.IPv4Address(c.pbx01_host or "")
         except ValueError:

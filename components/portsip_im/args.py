@@ -89,6 +89,16 @@ class ExistingHostArgs(TypedDict):
     """Accept a host below the profile's minimums, loudly. For a lab only, never production."""
     admin_user: NotRequired[str]
     """The account the operator's key logs in as (default root)."""
+    firewall: NotRequired[bool]
+    """Manage a host firewall (default false): an nftables table of the program's own, `inet
+    portsip_im`, with the cloud targets' rules (SSH from pbx01 and `admin_cidrs`, TCP 8887 from
+    `client_cidrs`, every other new inbound connection dropped), applied from pbx01 with a
+    rollback that only a fresh login from pbx01 cancels. Needs pbx01's private IP."""
+    client_cidrs: NotRequired[list[str]]
+    """With `firewall`: who may reach the IM service on TCP 8887. Default: everyone."""
+    admin_cidrs: NotRequired[list[str]]
+    """With `firewall`: who besides pbx01 may reach SSH. Public ranges no broader than IPv4 /16
+    or IPv6 /48."""
 
 
 class HostArgs(TypedDict):

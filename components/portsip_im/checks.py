@@ -176,6 +176,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     pbx01_private_ip = address("pbx.pbx01_private_ip", pbx.get("pbx01_private_ip"), True)
     virtual_ip = address("pbx.virtual_ip", pbx.get("virtual_ip"), private=True)
     cloud = target != "existing"
+    firewall = _firewall(ck, where, h, prep) if not cloud else False
 
     data_disk_gb = h.get("data_disk_gb", 256)
     if cloud and (isinstance(data_disk_gb, bool) or not isinstance(data_disk_gb, int)):
@@ -281,7 +282,9 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
             "pbx.pbx01_host_key", pbx.get("pbx01_host_key"), rules.host_key
         ),
         pbx01_user=pbx.get("user", "pbx"),
-        pbx01_source_cidr=_source_cidr(ck, pbx01_private_ip, pbx01_host, allow_public, cloud),
+        pbx01_source_cidr=_source_cidr(
+            ck, pbx01_private_ip, pbx01_host, allow_public, cloud or firewall
+        ),
         guide_dir=pbx.get("guide_dir", "/opt/portsip-pbx-ha-guide"),
         pbx_password=_secret(_one_line(ck, "pbx.password", pbx.get("password"))) or "",
         pbx_api=mode,
@@ -330,10 +333,33 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         backup_sftp=sftp,
         backup_ssh_key=ssh_key,
         backup_ssh_host_key=ssh_host_key,
+        host_firewall=firewall,
     )
     if ck.problems:
         raise ArgsError(ck.problems)
     return resolved
+
+
+def _firewall(ck: _Checker, where: str, h: Mapping[str, Any], prep: Mapping[str, Any]) -> bool:
+    """host.existing.firewall, and the two fields only it reads there."""
+    firewall = h.get("firewall", False)
+    if not isinstance(firewall, bool):
+        ck.fail(f"{where}.firewall", f"{firewall!r}: must be true or false")
+        return False
+    if not firewall:
+        for name in ("client_cidrs", "admin_cidrs"):
+            if name in h:
+                ck.fail(
+                    f"{where}.{name}",
+                    f"only with {where}.firewall (nothing else on an existing host reads it)",
+                )
+    elif prep.get("pbx_sudo_nopasswd", True) is not True:
+        ck.fail(
+            f"{where}.firewall",
+            "needs prepare.pbx_sudo_nopasswd: the firewall step runs `sudo -n` as the pbx user "
+            "from pbx01",
+        )
+    return firewall
 
 
 def _shapes(
@@ -472,7 +498,9 @@ def _backup_env(env: Any) -> None:
 def _source_cidr(
     ck: _Checker, private_ip: Any, host: Any, allow_public: bool, cloud: bool
 ) -> pulumi.Input[str]:
-    """Where SSH to the IM host comes from: pbx01's private address, as a /32."""
+    """Where SSH to the IM host comes from: pbx01's private address, as a /32. `cloud`: a
+    firewall of this program's opens SSH to it (a cloud's, or host.existing.firewall), so it must
+    be known."""
     if private_ip is not None:
         if isinstance(private_ip, pulumi.Output):
             return private_ip.apply(lambda ip: f"{ip}/32")
@@ -484,18 +512,18 @@ def _source_cidr(
         except ValueError:
             raise ValueError(
                 f"not set, and pbx.pbx01_host ({value!r}) is not an IPv4 address; set it to "
-                "pbx01's private IP (the source of SSH to the IM server)"
+                "pbx01's private IP (the source of SSH to the IM server, which its firewall admits)"
             ) from None
         if not allow_public and not rules.is_private_address(ip):
             raise ValueError(
                 f"not set, and pbx.pbx01_host ({ip}), its default, is not a private address "
                 f"({rules.PRIVATE_TEXT}); set it to pbx01's private IP (the source of SSH to the "
-                "IM server)"
+                "IM server, which its firewall admits)"
             )
         return f"{ip}/32"
 
     if not cloud:
-        return ""  # no firewall of this program's to open on an existing host
+        return ""  # no firewall of this program's to open on this existing host
     if isinstance(host, pulumi.Output):
 
         def later(known: Any) -> str:

@@ -81,3 +81,5 @@ class Resolved:
     step gives root's ssh the key and the pinned host key for that server."""
     backup_ssh_key: pulumi.Input[str] | None = None
     backup_ssh_host_key: pulumi.Input[str] | None = None
+    host_firewall: bool = False
+    """existing: the firewall step manages the host's own nftables table (hostFirewall)."""

@@ -25,6 +25,7 @@ ORDER = [
     "token",
     "trust-key",
     "trust",
+    "firewall",
     "deploy",
     "backup",
     "restore",

@@ -341,6 +341,16 @@ CASES = [
         "portsip-im:backupRepository",
     ),
     (
+        "a host firewall on aws",
+        {**h.base_config("aws"), "hostFirewall": "true"},
+        "portsip-im:hostFirewall: only for target existing",
+    ),
+    (
+        "a host firewall without pbx01's private ip",
+        {**h.base_config("existing"), "hostFirewall": "true", "pbx01Host": "pbx01.example.net"},
+        "portsip-im:pbx01PrivateIp: required when pbx01Host ('pbx01.example.net') is not an IPv4",
+    ),
+    (
         "ssh key missing",
         {k: v for k, v in h.base_config("existing").items() if k != "sshPrivateKey"},
         "portsip-im:sshPrivateKey: required, not set",

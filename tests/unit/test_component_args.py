@@ -335,3 +335,38 @@ def test_secrets_given_as_plain_text_become_secrets():
     assert all(isinstance(v, pulumi.Output) for v in values)
     for v in values:
         assert pulumi.runtime.sync_await._sync_await(v.is_secret())  # type: ignore[attr-defined]
+
+
+def test_the_firewall_is_for_an_existing_host_and_needs_pbx01s_private_ip():
+    assert resolve(args()).host_firewall is False
+    on = resolve(args(firewall=True, client_cidrs=[], admin_cidrs=["10.9.0.0/16"]))
+    assert on.host_firewall and on.pbx01_source_cidr == f"{h.PBX01}/32"
+    assert on.client_cidrs == [] and [str(n) for n in on.admin_cidrs] == ["10.9.0.0/16"]
+    assert problems(args("aws", firewall=True)) == {"host.aws.firewall": "only for host.existing"}
+    assert problems(args("hcloud", firewall=True)) == {
+        "host.hcloud.firewall": "only for host.existing"
+    }
+    # Without the firewall nothing on an existing host reads the ranges: refused, not ignored.
+    assert problems(args(client_cidrs=["203.0.113.0/24"])) == {
+        "host.existing.client_cidrs": "only with host.existing.firewall (nothing else on an "
+        "existing host reads it)"
+    }
+    named = args(firewall=True)
+    named["pbx"]["pbx01_host"] = "pbx01.example.net"
+    found = problems(named)
+    assert list(found) == ["pbx.pbx01_private_ip"]
+    assert (
+        "'pbx01.example.net') is not an IPv4 address; set it to pbx01's private IP"
+        in (found["pbx.pbx01_private_ip"])
+    )
+    # Without the firewall an existing host needs no such address (as before).
+    named["host"]["existing"].pop("firewall")
+    assert resolve(named).pbx01_source_cidr == ""
+    bad = args(firewall=True, admin_cidrs=["0.0.0.0/0"])
+    assert list(problems(bad)) == ["host.existing.admin_cidrs[0]"]
+    nosudo = args(firewall=True)
+    nosudo["prepare"] = {"pbx_sudo_nopasswd": False}
+    assert "needs prepare.pbx_sudo_nopasswd" in problems(nosudo)["host.existing.firewall"]
+    assert problems(args(firewall="yes")) == {
+        "host.existing.firewall": "'yes': must be true or false"
+    }

@@ -21,7 +21,7 @@ def sent_scripts() -> dict[str, str]:
     for target, backup in (
         ("aws", h.BACKUP_CONFIG),
         ("existing", h.BACKUP_CONFIG),
-        ("existing", h.SFTP_BACKUP_CONFIG),
+        ("existing", {**h.SFTP_BACKUP_CONFIG, "hostFirewall": "true"}),
     ):
         config = {**h.base_config(target), **backup}
         for r in h.run(config).mocks.of_type("command:remote:Command"):

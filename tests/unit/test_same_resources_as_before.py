@@ -39,6 +39,8 @@ SCRIPTS_CHANGED = {
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
     "backup-ssh.sh": "new, sent only with backupSshKey: an SFTP repository's key and host key",
+    "firewall.sh": "new, sent only with hostFirewall: an existing IM host's own nftables table, "
+    "rolled back unless a fresh login from pbx01 gets in (0.5.0)",
     "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt); "
     "pbx01's key checked as one line and authorized from pbx01 only, no forwarding; password "
     "logins off for pbx (an sshd drop-in, removed on destroy) (0.5.0)",

@@ -1,6 +1,7 @@
 """The guide's steps 1–5 and its day-2 verbs, as remote commands in the guide's order.
 
-host → prepare → whitelist → token → trust → deploy → state → restart → upgrade → health
+host → prepare → whitelist → token → trust → [firewall] → deploy → state → restart → upgrade →
+health (firewall only with host.existing.firewall)
 
 Each step is a `.sh` file under `scripts/`, run by `remote.step`; one module per step (or per
 small family of steps) here, in the guide's order. What re-runs when:
@@ -16,8 +17,9 @@ small family of steps) here, in the guide's order. What re-runs when:
   `im.sh rm` first.
 - token re-reads the PBX's current token on each run and regenerates it only when neither side has
   one or imTokenRotation is set to a new value.
-- Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove trust, token copy and
-  whitelist entries. prepare leaves the host (and its data disk) as it is.
+- Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove the firewall (when
+  managed) → remove trust, token copy and whitelist entries. prepare leaves the host (and its
+  data disk) as it is.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from . import manage
 from .backup import add_backups, pre_upgrade_snapshot
 from .context import DEFAULT_DATA_PATH, Steps
 from .deploy import deploy
+from .firewall import firewall
 from .health import health, parse_health
 from .host import host_key_scan, pbx01_check
 from .pbx_side import token, whitelist
@@ -61,8 +64,8 @@ def add_guide_steps(
     host_resource: pulumi.Resource,
     parent: pulumi.Resource,
 ) -> GuideSteps:
-    """host → pbx01-check → host-key → prepare → whitelist → token → trust → deploy → backup →
-    state → restart → upgrade → health, each under `parent`."""
+    """host → pbx01-check → host-key → prepare → whitelist → token → trust → [firewall] → deploy →
+    backup → state → restart → upgrade → health, each under `parent`."""
     pbx01_conn = remote.connection(
         r.pbx01_host,
         r.pbx01_user,
@@ -97,7 +100,8 @@ def add_guide_steps(
     listed = whitelist(s, prepared)
     held = token(s, listed)
     _, trusted = trust(s, im_host_key, prepared)
-    deployed = deploy(s, held, listed, trusted)
+    walled = firewall(s, trusted)
+    deployed = deploy(s, held, listed, trusted, *([walled] if walled else []))
     backups = add_backups(s, deployed)
     state = manage.state(s, deployed, *backups)
     restart = manage.restart(s, state)

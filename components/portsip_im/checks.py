@@ -176,7 +176,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     pbx01_private_ip = address("pbx.pbx01_private_ip", pbx.get("pbx01_private_ip"), True)
     virtual_ip = address("pbx.virtual_ip", pbx.get("virtual_ip"), private=True)
     cloud = target != "existing"
-    firewall = _firewall(ck, where, h, prep) if not cloud else False
+    firewall = _firewall(ck, where, h, prep, ssh) if not cloud else False
 
     data_disk_gb = h.get("data_disk_gb", 256)
     if cloud and (isinstance(data_disk_gb, bool) or not isinstance(data_disk_gb, int)):
@@ -241,7 +241,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     pbx01_host = ck.normalized("pbx.pbx01_host", pbx.get("pbx01_host"), rules.host_name)
     _shapes(ck, where, h, pbx, api, prep, im)
     admin_user = h.get("admin_user") or rules.DEFAULT_ADMIN_USER[target]
-    if pbx.get("user") == admin_user and admin_user not in rules.RESERVED_USERS:
+    if pbx.get("user", "pbx") == admin_user and admin_user not in rules.RESERVED_USERS:
         ck.fail(
             "pbx.user",
             f"{admin_user!r} is the IM host's admin user ({where}.admin_user), the program's own "
@@ -340,7 +340,13 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     return resolved
 
 
-def _firewall(ck: _Checker, where: str, h: Mapping[str, Any], prep: Mapping[str, Any]) -> bool:
+def _firewall(
+    ck: _Checker,
+    where: str,
+    h: Mapping[str, Any],
+    prep: Mapping[str, Any],
+    ssh: Mapping[str, Any],
+) -> bool:
     """host.existing.firewall, and the two fields only it reads there."""
     firewall = h.get("firewall", False)
     if not isinstance(firewall, bool):
@@ -358,6 +364,14 @@ def _firewall(ck: _Checker, where: str, h: Mapping[str, Any], prep: Mapping[str,
             f"{where}.firewall",
             "needs prepare.pbx_sudo_nopasswd: the firewall step runs `sudo -n` as the pbx user "
             "from pbx01",
+        )
+    elif ssh.get("jump_via_pbx01", True) is False and not h.get("admin_cidrs"):
+        # The rollback proves pbx01's login only: the program's own, straight from the operator,
+        # would be shut out for good.
+        ck.fail(
+            f"{where}.firewall",
+            "with ssh.jump_via_pbx01 false the program logs in to the IM host from your own "
+            f"address: list it in {where}.admin_cidrs, or the firewall shuts every later step out",
         )
     return firewall
 

@@ -318,7 +318,9 @@ _RCLONE_SECRET = re.compile(
 )
 
 _RCLONE_VALUE = re.compile(
-    r"([,:][a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*=)[^,:]*", re.IGNORECASE
+    r"([,:][a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*=)"
+    r"(?:\"[^\"]*\"?|'[^']*'?|[^,:]*)",
+    re.IGNORECASE,
 )
 
 _SFTP_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")

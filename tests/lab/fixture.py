@@ -35,7 +35,7 @@ API_STATE = "/var/lib/portsip-pbx-api/state.json"
 API_TRAFFIC = "/var/lib/portsip-pbx-api/traffic.jsonl"
 UP_TIMEOUT = 900  # a cold `up` runs debootstrap
 # Under pytest-xdist each worker's session lab is a cluster of its own: gw0 on 3, gw1 on 4, ...
-# (1 is the lab_cycle tests', 2 the fleet's second cluster, 9 the late-traffic probe's).
+# (1 is the lab_cycle tests', 2 the fleet's second cluster, 9 the late-traffic probe's: skipped).
 WORKER_CLUSTER_BASE = 3
 _session_lab_active = False
 
@@ -409,8 +409,8 @@ def pytest_configure(config):
     )
     worker = getattr(config, "workerinput", None)
     if worker is not None:  # an xdist worker: its lab, and every scripts/lab* it runs, its own
-        n = int(worker["workerid"].removeprefix("gw"))
-        os.environ["PORTSIP_LAB_CLUSTER"] = str(WORKER_CLUSTER_BASE + n)
+        n = WORKER_CLUSTER_BASE + int(worker["workerid"].removeprefix("gw"))
+        os.environ["PORTSIP_LAB_CLUSTER"] = str(n if n < 9 else n + 1)  # 9 is the probe's
         # ...and its lab stack keeps cluster 1's name, `lab`, which the tests read back.
         os.environ.setdefault("PORTSIP_LAB_STACK", "lab")
 

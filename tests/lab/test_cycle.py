@@ -23,7 +23,7 @@ import pytest
 from tests.lab.fixture import LAB, parse_up, session_lab_on
 from tests.lab.fixture import run_lab as run_any_lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.lab_cycle, pytest.mark.xdist_group("lab-cycle")]
+pytestmark = [pytest.mark.lab, pytest.mark.lab_cycle]
 
 # Cluster 1, the lab as it always was (its addresses and names are what these tests check).
 CLUSTER = {"PORTSIP_LAB_CLUSTER": "1"}

@@ -128,3 +128,17 @@ def test_destroy_gives_the_host_its_password_logins_back(lab, trusted, tmp_path)
     again = password_login(lab, tmp_path, "pbx", lab.pbx_password)
     assert again.returncode == 0, again.stderr
     trusted.up(only=STEPS)  # for the fixture's own destroy
+
+
+def test_a_pbx01_address_that_is_not_where_pbx01_comes_from_changes_nothing(lab, trusted):
+    # pbx01PrivateIp must agree with the address the IM host sees pbx01's connection come from;
+    # a wrong one would lock pbx01 out of pbx@IM, so the step stops before writing anything.
+    before = authorized(lab)
+    wrong = Guide(lab, lab_config(lab, pbx01PrivateIp=f"{lab.net}.99"))
+    wrong.printed = dict(trusted.printed)
+    done = wrong.run("trust", check=False)
+    assert done.returncode != 0
+    assert f"pbx01 reaches this host from {lab.pbx01}, not from pbx01PrivateIp {lab.net}.99" in (
+        done.stderr
+    )
+    assert authorized(lab) == before

@@ -370,3 +370,16 @@ def test_the_firewall_is_for_an_existing_host_and_needs_pbx01s_private_ip():
     assert problems(args(firewall="yes")) == {
         "host.existing.firewall": "'yes': must be true or false"
     }
+
+
+def test_the_pbx_user_by_default_is_not_the_admin_user_either():
+    assert "IM host's admin user" in problems(args(admin_user="pbx"))["pbx.user"]
+
+
+def test_a_firewall_without_the_jump_needs_the_operators_address():
+    a = args(firewall=True)
+    a["pbx"]["pbx01_private_ip"] = h.PBX01
+    a["ssh"]["jump_via_pbx01"] = False
+    assert "list it in host.existing.admin_cidrs" in problems(a)["host.existing.firewall"]
+    a["host"]["existing"]["admin_cidrs"] = ["198.51.100.7/32"]
+    assert resolve(a).host_firewall is True

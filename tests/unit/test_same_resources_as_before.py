@@ -29,7 +29,8 @@ SCRIPTS = h.ROOT / "components/portsip_im/scripts"
 # remote step that sends one of them (lib.sh goes with every step), and its next up re-runs those
 # steps once, each finding its work done (tests/e2e/test_stack_made_before_the_component.py).
 SCRIPTS_CHANGED = {
-    "lib.sh": "ssh_im does not dial an IM host whose key pbx01 has not pinned, and names trust-key",
+    "lib.sh": "ssh_im does not dial an IM host whose key pbx01 has not pinned, and names trust-key; "
+    "each ssh_im login a connection of its own (no ControlMaster sharing) (0.5.0)",
     "trust-key.sh": "pins exactly the stack's key: says when it replaces others, keeps none beside",
     "health.sh": "warns when pbx01 cannot log in to the IM host, instead of 'unavailable'",
     "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",
@@ -164,7 +165,7 @@ LOGGING_CHANGED = {"im-trust-key": "stderr", "im-host-key": "stderr"}
 # Parameters added on purpose since BEFORE, by step: each is checked where it is used.
 PARAMS_ADDED = {
     # pbx01's address for authorized_keys' from= (0.5.0; tests/lab/test_pbx_login_hardening.py).
-    "im-trust": ("PBX01_IP",),
+    "im-trust": ("PBX01_IP", "VIA_PBX01"),
 }
 
 

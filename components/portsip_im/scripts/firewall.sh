@@ -69,6 +69,8 @@ $(fw_set client6 6 "$client")
     ct state invalid drop
     # ICMP, and ICMPv6 (IPv6 neighbour discovery needs it)
     meta l4proto { icmp, icmpv6 } accept
+    # DHCPv6 replies answer a multicast solicit: conntrack sees them as new
+    ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept
     tcp dport 22 ip saddr @admin4 accept
     tcp dport 22 ip6 saddr @admin6 accept
     tcp dport $IM_PORT ip saddr @client4 accept
@@ -246,10 +248,12 @@ if [ "$ACTION" = remove ]; then
   by_hand="by hand on the IM host: nft delete table $FW_TABLE; systemctl disable $FW_UNIT; rm /etc/systemd/system/$FW_UNIT $FW_FILE"
   rc=0
   fw_on_im fw_remove || rc=$?
-  if [ "$rc" = 255 ]; then
-    # No login from pbx01 (a lost or rebuilt IM host, or one that is away): the rules, if any, stay
-    # where they are, which is the safe side; destroy goes on.
-    warn "pbx01 could not log in to $PBX_USER@$IM_IP (above), so the firewall there, if any, was left as it is; $by_hand"
+  if [ "$rc" = 255 ] && [ -e "$STATE_DIR/im-host-lost-$IM_IP" ]; then
+    # The operator's marker (docs/backups.md, "The IM host is lost"): no host to clean up.
+    warn "pbx01 could not log in to $PBX_USER@$IM_IP (above) and the host is marked lost; its firewall, if any, went with it"
+  elif [ "$rc" = 255 ]; then
+    # Going on would leave the rules in force with pbx01's trust removed after this step.
+    die "firewall: pbx01 could not log in to $PBX_USER@$IM_IP (above), so its firewall was not removed; bring the host back, or remove it $by_hand, or, if the host is lost, create the marker ~/.portsip-im/im-host-lost-$IM_IP on pbx01 as the pbx user (docs/backups.md) and destroy again"
   elif [ "$rc" != 0 ]; then
     die "firewall: removing the firewall on $IM_IP failed (above); $by_hand"
   fi

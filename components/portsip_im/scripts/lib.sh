@@ -98,7 +98,9 @@ ssh_im() {
       "$STEP" "$host" >&2
     return 255
   fi
+  # Each login its own connection (no ControlMaster sharing): the firewall's fresh login must be.
   ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 \
+    -o ControlMaster=no -o ControlPath=none \
     -o ServerAliveInterval=15 -o ServerAliveCountMax=4 "$user@$host" "$@"
 }
 

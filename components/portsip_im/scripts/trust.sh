@@ -3,7 +3,7 @@
 # trust: guide step 4, the IM host's side, as root. Authorizes pbx01's key for the pbx user (what
 # ssh-copy-id does in the guide), restricted to logins from pbx01's private address with no
 # forwarding, and turns password logins off for that user; or removes exactly both again.
-: "${ACTION:=add}" "${PBX_USER:=pbx}" "${PUBKEY:?}" "${PBX01_IP:=}"
+: "${ACTION:=add}" "${PBX_USER:=pbx}" "${PUBKEY:?}" "${PBX01_IP:=}" "${VIA_PBX01:=0}"
 home="$(getent passwd "$PBX_USER" | cut -d: -f6)" || home=""
 ak="$home/.ssh/authorized_keys"
 dropin="/etc/ssh/sshd_config.d/00-portsip-im-$PBX_USER.conf"
@@ -17,20 +17,49 @@ key="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
 # Present when this program authorized the key (destroy removes only that).
 owned="/var/lib/portsip-im/authorized-$(printf '%s' "$PUBKEY" | sha256sum | cut -c1-16)"
 line="no-port-forwarding,no-agent-forwarding,no-X11-forwarding $key"
-if [ -n "$PBX01_IP" ]; then
-  [[ "$PBX01_IP" =~ ^[0-9A-Fa-f.:]+$ ]] || die "PBX01_IP $PBX01_IP is not an IP address"
-  line="from=\"$PBX01_IP\",$line"
+# from=: the address pbx01's logins really come from. Reached through pbx01 (the default), this
+# session is pbx01's own connection to this host's private address, the one im.sh's will take:
+# its client address is that source, as this host sees it (NAT, a second interface and all). It
+# is read from the session's environment (sudo drops SSH_CONNECTION: the nearest ancestor that
+# has it). pbx01PrivateIp, when set, must agree; never a guess from pbx01Host.
+seen=""
+if [ "$VIA_PBX01" = 1 ]; then
+  pid=$$
+  while [ -z "$seen" ] && [ "${pid:-1}" -gt 1 ]; do
+    seen="$( { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | sed -n 's/^SSH_CONNECTION=\([^ ]*\) .*/\1/p' | head -n 1 || true)"
+    # The parent's pid: the field after the command name, which may hold spaces and parentheses.
+    pid="$( { sed 's/.*) [A-Za-z] //' "/proc/$pid/stat"; } 2>/dev/null | cut -d' ' -f1 || true)"
+  done
 fi
+for ip in "$seen" "$PBX01_IP"; do
+  [ -z "$ip" ] || [[ "$ip" =~ ^[0-9A-Fa-f.:]+$ ]] || die "pbx01's address $ip is not an IP address"
+done
+if [ -n "$seen" ] && [ -n "$PBX01_IP" ] && [ "$seen" != "$PBX01_IP" ]; then
+  die "pbx01 reaches this host from $seen, not from pbx01PrivateIp $PBX01_IP: set pbx01PrivateIp to $seen (nothing changed)"
+fi
+from="${seen:-$PBX01_IP}"
+[ -z "$from" ] || line="from=\"$from\",$line"
 
 # Lines of authorized_keys that hold pbx01's key (type and base64 as whole fields), whatever
 # options precede it: an older version of this program wrote the bare key.
 ours() { awk -v k="$key" '{ n = split(k, f, " "); for (i = 1; i < NF; i++) if ($i == f[1] && $(i + 1) == f[2]) { print; next } }' "$ak"; }
 
-sshd_check() { sshd -t && [ "$(sshd -T -C "user=$PBX_USER,host=pbx01,addr=${PBX01_IP:-127.0.0.1}" | awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" {print $2}' | sort -u)" = no ]; }
+sshd_check() { sshd -t && [ "$(sshd -T -C "user=$PBX_USER,host=pbx01,addr=${from:-127.0.0.1}" | awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" {print $2}' | sort -u)" = no ]; }
 sshd_reload() {
   # Where ssh.socket starts sshd on demand (Ubuntu 24.04) and it has not started yet, the first
   # login will read the files anyway.
-  if systemctl is-active -q ssh.service 2>/dev/null; then systemctl reload ssh.service; fi
+  local unit
+  for unit in ssh.service sshd.service; do
+    if systemctl is-active -q "$unit" 2>/dev/null; then systemctl reload "$unit"; return 0; fi
+  done
+}
+
+# ak_replace FILE: FILE becomes the pbx user's authorized_keys in one rename (a full disk or a
+# cut session never leaves it half written).
+ak_replace() {
+  chown "$PBX_USER:$PBX_USER" "$1"
+  chmod 600 "$1"
+  mv -f "$1" "$ak"
 }
 
 if [ "$ACTION" = remove ]; then
@@ -47,8 +76,8 @@ if [ "$ACTION" = remove ]; then
     say "trust: pbx01's key was not authorized by this program; kept"
   elif [ -f "$ak" ] && [ -n "$(ours)" ]; then
     grep -vxF -f <(ours) "$ak" >"$ak.tmp" || true
-    cat "$ak.tmp" >"$ak"
-    rm -f "$ak.tmp" "$owned"
+    ak_replace "$ak.tmp"
+    rm -f "$owned"
     say "trust: removed pbx01's key from $PBX_USER's authorized_keys"
   else
     rm -f "$owned"
@@ -72,16 +101,15 @@ else
   # the one line this program wants.
   { [ -z "$found" ] || grep -vxF -f <(printf '%s\n' "$found") "$ak" || true; } >"$ak.tmp"
   printf '%s\n' "$line" >>"$ak.tmp"
-  cat "$ak.tmp" >"$ak"
-  rm -f "$ak.tmp"
+  ak_replace "$ak.tmp"
   mkdir -p "$(dirname "$owned")"
   touch "$owned"
   if [ -n "$found" ]; then
-    say "trust: pbx01's key for $PBX_USER now restricted (from $PBX01_IP only, no forwarding)"
+    say "trust: pbx01's key for $PBX_USER now restricted (${from:+from $from only, }no forwarding)"
   else
-    say "trust: authorized pbx01's key for $PBX_USER (from $PBX01_IP only, no forwarding)"
+    say "trust: authorized pbx01's key for $PBX_USER (${from:+from $from only, }no forwarding)"
   fi
-  [ -n "$PBX01_IP" ] || warn "pbx01's private address is not known (set pbx01PrivateIp): its key is authorized from any address"
+  [ -n "$from" ] || warn "pbx01's address is not known (not reached through pbx01, and no pbx01PrivateIp): its key is authorized from any address"
 fi
 chown "$PBX_USER:$PBX_USER" "$ak"
 chmod 600 "$ak"

@@ -28,6 +28,14 @@ def one_public_key(output: str | None) -> str:
     return text
 
 
+def pbx01_given_address(r: Resolved) -> pulumi.Input[str]:
+    """pbx01's private IP as the caller gave it (pbx.pbx01_private_ip; on aws/hcloud, pbx01_host
+    held to a private address, as the security group uses it); empty otherwise."""
+    return pulumi.Output.from_input(r.pbx01_source_cidr).apply(
+        lambda cidr: str(cidr).split("/")[0] if cidr else ""
+    )
+
+
 def pbx01_address(r: Resolved) -> pulumi.Input[str]:
     """Where pbx01's logins to the IM host come from, for authorized_keys' `from=`: pbx01's private
     IP (pbx.pbx01_private_ip, else pbx.pbx01_host when it is an address); empty when unknown."""
@@ -64,7 +72,10 @@ def trust(
         params={
             "PBX_USER": s.r.pbx01_user,
             "PUBKEY": trust_key.stdout.apply(one_public_key),
-            "PBX01_IP": pbx01_address(s.r),
+            # from=: what this session's client address shows when it comes through pbx01,
+            # checked against pbx01's address where the caller gave it (never pbx01_host's).
+            "PBX01_IP": pbx01_given_address(s.r),
+            "VIA_PBX01": "1" if s.r.jump_via_pbx01 else "0",
         },
         delete_params={"ACTION": "remove"},
         opts=s.child(prepare),

@@ -278,6 +278,23 @@ class Result:
         return self.mocks.resources
 
 
+def pbx_view(mark: str) -> dict[str, Any]:
+    """What status.sh reads from the PBX for a deployed stack: its /im record and the two
+    whitelist entries marked `mark` (the stack's own)."""
+    return {
+        "im": {"private_ipv4": IM_PRIVATE, "public_ipv4": IM_PUBLIC},
+        "ipFilters": [
+            {
+                "cidr": f"{ip}/32",
+                "target": "ACCEPT",
+                "expire_at": "2036-11-27T05:50:02Z",
+                "description": mark,
+            }
+            for ip in (IM_PUBLIC, IM_PRIVATE)
+        ],
+    }
+
+
 def base_config(target: str) -> dict[str, str]:
     common = {
         "target": target,

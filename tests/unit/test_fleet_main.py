@@ -43,18 +43,7 @@ def healthy_probe(name: str) -> dict[str, Any]:
             "vendorStats": '{"ok": 1}',
             "backupTimer": "active",
         },
-        "pbx": {
-            "im": {"private_ipv4": h.IM_PRIVATE, "public_ipv4": h.IM_PUBLIC},
-            "ipFilters": [
-                {
-                    "cidr": f"{ip}/32",
-                    "target": "ACCEPT",
-                    "expire_at": "2036-11-27T05:50:02Z",
-                    "description": f"portsip-im:portsip-im/{name}",
-                }
-                for ip in (h.IM_PUBLIC, h.IM_PRIVATE)
-            ],
-        },
+        "pbx": h.pbx_view(f"portsip-im:portsip-im/{name}"),
     }
 
 

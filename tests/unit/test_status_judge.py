@@ -43,18 +43,7 @@ HEALTHY = {
         "backup": None,
         "backupTimer": "active",
     },
-    "pbx": {
-        "im": {"private_ipv4": h.IM_PRIVATE, "public_ipv4": h.IM_PUBLIC},
-        "ipFilters": [
-            {
-                "cidr": f"{ip}/32",
-                "target": "ACCEPT",
-                "expire_at": "2036-11-27T05:50:02Z",
-                "description": MARK,
-            }
-            for ip in (h.IM_PUBLIC, h.IM_PRIVATE)
-        ],
-    },
+    "pbx": h.pbx_view(MARK),
 }
 
 

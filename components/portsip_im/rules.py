@@ -312,16 +312,10 @@ def backup_repository(value: str) -> str:
 
 
 # An rclone option naming a credential: key, secret, pass(word), token, sas, credentials.
-_RCLONE_SECRET = re.compile(
-    r"[,:](?:[a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*)=",
-    re.IGNORECASE,
-)
-
-_RCLONE_VALUE = re.compile(
-    r"([,:][a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*=)"
-    r"(?:\"[^\"]*\"?|'[^']*'?|[^,:]*)",
-    re.IGNORECASE,
-)
+_RCLONE_OPTION = r"[,:][a-z0-9_]*(?:key|secret|pass|token|sas|credentials)[a-z0-9_]*="
+_RCLONE_SECRET = re.compile(_RCLONE_OPTION, re.IGNORECASE)
+# ...and its value, up to the next option or the path (a quoted value whole).
+_RCLONE_VALUE = re.compile(rf"({_RCLONE_OPTION})(?:\"[^\"]*\"?|'[^']*'?|[^,:]*)", re.IGNORECASE)
 
 _SFTP_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")
 

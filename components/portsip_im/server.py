@@ -38,7 +38,7 @@ class ImServer(pulumi.ComponentResource):
         # Every check and cloud lookup runs before the first registration, so bad input creates
         # nothing, not even this component.
         r = resolve(args)
-        host_plan = _plan_host(r)
+        host_plan = _plan_host(r, opts)
         super().__init__("portsip:im:ImServer", name, None, opts)
         host_component = _create_host(f"{name}-host", r, host_plan, self)
         self.host: ImHost = host_component.host
@@ -59,15 +59,17 @@ class ImServer(pulumi.ComponentResource):
         )
 
 
-def _plan_host(r: Resolved) -> object:
+def _plan_host(r: Resolved, opts: pulumi.ResourceOptions | None) -> object:
+    from .hosts.lookups import invoke_options
+
     if r.target == "aws":
         from .hosts import aws
 
-        return aws.plan(r)
+        return aws.plan(r, invoke_options(opts, "aws"))
     if r.target == "hcloud":
         from .hosts import hcloud
 
-        return hcloud.plan(r)
+        return hcloud.plan(r, invoke_options(opts, "hcloud"))
     return None
 
 

@@ -214,6 +214,8 @@ class Recorder(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     call_args: dict[str, list[dict]] = field(default_factory=dict)
+    call_providers: dict[str, list[str]] = field(default_factory=dict)
+    """Each invoke's provider reference (`URN::ID`; empty for the default provider)."""
     _next_id: int = 100
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -245,6 +247,7 @@ class Recorder(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append(args.token)
         self.call_args.setdefault(args.token, []).append(dict(args.args))
+        self.call_providers.setdefault(args.token, []).append(args.provider or "")
         if args.token not in self.invokes:
             raise Exception(f"unexpected invoke {args.token}")
         try:

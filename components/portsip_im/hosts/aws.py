@@ -43,12 +43,13 @@ class AwsPlan:
     """The reused Elastic IP's address, when `publicIpId` is set."""
 
 
-def plan(r: Resolved) -> AwsPlan:
-    """Look up and check the instance type, subnet, AMI and reused Elastic IP (preview time)."""
+def plan(r: Resolved, invoke: pulumi.InvokeOptions | None = None) -> AwsPlan:
+    """Look up and check the instance type, subnet, AMI and reused Elastic IP (preview time),
+    with `invoke`'s provider (lookups.py)."""
     size = r.size
     assert size is not None and r.subnet_id is not None
     try:
-        itype = aws.ec2.get_instance_type(instance_type=size)
+        itype = aws.ec2.get_instance_type(instance_type=size, opts=invoke)
     except Exception as exc:  # the provider's error text says why (unknown type, no region…)
         raise ArgsError([(_SIZE, f"AWS has no instance type {size!r} ({exc})")]) from None
     facts = HostFacts(
@@ -61,13 +62,13 @@ def plan(r: Resolved) -> AwsPlan:
     private_ip: pulumi.Input[str]
     if isinstance(r.subnet_id, pulumi.Output):
         # Another resource's subnet: looked up, and the private IP checked, once it is known.
-        found = aws.ec2.get_subnet_output(id=r.subnet_id)
+        found = aws.ec2.get_subnet_output(id=r.subnet_id, opts=invoke)
         where = pulumi.Output.concat("subnet ", r.subnet_id)
         private_ip = inside(r.private_ip, found.cidr_block, where, "host.aws.private_ip")
         vpc_id, zone = found.vpc_id, found.availability_zone
     else:
         try:
-            subnet = aws.ec2.get_subnet(id=cast(str, r.subnet_id))
+            subnet = aws.ec2.get_subnet(id=cast(str, r.subnet_id), opts=invoke)
         except Exception as exc:
             raise ArgsError(
                 [("host.aws.subnet_id", f"no subnet {r.subnet_id!r} ({exc})")]
@@ -87,13 +88,14 @@ def plan(r: Resolved) -> AwsPlan:
                 aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
                 aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
             ],
+            opts=invoke,
         )
         ami = image.id
 
     public_ip = None
     if r.public_ip_id:
         try:
-            public_ip = aws.ec2.get_elastic_ip(id=r.public_ip_id).public_ip
+            public_ip = aws.ec2.get_elastic_ip(id=r.public_ip_id, opts=invoke).public_ip
         except Exception as exc:
             raise ArgsError(
                 [("host.aws.public_ip_id", f"no Elastic IP allocation {r.public_ip_id!r} ({exc})")]

@@ -28,12 +28,13 @@ class HcloudPlan:
     """The reused Primary IP's address, when `publicIpId` is set."""
 
 
-def plan(r: Resolved) -> HcloudPlan:
-    """Look up and check the server type, the network and a reused Primary IP (preview time)."""
+def plan(r: Resolved, invoke: pulumi.InvokeOptions | None = None) -> HcloudPlan:
+    """Look up and check the server type, the network and a reused Primary IP (preview time),
+    with `invoke`'s provider (lookups.py)."""
     size = r.size
     assert size is not None and r.network_id is not None
     try:
-        stype = hcloud.get_server_type(name=size)
+        stype = hcloud.get_server_type(name=size, opts=invoke)
     except Exception as exc:
         raise ArgsError(
             [("host.hcloud.size", f"Hetzner has no server type {size!r} ({exc})")]
@@ -46,12 +47,12 @@ def plan(r: Resolved) -> HcloudPlan:
     private_ip: pulumi.Input[str]
     if isinstance(r.network_id, pulumi.Output):
         # Another resource's network: looked up, and the private IP checked, once it is known.
-        found = hcloud.get_network_output(id=r.network_id)
+        found = hcloud.get_network_output(id=r.network_id, opts=invoke)
         where = pulumi.Output.concat("network ", r.network_id.apply(str))
         private_ip = inside(r.private_ip, found.ip_range, where, _PRIVATE_IP)
     else:
         try:
-            network = hcloud.get_network(id=cast(int, r.network_id))
+            network = hcloud.get_network(id=cast(int, r.network_id), opts=invoke)
         except Exception as exc:
             raise ArgsError(
                 [("host.hcloud.network_id", f"no network {r.network_id} ({exc})")]
@@ -62,7 +63,7 @@ def plan(r: Resolved) -> HcloudPlan:
     public_ip = None
     if r.public_ip_id:
         try:
-            public_ip = hcloud.get_primary_ip(id=int(r.public_ip_id)).ip_address
+            public_ip = hcloud.get_primary_ip(id=int(r.public_ip_id), opts=invoke).ip_address
         except Exception as exc:
             raise ArgsError(
                 [("host.hcloud.public_ip_id", f"no Primary IP {r.public_ip_id!r} ({exc})")]

@@ -34,9 +34,10 @@ from policy.resources import (
     im_hosts,
     is_ours,
 )
+from portsip_im.args import INPUTS
 from portsip_im.rules import admin_range_problem
 from portsip_im.spec import IM_PORT
-from stack_config import NAMESPACE, ImConfig
+from stack_config import NAMESPACE
 
 SSH_PORT = 22
 
@@ -127,7 +128,7 @@ def configured_client_cidrs(args: StackValidationArgs) -> tuple[list[Any] | None
     1. The pack's own config (`--policy-pack-config`), `clientCidrs`, when given: an override.
     2. The stack's config: the engine hands a policy pack the stack's configuration (the Python
        SDK loads it into `pulumi.Config`), so `portsip-im:clientCidrs` or, unset, the program's
-       default (stack_config/keys.py).
+       default (the component's, portsip_im/args.py).
     3. Neither (no stack config reached the pack): None, and any 8887 rule will do.
     """
     override = args.get_config().get("clientCidrs")
@@ -138,9 +139,8 @@ def configured_client_cidrs(args: StackValidationArgs) -> tuple[list[Any] | None
         return None, ""
     raw = stack.get("clientCidrs")
     if raw is None:
-        default = ImConfig.model_fields["client_cidrs"].default_factory
-        assert default is not None
-        return [str(c) for c in default()], f"{NAMESPACE}:clientCidrs (default)"  # type: ignore[call-arg]
+        default = INPUTS["host.*.client_cidrs"].default_for(str(stack.get("target")))
+        return [str(c) for c in default], f"{NAMESPACE}:clientCidrs (default)"
     try:
         return _cidr_list(raw), f"{NAMESPACE}:clientCidrs"
     except ValueError:

@@ -1,265 +1,125 @@
-"""This stack's config → ImServerArgs: a plain mapping, key by key, and back for error messages.
+"""This stack's config → ImServerArgs, row by row of table.py, and the component's problems back
+in config keys.
 
-The config layer checked every key already (parse.py), so the component's own checks pass; what only
-the component can check (the cloud's catalogue, the subnet or network, a reused public IP) comes
-back as an ArgsError naming its field, and `server_from_config` names the config key instead.
+Every row with an argument path puts its key's value there (`host.*.x` under the stack's target);
+the component then checks what involves several inputs, and `server_from_config` makes it name
+them by config key (`portsip-im:size`), also in errors raised later, once an Output is known.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any, cast
 
-from portsip_im import ArgsError
-from portsip_im.args import (
-    AwsHostArgs,
-    BackupArgs,
-    ExistingHostArgs,
-    HcloudHostArgs,
-    HostArgs,
-    ImServerArgs,
-    ImServiceArgs,
-    PbxApiArgs,
-    PbxArgs,
-    PrepareArgs,
-    SshArgs,
-)
+import pulumi
 
-from .keys import NAMESPACE, ConfigError, ImConfig
+from portsip_im import ArgsError, naming
+from portsip_im.args import ImServerArgs
+
+from .keys import ConfigError, StackConfig
 from .load import Settings
+from .parse import parse_config
+from .table import BY_KEY, KEYS, NAMESPACE, key_of_path
 
 if TYPE_CHECKING:
     from portsip_im import ImServer
 
-# ImServerArgs field → config key, for the messages of checks only the component can make. `*` is
-# the host's target (aws, hcloud, existing).
-FIELD_KEYS = {
-    "host": "target",
-    "host.*.private_ip": "privateIp",
-    "host.*.public_ip": "publicIp",
-    "host.*.public_ip_id": "publicIpId",
-    "host.*.size": "size",
-    "host.*.sizing_profile": "sizingProfile",
-    "host.*.subnet_id": "subnetId",
-    "host.*.pbx_security_group_id": "pbxSecurityGroupId",
-    "host.*.ami": "ami",
-    "host.*.network_id": "networkId",
-    "host.*.location": "location",
-    "host.*.image": "image",
-    "host.*.data_disk_gb": "dataDiskGb",
-    "host.*.data_snapshot_id": "dataSnapshotId",
-    "host.*.ebs_snapshot_keep": "ebsSnapshotKeep",
-    "host.*.data_disk_device": "dataDiskDevice",
-    "host.*.protect_data": "protectData",
-    "host.*.client_cidrs": "clientCidrs",
-    "host.*.admin_cidrs": "adminCidrs",
-    "host.*.admin_user": "adminUser",
-    "host.*.firewall": "hostFirewall",
-    "host.*.ssh_public_key": "sshPublicKey",
-    "host.*.host_key": "imHostKey",
-    "host.*.allow_undersized": "allowUndersizedHost",
-    "pbx.pbx01_host": "pbx01Host",
-    "pbx.pbx01_host_key": "pbx01HostKey",
-    "pbx.pbx01_private_ip": "pbx01PrivateIp",
-    "pbx.password": "pbxPassword",
-    "pbx.user": "pbx01User",
-    "pbx.virtual_ip": "pbxVirtualIp",
-    "pbx.guide_dir": "guideDir",
-    "pbx.api.mode": "pbxApi",
-    "pbx.api.url": "pbxApiUrl",
-    "pbx.api.login": "pbxApiLogin",
-    "pbx.api.login_path": "pbxApiLoginPath",
-    "pbx.api.tls_verify": "pbxApiTlsVerify",
-    "pbx.api.ca_certificate": "pbxApiCaCertificate",
-    "pbx.api.pinned_public_key": "pbxApiPinnedPublicKey",
-    "pbx.api.allow_insecure_http": "pbxApiAllowInsecureHttp",
-    "pbx.api.admin_user": "pbxAdminUser",
-    "pbx.api.admin_password": "pbxAdminPassword",
-    "pbx.api.im_token": "imToken",
-    "pbx.api.whitelist_days": "whitelistDays",
-    "pbx.api.whitelist_confirmed": "whitelistConfirmed",
-    "ssh.private_key": "sshPrivateKey",
-    "ssh.jump_via_pbx01": "jumpViaPbx01",
-    "ssh.per_dial_timeout": "sshPerDialTimeout",
-    "prepare.required_os": "requiredOs",
-    "prepare.apply_os_updates": "applyOsUpdates",
-    "prepare.pbx_sudo_nopasswd": "pbxSudoNopasswd",
-    "im.storage_path": "storagePath",
-    "im.state": "imState",
-    "im.restart_token": "restartToken",
-    "im.token_rotation": "imTokenRotation",
-    "im.release": "imRelease",
-    "im.skip_cluster_check": "skipClusterCheck",
-    "im.upgrade_without_backup": "upgradeWithoutBackup",
-    "backup.repository": "backupRepository",
-    "backup.password": "backupPassword",
-    "backup.env": "backupEnv",
-    "backup.schedule": "backupSchedule",
-    "backup.keep": "backupKeep",
-    "backup.restore_snapshot": "restoreSnapshot",
-    "backup.ssh_key": "backupSshKey",
-    "backup.ssh_host_key": "backupSshHostKey",
-}
+# Keys this program accepted without effect before: still accepted, still without effect.
+_UNUSED_WITHOUT_REPOSITORY = ("backupSchedule", "backupKeep", "backupPassword", "backupEnv")
+_FIREWALL_ONLY = ("clientCidrs", "adminCidrs")
 
 
 def config_key(field: str) -> str:
     """The config key an ImServerArgs field path comes from (`host.aws.size[0]` → `size[0]`)."""
-    match = re.fullmatch(r"([a-z_.]+)(\[\d+\])?", field)
-    path, index = (match.group(1), match.group(2) or "") if match else (field, "")
-    generic = re.sub(r"^host\.(aws|hcloud|existing)\.", "host.*.", path)
-    key = FIELD_KEYS.get(generic)
-    return f"{NAMESPACE}:{key}{index}" if key else field
-
-
-def _set(**fields: Any) -> dict[str, Any]:
-    """The fields that are set: an unset key leaves the component's default."""
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def _str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _firewall(c: ImConfig) -> dict[str, Any]:
-    """hostFirewall and the ranges it admits (existing); nothing at all when it is off."""
-    if not c.host_firewall:
-        return {}
-    return {
-        "firewall": True,
-        "client_cidrs": [str(n) for n in c.client_cidrs],
-        "admin_cidrs": [str(n) for n in c.admin_cidrs],
-    }
+    return f"{NAMESPACE}:{naming.name(field, key_of_path)}"
 
 
 def to_args(s: Settings) -> ImServerArgs:
-    """The component's args for this stack's config, key by key."""
+    """The component's args for this stack's config, one table row at a time."""
     c = s.config
-    common: dict[str, Any] = _set(
-        private_ip=str(c.private_ip), sizing_profile=c.sizing_profile, admin_user=c.admin_user
-    )
-    host: HostArgs
-    if c.target == "existing":
-        host = HostArgs(
-            existing=cast(
-                ExistingHostArgs,
-                _set(
-                    **common,
-                    public_ip=_str(c.public_ip),
-                    host_key=c.im_host_key,
-                    data_disk_device=c.data_disk_device,
-                    allow_undersized=c.allow_undersized_host,
-                    **_firewall(c),
-                ),
+    target = c.target
+    args: dict[str, Any] = {"host": {target: {}}}
+    filled = {"pbx01Host": s.pbx01_host, "pbxVirtualIp": s.pbx_virtual_ip}
+    for row in KEYS:
+        if row.path is None:
+            continue
+        value = s.secrets.get(row.key) if row.secret else c.given(row.key)
+        if value is None and row.key in filled:
+            value = filled[row.key]
+        if value is None:
+            continue
+        if row.key in _UNUSED_WITHOUT_REPOSITORY and c.given("backupRepository") is None:
+            continue
+        if row.key in _FIREWALL_ONLY and target == "existing" and not c.given("hostFirewall"):
+            # Accepted before hostFirewall existed, when nothing on an existing host read them.
+            pulumi.log.warn(
+                f"{NAMESPACE}:{row.key} has no effect on target existing without hostFirewall"
             )
-        )
-    else:
-        cloud = _set(
-            **common,
-            ssh_public_key=c.ssh_public_key,
-            size=c.size,
-            public_ip_id=c.public_ip_id,
-            data_disk_gb=c.data_disk_gb,
-            protect_data=c.protect_data,
-            client_cidrs=[str(n) for n in c.client_cidrs],
-            admin_cidrs=[str(n) for n in c.admin_cidrs],
-        )
-        if c.target == "aws":
-            aws = _set(
-                subnet_id=c.subnet_id,
-                pbx_security_group_id=c.pbx_security_group_id,
-                ami=c.ami,
-                data_snapshot_id=c.data_snapshot_id,
-                ebs_snapshot_keep=c.ebs_snapshot_keep,
+            continue
+        if row.key == "backupEnv":
+            value = (
+                json.loads(value)
+                if isinstance(value, str)
+                else value.apply(lambda text: json.loads(text) if text else {})
             )
-            host = HostArgs(aws=AwsHostArgs(**cloud, **aws))  # type: ignore[typeddict-item]
-        else:
-            hcloud = _set(network_id=c.network_id, location=c.location, image=c.image)
-            host = HostArgs(hcloud=HcloudHostArgs(**cloud, **hcloud))  # type: ignore[typeddict-item]
+        _put(args, row.path.replace("host.*.", f"host.{target}."), value)
+    return cast(ImServerArgs, args)
 
-    api = PbxApiArgs(
-        **_set(  # type: ignore[typeddict-item]
-            mode=c.pbx_api,
-            url=c.pbx_api_url,
-            login=c.pbx_api_login,
-            login_path=c.pbx_api_login_path,
-            tls_verify=c.pbx_api_tls_verify,
-            ca_certificate=c.pbx_api_ca_certificate,
-            pinned_public_key=c.pbx_api_pinned_public_key,
-            allow_insecure_http=c.pbx_api_allow_insecure_http or None,
-            admin_user=c.pbx_admin_user,
-            admin_password=s.pbx_admin_password,
-            im_token=s.im_token,
-            whitelist_days=c.whitelist_days,
-            whitelist_confirmed=c.whitelist_confirmed,
-        )
+
+def _put(args: dict[str, Any], path: str, value: Any) -> None:
+    *groups, name = path.split(".")
+    node = args
+    for group in groups:
+        node = node.setdefault(group, {})
+    node[name] = value
+
+
+def _lines(exc: ArgsError) -> list[str]:
+    """The component's problems by config key; a missing secret says how to set it."""
+    out = []
+    for field, message in exc.named(key_of_path):
+        row = BY_KEY.get(field.split("[")[0])
+        if row is not None and row.secret and message.endswith("not set"):
+            message += f" (pulumi config set --secret {row.key} ...)"
+        out.append(f"{NAMESPACE}:{field}: {message}")
+    return out
+
+
+def check_config(
+    raw: dict[str, str], secret_keys: set[str] | frozenset[str] = frozenset()
+) -> StackConfig:
+    """Everything the program checks before it registers a resource, without running it: each
+    key (parse_config), then what involves several inputs (the component's checks, named by config
+    key). Where pbxStack fills pbx01Host, those wait for the program, which reads its outputs."""
+    from portsip_im.checks import resolve
+
+    config = parse_config(raw, secret_keys)
+    if config.pbx_stack and config.given("pbx01Host") is None:
+        return config
+    settings = Settings(
+        config=config,
+        secrets={row.key: raw[row.key] for row in KEYS if row.secret and row.key in raw},  # type: ignore[misc]
+        pbx01_host=config.pbx01_host,
+        pbx_virtual_ip=config.pbx_virtual_ip,
+        pbx_public_ip=None,
     )
-    pbx = PbxArgs(
-        pbx01_host=s.pbx01_host,
-        pbx01_host_key=c.pbx01_host_key,
-        password=s.pbx_password,
-        **_set(  # type: ignore[typeddict-item]
-            pbx01_private_ip=s.pbx01_private_ip,
-            virtual_ip=s.pbx_virtual_ip,
-        ),
-        user=c.pbx01_user,
-        guide_dir=c.guide_dir,
-        api=api,
-    )
-    args = ImServerArgs(
-        host=host,
-        pbx=pbx,
-        ssh=SshArgs(
-            private_key=s.ssh_private_key,
-            jump_via_pbx01=c.jump_via_pbx01,
-            per_dial_timeout=c.ssh_per_dial_timeout,
-        ),
-        prepare=PrepareArgs(
-            required_os=c.required_os,
-            apply_os_updates=c.apply_os_updates,
-            pbx_sudo_nopasswd=c.pbx_sudo_nopasswd,
-        ),
-        im=ImServiceArgs(
-            **_set(  # type: ignore[typeddict-item]
-                storage_path=c.storage_path,
-                state=c.im_state,
-                restart_token=c.restart_token,
-                token_rotation=c.im_token_rotation,
-                release=c.im_release,
-                skip_cluster_check=c.skip_cluster_check,
-                upgrade_without_backup=c.upgrade_without_backup,
-            )
-        ),
-        allow_public_private_network=c.allow_public_private_network,
-    )
-    if c.backup_repository is not None:
-        assert s.backup_password is not None  # required with a repository (secrets.py)
-        env = None
-        if s.backup_env is not None:
-            env = s.backup_env.apply(lambda text: json.loads(text) if text else {})
-        args["backup"] = BackupArgs(
-            repository=c.backup_repository,
-            password=s.backup_password,
-            **_set(  # type: ignore[typeddict-item]
-                env=env,
-                schedule=c.backup_schedule,
-                keep=dict(c.backup_keep),
-                restore_snapshot=c.restore_snapshot,
-                ssh_key=s.backup_ssh_key,
-                ssh_host_key=c.backup_ssh_host_key,
-            ),
-        )
-    return args
+    try:
+        resolve(to_args(settings))
+    except ArgsError as exc:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_lines(exc))) from None
+    return config
 
 
 def server_from_config(name: str, settings: Settings) -> ImServer:
     """ImServer for this stack, its errors naming config keys (`portsip-im:size`), not fields."""
     from portsip_im import ImServer
 
+    # Also for the errors the component raises later, when an Output's value is known.
+    naming.use(key_of_path, heading="configuration", prefix=f"{NAMESPACE}:")
     try:
         return ImServer(name, to_args(settings))
     except ArgsError as exc:
-        lines = [f"{config_key(field)}: {message}" for field, message in exc.problems]
+        lines = _lines(exc)
         if len(lines) == 1:
             raise ConfigError(lines[0]) from None
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

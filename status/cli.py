@@ -12,7 +12,6 @@ Not part of the Pulumi program: nothing here registers a resource.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import shutil
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from stack_config import (
     NAMESPACE,
     SECRETS,
     ConfigError,
-    ImConfig,
+    StackConfig,
     parse_config,
     pbx_stack_address,
 )
@@ -87,7 +86,9 @@ def read_stack(name: str | None, config_file: Path | None) -> Stack:
     return Stack(name, config, secrets, outputs)
 
 
-def follow_pbx_stack(config: ImConfig, read_outputs: Callable[[str], dict[str, Any]]) -> ImConfig:
+def follow_pbx_stack(
+    config: StackConfig, read_outputs: Callable[[str], dict[str, Any]]
+) -> StackConfig:
     """`config` with pbx01Host and pbxVirtualIp from pbxStack's outputs where they are unset, as
     the program's StackReference fills them (and held to the same rules); unchanged otherwise."""
     if not config.pbx_stack or (config.pbx01_host and config.pbx_virtual_ip):
@@ -108,8 +109,8 @@ def follow_pbx_stack(config: ImConfig, read_outputs: Callable[[str], dict[str, A
         except ConfigError as exc:
             raise StatusError(str(exc)) from None
         if vip is not None:
-            update["pbx_virtual_ip"] = ipaddress.IPv4Address(vip)
-    return config.model_copy(update=update)
+            update["pbx_virtual_ip"] = vip
+    return config.replace(**update)
 
 
 def first_error(text: str, width: int = 300) -> str:

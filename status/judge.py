@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from stack_config import ImConfig
+from stack_config import StackConfig
 
 from .model import BACKUP_STATUS, Report, Stack
 from .schedule import stale_after
@@ -137,7 +137,7 @@ def _size(n: Any) -> str:
     return f"{value:.1f} TB"
 
 
-def _judge_backup_timer(r: Report, timer: Any, c: ImConfig) -> None:
+def _judge_backup_timer(r: Report, timer: Any, c: StackConfig) -> None:
     """With backups configured, the IM host's timer must be active: a stopped or missing timer
     never writes a failed result, so the last backup's age is the only other sign, and only
     after days."""
@@ -154,7 +154,7 @@ def _judge_backup_timer(r: Report, timer: Any, c: ImConfig) -> None:
     r.say("Backup timer", f"portsip-im-backup.timer {state}", problem)
 
 
-def _judge_backup(r: Report, backup: Any, c: ImConfig, now: datetime) -> None:
+def _judge_backup(r: Report, backup: Any, c: StackConfig, now: datetime) -> None:
     """backup.sh's last.json (time, status, snapshot, bytes, seconds, message) as one line; a
     failed run or one older than backupSchedule allows (schedule.stale_after) is a problem."""
     if backup is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack_config import ImConfig
+from stack_config import StackConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where backup.sh leaves its last result on the IM host: the probe reads it, the judge names it.
@@ -23,7 +23,7 @@ class Stack:
     """What the status needs from a stack: validated config, secrets, outputs."""
 
     name: str
-    config: ImConfig
+    config: StackConfig
     secrets: dict[str, str]
     outputs: dict[str, Any]
 

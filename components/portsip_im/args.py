@@ -16,6 +16,10 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 
+from . import rules
+from .inputs import Input, boolean, cidr_list, matching, one_of, whole
+from .pbx import OAUTH_LOGIN_PATH
+
 
 class CloudHostArgs(TypedDict):
     """What a new VM (aws or hcloud) needs, whichever the cloud."""
@@ -91,14 +95,16 @@ class ExistingHostArgs(TypedDict):
     """The account the operator's key logs in as (default root)."""
     firewall: NotRequired[bool]
     """Manage a host firewall (default false): an nftables table of the program's own, `inet
-    portsip_im`, with the cloud targets' rules (SSH from pbx01 and `admin_cidrs`, TCP 8887 from
-    `client_cidrs`, every other new inbound connection dropped), applied from pbx01 with a
-    rollback that only a fresh login from pbx01 cancels. Needs pbx01's private IP."""
+    portsip_im`, with the cloud targets' rules (SSH from pbx01 and `host.existing.admin_cidrs`, TCP
+    8887 from `host.existing.client_cidrs`, every other new inbound connection dropped), applied
+    from pbx01 with a rollback that only a fresh login from pbx01 cancels. Needs pbx01's private IP
+    (`pbx.pbx01_private_ip`, or `pbx.pbx01_host` as an IPv4 address)."""
     client_cidrs: NotRequired[list[str]]
-    """With `firewall`: who may reach the IM service on TCP 8887. Default: everyone."""
+    """With `host.existing.firewall`: who may reach the IM service on TCP 8887. Default:
+    everyone."""
     admin_cidrs: NotRequired[list[str]]
-    """With `firewall`: who besides pbx01 may reach SSH. Public ranges no broader than IPv4 /16
-    or IPv6 /48."""
+    """With `host.existing.firewall`: who besides pbx01 may reach SSH. Public ranges no broader
+    than IPv4 /16 or IPv6 /48."""
 
 
 class HostArgs(TypedDict):
@@ -254,3 +260,94 @@ class ImServerArgs(TypedDict):
     allow_public_private_network: NotRequired[bool]
     """Accept public addresses as private ones (host private_ip, pbx01_private_ip, virtual_ip),
     for networks that really use public addressing internally."""
+
+
+# ----- each field's default and rule (inputs.py); every field of the TypedDicts above has an
+# entry, `host.*.x` for a host target's field. The docstrings above say the same defaults in words.
+
+
+def _size(target: str, profile: str) -> str | None:
+    return rules.DEFAULT_SIZE.get(profile, rules.DEFAULT_SIZE["large"]).get(target)
+
+
+def _admin_user(target: str, profile: str) -> str:
+    return rules.DEFAULT_ADMIN_USER[target]
+
+
+def _disk_gb(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number of GB")
+    return rules.data_disk_gb(value)
+
+
+_PATH = rules.ordinary_path
+INPUTS: dict[str, Input] = {
+    "host.*.private_ip": Input(private_address=True),
+    "host.*.public_ip": Input(private_address=False),
+    "host.*.ssh_public_key": Input(rule=rules.ssh_key),
+    "host.*.host_key": Input(rule=rules.host_key),
+    "host.*.size": Input(_size, rules.cloud_name, normalize=False),
+    "host.*.sizing_profile": Input("large", one_of(*rules.SIZING_PROFILES)),
+    "host.*.public_ip_id": Input(rule=rules.public_ip_id, normalize=False),
+    "host.*.data_disk_gb": Input(256, _disk_gb),
+    "host.*.protect_data": Input(True, boolean),
+    "host.*.client_cidrs": Input(lambda target, profile: rules.everyone(), cidr_list(admin=False)),
+    "host.*.admin_cidrs": Input([], cidr_list(admin=True)),
+    "host.*.admin_user": Input(_admin_user, rules.posix_user, normalize=False),
+    "host.*.subnet_id": Input(rule=rules.aws_id("subnet"), plain_only=True),
+    "host.*.pbx_security_group_id": Input(rule=rules.aws_id("sg"), plain_only=True),
+    "host.*.ami": Input(rule=rules.aws_id("ami"), normalize=False),
+    "host.*.data_snapshot_id": Input(rule=matching(r"snap-[0-9a-f]{8,17}", "an EBS snapshot id")),
+    "host.*.ebs_snapshot_keep": Input(rule=whole(1, 1000)),
+    "host.*.network_id": Input(rule=whole(1), plain_only=True),
+    "host.*.location": Input("fsn1", rules.cloud_name, normalize=False),
+    "host.*.image": Input("ubuntu-24.04", rules.cloud_name, normalize=False),
+    "host.*.data_disk_device": Input(rule=rules.device_path),
+    "host.*.allow_undersized": Input(False, boolean),
+    "host.*.firewall": Input(False, boolean),
+    "pbx.pbx01_host": Input(rule=rules.host_name),
+    "pbx.pbx01_host_key": Input(rule=rules.host_key),
+    "pbx.password": Input(rule=rules.one_line_secret),
+    "pbx.pbx01_private_ip": Input(private_address=True),
+    "pbx.user": Input("pbx", rules.pbx_user, normalize=False),
+    "pbx.virtual_ip": Input(private_address=True),
+    "pbx.guide_dir": Input("/opt/portsip-pbx-ha-guide", _PATH, normalize=False),
+    "pbx.api.mode": Input("rest", one_of(*rules.PBX_API_MODES)),
+    "pbx.api.url": Input(rule=rules.url),
+    "pbx.api.login": Input("auto", one_of(*rules.PBX_API_LOGINS)),
+    "pbx.api.login_path": Input(OAUTH_LOGIN_PATH, rules.login_path),
+    "pbx.api.tls_verify": Input(True, boolean),
+    "pbx.api.ca_certificate": Input(rule=rules.pem_certificates),
+    "pbx.api.pinned_public_key": Input(rule=rules.pinned_public_key),
+    "pbx.api.allow_insecure_http": Input(False, boolean),
+    "pbx.api.admin_user": Input("admin", rules.api_user, normalize=False),
+    "pbx.api.admin_password": Input(),
+    "pbx.api.im_token": Input(),
+    "pbx.api.whitelist_days": Input(3650, whole(1)),
+    "pbx.api.whitelist_confirmed": Input(False, boolean),
+    "ssh.private_key": Input(),
+    "ssh.jump_via_pbx01": Input(True, boolean),
+    "ssh.per_dial_timeout": Input(15, whole(1, 600)),
+    "prepare.required_os": Input("ubuntu 24.04", rules.os_release, normalize=False),
+    "prepare.apply_os_updates": Input(True, boolean),
+    "prepare.pbx_sudo_nopasswd": Input(True, boolean),
+    "im.storage_path": Input(rule=_PATH),
+    "im.state": Input("running", one_of(*rules.IM_STATES)),
+    "im.restart_token": Input(rule=rules.label, normalize=False),
+    "im.token_rotation": Input(rule=rules.label, normalize=False),
+    "im.release": Input(rule=rules.label, normalize=False),
+    "im.skip_cluster_check": Input(False, boolean),
+    "im.upgrade_without_backup": Input(False, boolean),
+    "backup.repository": Input(rule=rules.backup_repository),
+    "backup.password": Input(rule=rules.one_line_secret),
+    "backup.env": Input(rule=rules.backup_env, normalize=False),
+    "backup.schedule": Input("daily", rules.backup_schedule),
+    "backup.keep": Input(rules.DEFAULT_BACKUP_KEEP, rules.backup_keep),
+    "backup.restore_snapshot": Input(
+        rule=matching(r"latest|[0-9a-f]{8,64}", "`latest` or a restic snapshot id")
+    ),
+    "backup.ssh_key": Input(rule=rules.ssh_private_key),
+    # Any type: OpenSSH checks it, not the command provider (no ssh-rsa limit as on host_key).
+    "backup.ssh_host_key": Input(rule=rules.pinned_key),
+    "allow_public_private_network": Input(False, boolean),
+}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -82,4 +83,13 @@ class Resolved:
     backup_ssh_key: pulumi.Input[str] | None = None
     backup_ssh_host_key: pulumi.Input[str] | None = None
     host_firewall: bool = False
-    """existing: the firewall step manages the host's own nftables table (hostFirewall)."""
+    """existing: the firewall step manages the host's own nftables table (`firewall`)."""
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    """Every field that is not a secret, by its generic path (`host.*.size`, `backup.schedule`),
+    checked and with its default: see `input`."""
+
+    def input(self, path: str) -> Any:
+        """A field's checked value or default, by its path in ImServerArgs (`host.*.x` for a host
+        target's field). A new input that needs no other field to make sense is read here: its
+        type, docstring, default and rule are declared in args.py and nowhere else."""
+        return self.inputs[path]

@@ -564,3 +564,37 @@ api_user = _shaped(_API_USER, "api user")
 
 def aws_id(kind: str) -> Any:
     return _shaped(_ID[kind], f"an AWS id `{kind}-…` (letters and digits after the dash)")
+
+
+def login_path(value: str) -> str:
+    """A path under the API's base URL (the OAuth login's)."""
+    if not isinstance(value, str) or not value.startswith("/") or any(ch in value for ch in "?# "):
+        raise ValueError(
+            f"{value!r}: must be a path under the API base URL, starting with / "
+            "(e.g. /login/oauth/token)"
+        )
+    return value
+
+
+def public_ip_id(value: str) -> str:
+    """An Elastic IP allocation id (`eipalloc-…`) or a Hetzner Primary IP id (digits)."""
+    if isinstance(value, str) and value.isdigit():
+        return value
+    return aws_id("eipalloc")(value)
+
+
+def ssh_private_key(value: str) -> str:
+    problems = ssh_private_key_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
+
+
+def backup_env(value: Any) -> Any:
+    """The backup's environment, a JSON object (or its text) of NAME → value; never quoted."""
+    if not isinstance(value, dict | str):
+        value = json.dumps(value, default=str)  # a JSON list, number…: judged as what it is
+    problems = backup_env_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value

@@ -109,15 +109,15 @@ SFTP = {**h.base_config("existing"), **h.SFTP_BACKUP_CONFIG}
     [
         (
             {**SFTP, "backupRepository": "s3:s3.amazonaws.com/bucket/im"},
-            "portsip-im:backupSshHostKey: only for an `sftp:` backupRepository",
+            "portsip-im:backupSshKey: only for an `sftp:` repository (backupRepository)",
         ),
         (
             {k: v for k, v in SFTP.items() if k != "backupSshHostKey"},
-            "portsip-im:backupSshKey: needs backupSshHostKey",
+            "portsip-im:backupSshHostKey: required with backupSshKey",
         ),
         (
             {k: v for k, v in SFTP.items() if k != "backupSshKey"},
-            "portsip-im:backupSshKey: required when backupSshHostKey is set",
+            "portsip-im:backupSshKey: required with backupSshHostKey",
         ),
         (
             {**SFTP, "backupSshKey": "ssh-ed25519 AAAAC3Nza a public key"},
@@ -151,7 +151,7 @@ def test_the_component_holds_its_fields_to_the_same_rules():
     a["backup"] = {"repository": "s3:host/bucket", "password": "p", "ssh_key": h.BACKUP_SSH_KEY}
     found = problems(a)
     assert "only for an `sftp:` repository" in found["backup.ssh_key"]
-    assert "required with backup.ssh_key" in found["backup.ssh_host_key"]
+    assert "required with `backup.ssh_key`" in found["backup.ssh_host_key"]
     a["backup"] = {**a["backup"], "repository": "sftp:nas:/im", "ssh_key": "not a key"}
     assert "must be an SSH private key" in problems(a)["backup.ssh_key"]
     a["backup"] = {

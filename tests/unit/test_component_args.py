@@ -69,7 +69,7 @@ def test_each_target_names_its_missing_fields():
     a = args("aws")
     del a["host"]["aws"]["subnet_id"], a["pbx"]["password"]
     assert problems(a) == {
-        "host.aws.subnet_id": "required, not set",
+        "host.aws.subnet_id": "required when `host` is aws, not set",
         "pbx.password": "required, not set",
     }
 
@@ -117,8 +117,8 @@ def test_pbx_api_and_service_fields():
     assert "must start with https://" in found["pbx.api.url"]
     assert "starting with /" in found["pbx.api.login_path"]
     assert "at least 1" in found["pbx.api.whitelist_days"]
-    assert found["pbx.api.admin_password"] == "required, not set"
-    assert "'paused' is not one of running, stopped" in found["im.state"]
+    assert found["pbx.api.admin_password"] == "required when `pbx.api.mode` is rest, not set"
+    assert "'paused' is not one of running or stopped" in found["im.state"]
     assert found["im.storage_path"] == "must be an absolute path"
     assert found["ssh.per_dial_timeout"] == "must be at most 600"
 
@@ -292,7 +292,7 @@ def test_a_misspelled_or_other_targets_field_is_named():
     a["pbx"]["api"]["admin_pasword"] = "x"
     found = problems(a)
     assert found["host.hcloud.client_cidr"] == "unknown field; did you mean client_cidrs?"
-    assert found["host.hcloud.data_snapshot_id"] == "only for host.aws"
+    assert found["host.hcloud.data_snapshot_id"] == "only for `host.aws` (an EBS snapshot)"
     assert found["pbx.api.admin_pasword"] == "unknown field; did you mean admin_password?"
 
 
@@ -342,13 +342,16 @@ def test_the_firewall_is_for_an_existing_host_and_needs_pbx01s_private_ip():
     on = resolve(args(firewall=True, client_cidrs=[], admin_cidrs=["10.9.0.0/16"]))
     assert on.host_firewall and on.pbx01_source_cidr == f"{h.PBX01}/32"
     assert on.client_cidrs == [] and [str(n) for n in on.admin_cidrs] == ["10.9.0.0/16"]
-    assert problems(args("aws", firewall=True)) == {"host.aws.firewall": "only for host.existing"}
+    assert problems(args("aws", firewall=True))["host.aws.firewall"].startswith(
+        "only for `host.existing`"
+    )
     assert problems(args("hcloud", firewall=True)) == {
-        "host.hcloud.firewall": "only for host.existing"
+        "host.hcloud.firewall": "only for `host.existing` (on hcloud the program's security group "
+        "/ firewall admits `host.hcloud.client_cidrs` and `host.hcloud.admin_cidrs` already)"
     }
     # Without the firewall nothing on an existing host reads the ranges: refused, not ignored.
     assert problems(args(client_cidrs=["203.0.113.0/24"])) == {
-        "host.existing.client_cidrs": "only with host.existing.firewall (nothing else on an "
+        "host.existing.client_cidrs": "only with `host.existing.firewall` (nothing else on an "
         "existing host reads it)"
     }
     named = args(firewall=True)
@@ -356,7 +359,7 @@ def test_the_firewall_is_for_an_existing_host_and_needs_pbx01s_private_ip():
     found = problems(named)
     assert list(found) == ["pbx.pbx01_private_ip"]
     assert (
-        "'pbx01.example.net') is not an IPv4 address; set it to pbx01's private IP"
+        "'pbx01.example.net') is not an IPv4 address: set it to pbx01's private IP"
         in (found["pbx.pbx01_private_ip"])
     )
     # Without the firewall an existing host needs no such address (as before).
@@ -366,7 +369,7 @@ def test_the_firewall_is_for_an_existing_host_and_needs_pbx01s_private_ip():
     assert list(problems(bad)) == ["host.existing.admin_cidrs[0]"]
     nosudo = args(firewall=True)
     nosudo["prepare"] = {"pbx_sudo_nopasswd": False}
-    assert "needs prepare.pbx_sudo_nopasswd" in problems(nosudo)["host.existing.firewall"]
+    assert "needs `prepare.pbx_sudo_nopasswd`" in problems(nosudo)["host.existing.firewall"]
     assert problems(args(firewall="yes")) == {
         "host.existing.firewall": "'yes': must be true or false"
     }
@@ -380,6 +383,6 @@ def test_a_firewall_without_the_jump_needs_the_operators_address():
     a = args(firewall=True)
     a["pbx"]["pbx01_private_ip"] = h.PBX01
     a["ssh"]["jump_via_pbx01"] = False
-    assert "list it in host.existing.admin_cidrs" in problems(a)["host.existing.firewall"]
+    assert "list it in `host.existing.admin_cidrs`" in problems(a)["host.existing.firewall"]
     a["host"]["existing"]["admin_cidrs"] = ["198.51.100.7/32"]
     assert resolve(a).host_firewall is True

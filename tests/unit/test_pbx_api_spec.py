@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from portsip_im.args import INPUTS
 from portsip_im.pbx import API_CALLS, JSON_LOGIN_PATH, OAUTH_LOGIN_PATH
 from portsip_im.remote import SCRIPTS, sent_script
-from stack_config import ImConfig
 from tests import spec_judge
 from tests.unit import harness as h
 
@@ -69,7 +69,7 @@ def test_every_call_the_scripts_make_is_in_the_table_and_back():
     text = (SCRIPTS / "pbx-api.sh").read_text()
     assert f'"${{PBX_JSON_LOGIN_PATH:={JSON_LOGIN_PATH}}}"' in text
     assert f'"${{PBX_LOGIN_PATH:={OAUTH_LOGIN_PATH}}}"' in text
-    assert ImConfig.model_fields["pbx_api_login_path"].default == OAUTH_LOGIN_PATH
+    assert INPUTS["pbx.api.login_path"].default == OAUTH_LOGIN_PATH
 
 
 def test_every_documented_call_is_in_the_openapi_document():

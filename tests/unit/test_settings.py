@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from portsip_im.rules import in_network, is_private_address
-from stack_config import ConfigError, ImConfig, config_keys, parse_config
+from stack_config import ConfigError, check_config, config_keys, parse_config
 from tests.unit.harness import base_config
 
 SECRETS = {"sshPrivateKey", "pbxPassword", "pbxAdminPassword", "imToken"}
@@ -18,7 +18,7 @@ def parse(target: str, /, **overrides: str | None):
             raw.pop(key, None)
         else:
             raw[key] = value
-    return parse_config(raw, SECRETS & raw.keys())
+    return check_config(raw, SECRETS & raw.keys())
 
 
 def error_of(target: str, /, **overrides: str | None) -> str:
@@ -31,7 +31,7 @@ def error_of(target: str, /, **overrides: str | None) -> str:
 def test_guide_example_is_valid(target):
     c = parse(target)
     assert c.target == target
-    assert c.private_ip == ipaddress.IPv4Address("192.168.1.25")
+    assert c.private_ip == "192.168.1.25"
     assert c.data_disk_gb == 256
     assert c.storage_path == "/data/im"
     assert [str(n) for n in c.admin_cidrs] == ([] if target == "existing" else ["198.51.100.0/24"])
@@ -62,7 +62,7 @@ def test_cidr_lists_accept_json_or_commas():
         ),
         ("existing", {"target": None}, "portsip-im:target: required, not set"),
         ("existing", {"privateIp": "192.168.1.300"}, "portsip-im:privateIp: '192.168.1.300'"),
-        ("existing", {"privateIp": "im.example"}, "not a valid IPv4 address"),
+        ("existing", {"privateIp": "im.example"}, "is not an IPv4 address"),
         ("existing", {"privateIp": None}, "portsip-im:privateIp: required, not set"),
         ("existing", {"privateIp": "0.0.0.0"}, "portsip-im:privateIp: 0.0.0.0 is not a usable"),
         ("existing", {"publicIp": None}, "portsip-im:publicIp: required when target is existing"),
@@ -161,7 +161,11 @@ def test_ip_inside_network():
 
 
 def test_every_field_has_a_description():
-    assert all(f.description for f in ImConfig.model_fields.values())
+    from portsip_im.args import ImServerArgs
+    from portsip_im.inputs import docstrings, leaves
+
+    docs = docstrings(ImServerArgs)
+    assert all(docs[path] for path in leaves(ImServerArgs))
     assert "sshPrivateKey" in config_keys() and "privateIp" in config_keys()
 
 

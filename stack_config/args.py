@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pulumi
 
 from portsip_im import ArgsError, naming
-from portsip_im.args import ImServerArgs
+from portsip_im.args import INPUTS, ImServerArgs
 
 from .keys import ConfigError, StackConfig
 from .load import Settings
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 # Keys this program accepted without effect before: still accepted, still without effect.
 _UNUSED_WITHOUT_REPOSITORY = ("backupSchedule", "backupKeep", "backupPassword", "backupEnv")
 _FIREWALL_ONLY = ("clientCidrs", "adminCidrs")
+# A key of another target's host is ignored, as it always was (stack files list every key), and
+# said so when it is not the default; these are refused, as they always were: they would mislead.
+_REFUSED_ELSEWHERE = (
+    "publicIp",
+    "dataSnapshotId",
+    "ebsSnapshotKeep",
+    "allowUndersizedHost",
+    "hostFirewall",
+)
 
 
 def config_key(field: str) -> str:
@@ -52,10 +61,12 @@ def to_args(s: Settings) -> ImServerArgs:
             continue
         if row.key in _FIREWALL_ONLY and target == "existing" and not c.given("hostFirewall"):
             # Accepted before hostFirewall existed, when nothing on an existing host read them.
-            pulumi.log.warn(
-                f"{NAMESPACE}:{row.key} has no effect on target existing without hostFirewall"
-            )
+            _unused(row.key, row.path, value, "on target existing without hostFirewall")
             continue
+        if row.path.startswith("host.*.") and not _on_target(row.path, target):
+            if row.key not in _REFUSED_ELSEWHERE:
+                _unused(row.key, row.path, value, f"on target {target}")
+                continue
         if row.key == "backupEnv":
             value = (
                 json.loads(value)
@@ -64,6 +75,24 @@ def to_args(s: Settings) -> ImServerArgs:
             )
         _put(args, row.path.replace("host.*.", f"host.{target}."), value)
     return cast(ImServerArgs, args)
+
+
+def _on_target(path: str, target: str) -> bool:
+    from portsip_im import args as a
+
+    host = {"aws": a.AwsHostArgs, "hcloud": a.HcloudHostArgs, "existing": a.ExistingHostArgs}
+    return path.split(".")[2] in host[target].__annotations__
+
+
+def _unused(key: str, path: str, value: Any, where: str) -> None:
+    """A key that has no effect here: said, unless it holds the default anyway."""
+    default = INPUTS[path].default_for("existing")
+    if isinstance(value, list):
+        same = [str(v) for v in value] == [str(v) for v in default or []]
+    else:
+        same = value == default
+    if not same:
+        pulumi.log.warn(f"{NAMESPACE}:{key} has no effect {where}")
 
 
 def _put(args: dict[str, Any], path: str, value: Any) -> None:

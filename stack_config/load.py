@@ -68,8 +68,11 @@ def load_settings() -> Settings:
     config = parse_config(raw, secret_keys)
 
     cfg = pulumi.Config(NAMESPACE)
+    # An empty value is not set (Pulumi.yaml declares optional keys with an empty default).
     secrets = {
-        row.key: cfg.require_secret(row.key) for row in KEYS if row.secret and row.key in raw
+        row.key: cfg.require_secret(row.key)
+        for row in KEYS
+        if row.secret and raw.get(row.key, "") != ""
     }
     pbx01_host: pulumi.Input[str] | None = config.pbx01_host
     pbx_vip: pulumi.Input[str] | None = config.pbx_virtual_ip

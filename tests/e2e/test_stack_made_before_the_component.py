@@ -34,6 +34,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 # 0.4.0, the last release: since then only the connections' dial limits changed (no dial is
 # retried), so each remote step updates in place and re-runs its idempotent script.
 RELEASED = "6a884a8b403113af1ee86cb933ed660611463934"
+# 0.5.0, as it landed: the inputs have been declared once since, and every message names them in
+# the caller's words, but the same config gives the same resources and commands.
+LANDED = "c889f408f3307f94972a9519ba15656d4d0fae59"
+# The steps whose script changed since LANDED (SCRIPTS_CHANGED), each updated in place.
+CHANGED_SINCE_LANDED: set[str] = set()
 
 
 def before_tree(root: Path, lab, commit: str = BEFORE) -> Path:
@@ -105,3 +110,31 @@ def test_a_stack_made_before_updates_only_its_changed_remote_steps(lab, tmp_path
         assert "16 unchanged" in again, again
         assert remote_commands(lab) == commands, "a remote step ran with nothing changed"
         # fresh_stack destroys it with today's program.
+
+
+def test_a_stack_made_by_the_last_landing_previews_no_change(lab, tmp_path):
+    """A stack made by 0.5.0 as it landed: today's program, same config, changes nothing but the
+    steps listed in CHANGED_SINCE_LANDED, and its up runs no im.sh verb."""
+    old = before_tree(tmp_path / "landed", lab, LANDED)
+    with fresh_stack(lab, tmp_path) as stack:
+        stack.set["backupRepository"] = "/var/backups/portsip-im"
+        stack.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (stack.dir / "backup-env").write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": "e2e-only"}))
+        stack.repo = old
+        stack.env["PYTHONPATH"] = str(old / "components")
+        made = stack("up").stdout
+        assert "16 created" in made, made
+
+        stack.repo = REPO
+        stack.env.pop("PYTHONPATH", None)
+        steps = json.loads(stack("preview", "--json").stdout)["steps"]
+        changed = {s["urn"].rsplit("::", 1)[1] for s in steps if s["op"] != "same"}
+        expected = CHANGED_SINCE_LANDED | ({"im-health"} if CHANGED_SINCE_LANDED else set())
+        assert changed == expected, sorted(changed ^ expected)
+
+        verbs, commands = counters(lab), remote_commands(lab)
+        again = stack("up").stdout
+        assert counters(lab) == verbs, "an im.sh verb ran again"
+        if not CHANGED_SINCE_LANDED:
+            assert "16 unchanged" in again, again
+            assert remote_commands(lab) == commands, "a remote step ran with nothing changed"

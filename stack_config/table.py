@@ -32,6 +32,11 @@ class Key:
     description of a key of this program alone."""
 
 
+_LIST = (
+    "A list: `pulumi config set --path '{key}[0]' 198.51.100.0/24` (Pulumi.yaml declares it an "
+    "array)."
+)
+
 KEYS: tuple[Key, ...] = (
     Key(
         "target",
@@ -55,8 +60,8 @@ KEYS: tuple[Key, ...] = (
     Key("ebsSnapshotKeep", "host.*.ebs_snapshot_keep"),
     Key("dataDiskDevice", "host.*.data_disk_device"),
     Key("storagePath", "im.storage_path"),
-    Key("clientCidrs", "host.*.client_cidrs", doc="A JSON list, or ranges joined by commas."),
-    Key("adminCidrs", "host.*.admin_cidrs", doc="A JSON list, or ranges joined by commas."),
+    Key("clientCidrs", "host.*.client_cidrs", doc=_LIST.format(key="clientCidrs")),
+    Key("adminCidrs", "host.*.admin_cidrs", doc=_LIST.format(key="adminCidrs")),
     Key("hostFirewall", "host.*.firewall"),
     Key("adminUser", "host.*.admin_user"),
     Key("sshPublicKey", "host.*.ssh_public_key"),

@@ -57,15 +57,17 @@ def to_args(s: Settings) -> ImServerArgs:
             value = filled[row.key]
         if value is None:
             continue
+        if not row.secret and _is_default(row.path, value, target, c.sizing_profile):
+            continue  # a value the component has anyway (Pulumi.yaml declares most of them)
         if row.key in _UNUSED_WITHOUT_REPOSITORY and c.given("backupRepository") is None:
             continue
         if row.key in _FIREWALL_ONLY and target == "existing" and not c.given("hostFirewall"):
             # Accepted before hostFirewall existed, when nothing on an existing host read them.
-            _unused(row.key, row.path, value, "on target existing without hostFirewall")
+            _unused(row.key, "on target existing without hostFirewall")
             continue
         if row.path.startswith("host.*.") and not _on_target(row.path, target):
             if row.key not in _REFUSED_ELSEWHERE:
-                _unused(row.key, row.path, value, f"on target {target}")
+                _unused(row.key, f"on target {target}")
                 continue
         if row.key == "backupEnv":
             value = (
@@ -84,15 +86,16 @@ def _on_target(path: str, target: str) -> bool:
     return path.split(".")[2] in host[target].__annotations__
 
 
-def _unused(key: str, path: str, value: Any, where: str) -> None:
-    """A key that has no effect here: said, unless it holds the default anyway."""
-    default = INPUTS[path].default_for("existing")
-    if isinstance(value, list):
-        same = [str(v) for v in value] == [str(v) for v in default or []]
-    else:
-        same = value == default
-    if not same:
-        pulumi.log.warn(f"{NAMESPACE}:{key} has no effect {where}")
+def _is_default(path: str, value: Any, target: str, profile: str) -> bool:
+    default = INPUTS[path].default_for(target, profile)
+    if isinstance(value, list) and isinstance(default, list):
+        return [str(v) for v in value] == [str(v) for v in default]
+    return bool(value == default)
+
+
+def _unused(key: str, where: str) -> None:
+    """A key set to something other than its default, with no effect here: said."""
+    pulumi.log.warn(f"{NAMESPACE}:{key} has no effect {where}")
 
 
 def _put(args: dict[str, Any], path: str, value: Any) -> None:

@@ -8,7 +8,6 @@ entry; the config reference shows the same default. A test holds INPUTS to the T
 
 from __future__ import annotations
 
-import ast
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -187,19 +186,19 @@ def docstrings(typed: Any, prefix: str = "") -> dict[str, str]:
 
 
 def _module_docs(module_name: str) -> dict[str, dict[str, str]]:
-    """Class name → field → docstring, for every class of a module."""
+    """Class name → field → docstring, for every class of a module written as args.py is: a class
+    line, then per field `    name: type` and its `\"\"\"docstring\"\"\"` right below. (Read with a
+    pattern, not `ast`: CPython 3.11's ast.parse can fail on a deep stack, as under Pulumi's
+    mocks.)"""
     import sys
 
-    tree = ast.parse(inspect.getsource(sys.modules[module_name]))
+    source = inspect.getsource(sys.modules[module_name])
     out: dict[str, dict[str, str]] = {}
-    for cls in tree.body:
-        if not isinstance(cls, ast.ClassDef):
-            continue
-        docs = out.setdefault(cls.name, {})
-        for node, after in zip(cls.body, cls.body[1:], strict=False):
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-                    docs[node.target.id] = " ".join(str(after.value.value).split())
+    for cls in re.finditer(r"^class (\w+)\b[^\n]*\n((?:[ \t]+[^\n]*\n|\n)*)", source, re.M):
+        fields = re.finditer(
+            r'^    (\w+): [^\n]+\n    """(.*?)"""', cls.group(2), re.M | re.S
+        )
+        out[cls.group(1)] = {m.group(1): " ".join(m.group(2).split()) for m in fields}
     return out
 
 

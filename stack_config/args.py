@@ -97,6 +97,7 @@ FIELD_KEYS = {
     "backup.env": "backupEnv",
     "backup.schedule": "backupSchedule",
     "backup.keep": "backupKeep",
+    "backup.append_only": "backupAppendOnly",
     "backup.restore_snapshot": "restoreSnapshot",
     "backup.ssh_key": "backupSshKey",
     "backup.ssh_host_key": "backupSshHostKey",
@@ -243,7 +244,9 @@ def to_args(s: Settings) -> ImServerArgs:
             **_set(  # type: ignore[typeddict-item]
                 env=env,
                 schedule=c.backup_schedule,
-                keep=dict(c.backup_keep),
+                # append-only: no retention from the IM host (backupKeep is refused with it).
+                keep=None if c.backup_append_only else dict(c.backup_keep),
+                append_only=c.backup_append_only or None,
                 restore_snapshot=c.restore_snapshot,
                 ssh_key=s.backup_ssh_key,
                 ssh_host_key=c.backup_ssh_host_key,

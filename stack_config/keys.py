@@ -323,6 +323,14 @@ class ImConfig(BaseModel):
         description="Retention, restic's `--keep-*` rules as a JSON object: `last`, `hourly`, "
         "`daily`, `weekly`, `monthly`, `yearly` → a positive count.",
     )
+    backup_append_only: bool = Field(
+        False,
+        description="The backup repository is append-only (restic's rest-server "
+        "`--append-only`, a bucket that refuses deletes): the IM host never forgets or prunes "
+        "snapshots, so root there cannot delete them; a run is recorded `ok` and retention is "
+        "left to the repository's owner, from a trusted machine (docs/backups.md). A backupKeep "
+        "other than its default is refused with it (it would be ignored).",
+    )
     restore_snapshot: str | None = Field(
         None,
         description="Restore the IM data from this backup snapshot: `latest` or a restic "

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from portsip_im.rules import (
+    DEFAULT_BACKUP_KEEP,
     PRIVATE_TEXT,
     backup_env_problems,
     is_private_address,
@@ -214,6 +215,16 @@ def _cross_checks(c: ImConfig) -> list[str]:
             repository_placement(c.backup_repository, c.storage_path)
         except ValueError as exc:
             out.append(f"{NAMESPACE}:backupRepository: {exc}")
+    if c.backup_append_only and c.backup_repository is None:
+        out.append(f"{NAMESPACE}:backupAppendOnly: needs backupRepository (the append-only one)")
+    # Pulumi.yaml's default reaches the program as if set: only a rule of the operator's own (one
+    # other than the default) is told apart, and it would be ignored.
+    if c.backup_append_only and c.backup_keep != DEFAULT_BACKUP_KEEP:
+        out.append(
+            f"{NAMESPACE}:backupKeep: ignored with backupAppendOnly (the IM host "
+            "forgets and prunes nothing there; the repository's owner applies retention, "
+            "docs/backups.md): unset one of the two"
+        )
     # (an `sftp:` repository that names no server was refused with backupRepository's own rule)
     if c.backup_ssh_host_key is not None and sftp_server(c.backup_repository or "") is None:
         out.append(

@@ -235,6 +235,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         if env is not None:
             backup_env = ck.check("backup.env", env, _backup_env)
     sftp, ssh_key, ssh_host_key = _backup_ssh(ck, backup or {}, repository)
+    append_only = _append_only(ck, backup or {})
     restore = (backup or {}).get("restore_snapshot")
     ck.pattern("backup.restore_snapshot", restore, _RESTORE, "`latest` or a restic snapshot id")
 
@@ -334,6 +335,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         backup_ssh_key=ssh_key,
         backup_ssh_host_key=ssh_host_key,
         host_firewall=firewall,
+        backup_append_only=append_only,
     )
     if ck.problems:
         raise ArgsError(ck.problems)
@@ -501,6 +503,21 @@ def _private_key(value: str) -> None:
     problems = rules.ssh_private_key_problems(value)
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def _append_only(ck: _Checker, backup: Mapping[str, Any]) -> bool:
+    """backup.append_only: a bool; backup.keep beside it would be ignored, so it is refused."""
+    append_only = backup.get("append_only", False)
+    if not isinstance(append_only, bool):
+        ck.fail("backup.append_only", f"{append_only!r}: must be true or false")
+        return False
+    if append_only and "keep" in backup:
+        ck.fail(
+            "backup.keep",
+            "ignored with backup.append_only (the IM host forgets and prunes nothing there; the "
+            "repository's owner applies retention): remove one of the two",
+        )
+    return append_only
 
 
 def _backup_env(env: Any) -> None:

@@ -83,3 +83,5 @@ class Resolved:
     backup_ssh_host_key: pulumi.Input[str] | None = None
     host_firewall: bool = False
     """existing: the firewall step manages the host's own nftables table (hostFirewall)."""
+    backup_append_only: bool = False
+    """The repository is append-only: the runner never forgets or prunes (backupAppendOnly)."""

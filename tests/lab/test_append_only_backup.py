@@ -72,15 +72,24 @@ def test_up_installs_the_runner_without_retention(lab, append_only):
     assert "already initialised" in said and "wrote" not in said and "removed" not in said
 
 
-def test_a_backup_run_is_recorded_ok(lab, append_only):
-    chat, files = "chat-" + secrets.token_hex(8), "file-" + secrets.token_hex(8)
-    lab.ssh("im", f"echo {chat} > {DISK_CHAT} && echo {files} > {FILES_CHAT}", check=True)
-    lab.ssh("im", "systemctl start portsip-im-backup.service", check=True, timeout=300)
-    last = last_backup(lab)
-    assert last["status"] == "ok", last
-    assert re.fullmatch("[0-9a-f]{8,64}", last["snapshot"])
-    assert "pruning is left to the repository's owner" in last["message"]
-    print(f"backup_seconds={last['seconds']}")
+def snapshots_on_the_vault(lab, guide) -> list[str]:
+    return sorted(p.name for p in lab.path("vault", f"{guide.repo_dir}/snapshots").iterdir())
+
+
+def test_backup_runs_are_recorded_ok_and_nothing_is_forgotten(lab, append_only):
+    # Two runs the same day: the default keep rules (one a day) would forget the first, so a run
+    # that still asked for that would be refused by the server and recorded failed.
+    for _ in range(2):
+        chat, files = "chat-" + secrets.token_hex(8), "file-" + secrets.token_hex(8)
+        lab.ssh("im", f"echo {chat} > {DISK_CHAT} && echo {files} > {FILES_CHAT}", check=True)
+        lab.ssh("im", "systemctl start portsip-im-backup.service", check=True, timeout=300)
+        last = last_backup(lab)
+        assert last["status"] == "ok", last
+        assert re.fullmatch("[0-9a-f]{8,64}", last["snapshot"])
+        assert "pruning is left to the repository's owner" in last["message"]
+        print(f"backup_seconds={last['seconds']}")
+    taken = snapshots_on_the_vault(lab, append_only)
+    assert len(taken) == 2 and any(s.startswith(last["snapshot"]) for s in taken), taken
     journal = lab.ssh("im", "journalctl -u portsip-im-backup --no-pager", check=True).stdout
     assert "append-only repository: nothing forgotten or pruned from this host" in journal
     assert "retention applied" not in journal
@@ -91,9 +100,8 @@ def test_a_backup_run_is_recorded_ok(lab, append_only):
 
 def test_root_on_the_im_host_cannot_delete_a_snapshot(lab, append_only):
     snapshot = append_only.snapshot  # type: ignore[attr-defined]
-    stored = lab.path("vault", f"{append_only.repo_dir}/snapshots")
-    before = sorted(p.name for p in stored.iterdir())
-    assert len(before) == 1 and before[0].startswith(snapshot)
+    before = snapshots_on_the_vault(lab, append_only)
+    assert len(before) == 2 and any(s.startswith(snapshot) for s in before), before
     # The host's own settings, as root: what an intruder there would use.
     restic = (
         f"RESTIC_REPOSITORY=$(cat {CONF}/repository) RESTIC_PASSWORD_FILE={CONF}/password "
@@ -104,9 +112,9 @@ def test_root_on_the_im_host_cannot_delete_a_snapshot(lab, append_only):
     print(f"refused_forget_seconds={time.monotonic() - t0:.1f}")
     assert done.returncode != 0, done.stdout
     assert "403 Forbidden" in done.stderr, done.stderr[-2000:]
-    assert sorted(p.name for p in stored.iterdir()) == before
+    assert snapshots_on_the_vault(lab, append_only) == before
     listed = lab.ssh("im", f"{restic} snapshots --json", check=True).stdout
-    assert [s["id"][:8] for s in json.loads(listed)] == [snapshot[:8]]
+    assert sorted(s["id"] for s in json.loads(listed)) == before
 
 
 def test_a_restore_from_it_gives_the_data_back(lab, append_only):
@@ -120,7 +128,7 @@ def test_a_restore_from_it_gives_the_data_back(lab, append_only):
     assert files == append_only.files  # type: ignore[attr-defined]
     assert answers_soon(lab)
     # the restore deleted nothing on the server either
-    assert len(list(lab.path("vault", f"{append_only.repo_dir}/snapshots").iterdir())) == 1
+    assert len(snapshots_on_the_vault(lab, append_only)) == 2
 
 
 def test_no_backup_secret_in_argv_logs_or_outputs(lab, append_only):

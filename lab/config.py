@@ -47,6 +47,11 @@ IM_PUBLIC = f"{_NET}.112"
 # The container (machine) name of each host; inside, the hostname is always the host's name.
 MACHINE = {name: name if CLUSTER == 1 else f"{name}-c{CLUSTER}" for name in HOSTS}
 API_PORT = 8887
+# The vault's restic REST server (rest-server --append-only --no-auth), on the vault's bridge
+# address only: `rest:http://VAULT:8000/NAME/`. Built from the Go module proxy into the tools
+# cache by scripts/install-rest-server (not packaged on Debian 12), copied into the vault's layer.
+REST_PORT = 8000
+INSTALL_REST_SERVER = REPO / "scripts" / "install-rest-server"
 DATA_DISK_MB = 300
 PBX_ADMIN_USER = "admin"
 SUITE = "bookworm"

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .common import LabError, log, sh
-from .config import API_PORT, BRIDGE, HOSTS, MACHINE, RUN, SYS_PATH
+from .config import API_PORT, BRIDGE, HOSTS, MACHINE, REST_PORT, RUN, SYS_PATH
 from .keys import host_pubkey
 from .network import address, bridge_exists, tcp_answers
 from .provision import provision
@@ -159,6 +159,11 @@ def wait_ready(name: str, timeout: float = 60, st: dict | None = None) -> None:
         )
     if st is not None:
         wait_booted(name, st)
+    if name == "vault":
+        while not tcp_answers(ip, REST_PORT):
+            if time.time() > deadline:
+                raise LabError(f"vault: rest-server did not answer on {ip}:{REST_PORT}")
+            time.sleep(0.1)
     if name == "pbx01":
         while not tcp_answers(ip, API_PORT):
             if time.time() > deadline:

@@ -9,7 +9,18 @@ import time
 from pathlib import Path
 
 from .common import LabError, log, sh
-from .config import API_PORT, BRIDGE, BRIDGE_IP, CACHE, DATA_DISK_MB, HOSTS, IM_PUBLIC, PREFIX, RUN
+from .config import (
+    API_PORT,
+    BRIDGE,
+    BRIDGE_IP,
+    CACHE,
+    DATA_DISK_MB,
+    HOSTS,
+    IM_PUBLIC,
+    PREFIX,
+    REST_PORT,
+    RUN,
+)
 from .faults import FAULTS, blank_disk
 from .hosts import (
     lab_is_up,
@@ -50,6 +61,7 @@ def info_lines(st: dict) -> list[str]:
         f"vault_host_key: {host_pubkey('vault')}",
         f"backup_ssh_key: {RUN / 'backup_ssh_key'}",
         f"vault_root: {host_root('vault')}",
+        f"vault_rest: rest:http://{HOSTS['vault']['ip']}:{REST_PORT}/",
     ]
 
 

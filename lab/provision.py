@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 
-from .common import sh, write
-from .config import ARGV_LOGGED, HOSTS, RUN, STANDIN
+from .common import LabError, sh, write
+from .config import ARGV_LOGGED, HOSTS, INSTALL_REST_SERVER, REST_PORT, RUN, STANDIN
 from .standins import chroot_ids, provision_pbx01
 from .state import host_root
 
@@ -122,6 +123,70 @@ def provision_vault(root: Path) -> None:
         "\tX11Forwarding no\n"
         "\tPermitTTY no\n",
     )
+    provision_rest_server(root)
+
+
+def rest_server_binary() -> Path:
+    """restic's REST server, built once into the tools cache outside the repository
+    (scripts/install-rest-server: from the Go module proxy; later calls only check it)."""
+    p = sh(INSTALL_REST_SERVER, check=False, timeout=900)
+    if p.returncode != 0:
+        why = (p.stderr.strip() or f"exit {p.returncode}").splitlines()[-1]
+        raise LabError(
+            f"the vault's rest-server could not be built (scripts/install-rest-server): {why}"
+        )
+    return Path(p.stdout.strip().splitlines()[-1])
+
+
+def provision_rest_server(root: Path) -> None:
+    """The vault's second repository server: rest-server in append-only mode (it deletes nothing
+    but locks), without authentication, plain HTTP, listening on the vault's bridge address only
+    (the lab's private network; nothing routes there from elsewhere). Its data, /srv/rest-server,
+    belongs to the system user rest-server, not to the SFTP account."""
+    binary = rest_server_binary()
+    target = root / "usr/local/sbin/rest-server"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(binary, target)
+    os.chmod(target, 0o755)
+    if not any(
+        u.startswith("rest-server:") for u in (root / "etc/passwd").read_text().splitlines()
+    ):
+        sh(
+            "useradd",
+            "-R",
+            root,
+            "-r",
+            "-M",
+            "-d",
+            "/srv/rest-server",
+            "-s",
+            "/usr/sbin/nologin",
+            "rest-server",
+        )
+    uid, gid = chroot_ids(root, "rest-server")
+    data = root / "srv/rest-server"
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data, 0o700)
+    os.chown(data, uid, gid)
+    ip = HOSTS["vault"]["ip"]
+    # The lab gives host0 its address from outside once the host has booted (lab/network.py): the
+    # server waits for it, so it never binds to any other address.
+    write(
+        root / "etc/systemd/system/lab-rest-server.service",
+        "[Unit]\nDescription=lab: restic's REST server, append-only, on the lab bridge only\n"
+        "After=network.target\n\n[Service]\nUser=rest-server\nGroup=rest-server\n"
+        f'ExecStartPre=/bin/sh -c \'until ip -4 -o addr show dev host0 | grep -q " {ip}/"; '
+        "do sleep 0.2; done'\n"
+        f"ExecStart=/usr/local/sbin/rest-server --path /srv/rest-server --listen {ip}:{REST_PORT} "
+        "--append-only --no-auth\n"
+        "TimeoutStartSec=90\nRestart=on-failure\nRestartSec=1\n\n"
+        "[Install]\nWantedBy=multi-user.target\n",
+    )
+    wants = root / "etc/systemd/system/multi-user.target.wants/lab-rest-server.service"
+    wants.parent.mkdir(parents=True, exist_ok=True)
+    if wants.is_symlink() or wants.exists():
+        wants.unlink()
+    wants.symlink_to("/etc/systemd/system/lab-rest-server.service")
 
 
 def slow_boot(root, seconds: int) -> None:  # type: ignore[no-untyped-def]

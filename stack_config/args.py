@@ -18,14 +18,12 @@ from portsip_im.args import INPUTS, ImServerArgs
 
 from .keys import ConfigError, StackConfig
 from .load import Settings
-from .parse import parse_config
+from .parse import UNUSED_WITHOUT_REPOSITORY, parse_config
 from .table import BY_KEY, KEYS, NAMESPACE, key_of_path
 
 if TYPE_CHECKING:
     from portsip_im import ImServer
 
-# Keys this program accepted without effect before: still accepted, still without effect.
-_UNUSED_WITHOUT_REPOSITORY = ("backupSchedule", "backupKeep", "backupPassword", "backupEnv")
 _FIREWALL_ONLY = ("clientCidrs", "adminCidrs")
 # A key of another target's host is ignored, as it always was (stack files list every key), and
 # said so when it is not the default; these are refused, as they always were: they would mislead.
@@ -59,7 +57,7 @@ def to_args(s: Settings) -> ImServerArgs:
             continue
         if not row.secret and _is_default(row.path, value, target, c.sizing_profile):
             continue  # a value the component has anyway (Pulumi.yaml declares most of them)
-        if row.key in _UNUSED_WITHOUT_REPOSITORY and c.given("backupRepository") is None:
+        if row.key in UNUSED_WITHOUT_REPOSITORY and c.given("backupRepository") is None:
             continue
         if row.key in _FIREWALL_ONLY and target == "existing" and not c.given("hostFirewall"):
             # Accepted before hostFirewall existed, when nothing on an existing host read them.

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from portsip_im.args import ImServerArgs
+from portsip_im.args import INPUTS, ImServerArgs
 from portsip_im.checks import check_input
 from portsip_im.inputs import IndexedError, leaves
 from portsip_im.naming import text
@@ -46,6 +46,8 @@ _PUT_THERE = {
     "backupSshHostKey": "the SFTP server's ed25519 host key (ssh-keyscan -t ed25519 HOST)",
 }
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+# Keys this program accepted without effect before (with no repository): still accepted.
+UNUSED_WITHOUT_REPOSITORY = ("backupSchedule", "backupKeep", "backupPassword", "backupEnv")
 
 
 def _typed(key: str, raw: str, secret: bool) -> Any:
@@ -148,13 +150,16 @@ def parse_config(
             problems.append(f"{NAMESPACE}:{key}: {_shown(value, row.secret, str(exc))}")
     if "pbxStack" not in raw and "pbx01Host" not in raw:
         problems.append(f"{NAMESPACE}:pbx01Host: required when pbxStack is not set, not set")
-    backup = [k.key for k in KEYS if (k.path or "").startswith("backup.") and k.key in raw]
     if "backupRepository" not in raw:
-        # Without a repository there is no `backup` argument for them to go to.
+        # Without a repository there is no `backup` argument for them to go to (a key at its
+        # default, as Pulumi.yaml declares it, is not a choice).
         problems += [
-            f"{NAMESPACE}:{key}: needs backupRepository (there is no backup without one)"
-            for key in backup
-            if key not in ("backupSchedule", "backupKeep")  # accepted unused since 0.2
+            f"{NAMESPACE}:{row.key}: needs backupRepository (there is no backup without one)"
+            for row in KEYS
+            if (row.path or "").startswith("backup.")
+            and row.key in values
+            and values[row.key] != INPUTS[row.path or ""].default_for("existing")
+            and row.key not in UNUSED_WITHOUT_REPOSITORY
         ]
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -118,6 +118,7 @@ KEYS: tuple[Key, ...] = (
     Key("backupKeep", "backup.keep", doc="A JSON object."),
     Key("restoreSnapshot", "backup.restore_snapshot"),
     Key("backupSshHostKey", "backup.ssh_host_key"),
+    Key("backupAppendOnly", "backup.append_only"),
     Key("upgradeWithoutBackup", "im.upgrade_without_backup"),
     Key("allowPublicPrivateNetwork", "allow_public_private_network"),
     Key("sshPrivateKey", "ssh.private_key", secret=True),

@@ -230,7 +230,12 @@ class BackupArgs(TypedDict):
     schedule: NotRequired[str]
     """When the backup runs, a systemd OnCalendar expression (default daily)."""
     keep: NotRequired[dict[str, int]]
-    """restic's --keep-* rules (default daily 7, weekly 4, monthly 6)."""
+    """restic's --keep-* rules (default daily 7, weekly 4, monthly 6). Not with
+    `backup.append_only`."""
+    append_only: NotRequired[bool]
+    """The repository is append-only (rest-server --append-only, a bucket that refuses deletes):
+    the IM host never forgets or prunes snapshots, and retention is left to the repository's
+    owner, from a trusted machine (docs/backups.md). Default false. keep is refused with it."""
     restore_snapshot: NotRequired[str]
     """Restore the IM data from this snapshot (`latest` or an id), once per value."""
     ssh_key: NotRequired[pulumi.Input[str]]
@@ -343,6 +348,7 @@ INPUTS: dict[str, Input] = {
     "backup.env": Input(rule=rules.backup_env, normalize=False),
     "backup.schedule": Input("daily", rules.backup_schedule),
     "backup.keep": Input(rules.DEFAULT_BACKUP_KEEP, rules.backup_keep),
+    "backup.append_only": Input(False, boolean),
     "backup.restore_snapshot": Input(
         rule=matching(r"latest|[0-9a-f]{8,64}", "`latest` or a restic snapshot id")
     ),

@@ -404,6 +404,12 @@ def _backup(f: _Fields) -> dict[str, Any]:
     if env is not None:
         env = f.ck.check("backup.env", env, rules.backup_env)
     sftp, ssh_key, ssh_host_key = _backup_ssh(f, repository)
+    if f("backup.append_only") is True and f.given("backup.keep") is not None:
+        f.ck.fail(
+            "backup.keep",
+            "ignored with `backup.append_only` (the IM host forgets and prunes nothing there; the "
+            "repository's owner applies retention): remove one of the two",
+        )
     return {
         "backup_repository": repository,
         "backup_password": _secret(f("backup.password")),

@@ -97,6 +97,7 @@ def matching(pattern: str, shape: str) -> Rule:
             raise ValueError(f"{value!r}: must be {shape}")
         return value
 
+    rule.pattern = pattern  # type: ignore[attr-defined]  # a script's own check is held to it
     return rule
 
 
@@ -195,9 +196,7 @@ def _module_docs(module_name: str) -> dict[str, dict[str, str]]:
     source = inspect.getsource(sys.modules[module_name])
     out: dict[str, dict[str, str]] = {}
     for cls in re.finditer(r"^class (\w+)\b[^\n]*\n((?:[ \t]+[^\n]*\n|\n)*)", source, re.M):
-        fields = re.finditer(
-            r'^    (\w+): [^\n]+\n    """(.*?)"""', cls.group(2), re.M | re.S
-        )
+        fields = re.finditer(r'^    (\w+): [^\n]+\n    """(.*?)"""', cls.group(2), re.M | re.S)
         out[cls.group(1)] = {m.group(1): " ".join(m.group(2).split()) for m in fields}
     return out
 

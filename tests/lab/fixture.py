@@ -89,6 +89,7 @@ class Lab:
     vault: str
     vault_host_key: str
     backup_ssh_key: str  # restic@vault's key, on the machine: a test copies it to the IM host
+    vault_rest: str  # the vault's append-only rest-server: `rest:http://VAULT:8000/` + a name
     roots: dict[str, Path] = field(default_factory=dict)
     traffic_problems: list[str] = field(default_factory=list)
     _traffic_seen: int = 0
@@ -116,6 +117,7 @@ class Lab:
             vault=f["vault"],
             vault_host_key=f["vault_host_key"],
             backup_ssh_key=f["backup_ssh_key"],
+            vault_rest=f["vault_rest"],
             roots={
                 "pbx01": Path(f["pbx01_root"]),
                 "im": Path(f["im_root"]),

@@ -283,3 +283,41 @@ def test_units_the_host_lists_are_stopped_for_the_copy_and_no_other(runner):
 
 def test_the_runner_names_no_lab_unit():
     assert "standin" not in (SCRIPTS / "backup-lib.sh").read_text()
+
+
+def test_append_only_forgets_nothing_and_records_ok(runner):
+    # An append-only repository, as rest-server --append-only answers: every delete refused. Here
+    # a restic before the real one fails any `forget` the way restic does against it.
+    (runner.tmp / "bin" / "restic").write_text(
+        "#!/bin/sh\n"
+        f'echo "restic $*" >>"{runner.tmp}/restic.log"\n'
+        'case "$1" in forget | prune)\n'
+        '  echo "Fatal: blob not removed, server response: 403 Forbidden (403)" >&2; exit 1 ;;\n'
+        "esac\n"
+        'exec /usr/bin/restic "$@"\n'
+    )
+    (runner.tmp / "bin" / "restic").chmod(0o755)
+    (runner.data / "im-data" / "chat.txt").write_text("chat-1\n")
+    assert runner("backup", init=True).returncode == 1  # the keep rules: forget is refused
+    assert "restic forget failed: Fatal: blob not removed" in runner.last()["message"]
+    (runner.tmp / "conf" / "keep").unlink()  # backup.sh writes the marker instead of keep
+    (runner.tmp / "conf" / "append-only").write_text("append-only\n")
+    for tag in ("", "pre-upgrade", ""):
+        done = runner("backup", *([tag] if tag else []))
+        assert done.returncode == 0, done.stderr
+        assert "append-only repository: nothing forgotten or pruned from this host" in done.stdout
+        last = runner.last()
+        assert last["status"] == "ok" and len(last["snapshot"]) >= 8
+        assert last["message"] == (
+            "backup and check done; append-only: pruning is left to the repository's owner"
+        )
+    asked = (runner.tmp / "restic.log").read_text().splitlines()
+    assert sum(a.startswith("restic forget") for a in asked) == 1  # the first run's only
+    assert sum(a.startswith("restic check") for a in asked) == 3
+    # every snapshot is still there, and a restore (it only reads) works
+    (runner.data / "im-data" / "chat.txt").write_text("changed\n")
+    done = runner("restore", "latest")
+    assert done.returncode == 0, done.stderr
+    assert (runner.data / "im-data" / "chat.txt").read_text() == "chat-1\n"
+    listed = runner("snapshots")
+    assert listed.returncode == 0 and "4 snapshots" in listed.stdout, listed.stdout

@@ -36,7 +36,11 @@ SCRIPTS_CHANGED = {
     "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",
     "prepare.sh": "waits for boot to finish (logins open); apt waits for apt's locks and says why; "
     "refuses a pbx password with a line break and a system account as the pbx user (0.5.0)",
-    "backup.sh": "its apt_get moved to lib.sh, shared with prepare",
+    "backup.sh": "its apt_get moved to lib.sh, shared with prepare; APPEND_ONLY=1 "
+    "(backupAppendOnly, sent only when set) writes the append-only marker in place of the keep "
+    "rules; without it the same files as before (Unreleased)",
+    "backup-lib.sh": "the runner: with the append-only marker no forget or prune from the IM "
+    "host, recorded ok (backupAppendOnly); without it unchanged (Unreleased)",
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
     "backup-ssh.sh": "new, sent only with backupSshKey: an SFTP repository's key and host key",

@@ -5,12 +5,14 @@
 # the upgrade step (from pbx01, over the pbx@IM trust) and the restore step all run this same code:
 #
 #   portsip-im-backup backup [TAG]    stop IM, restic backup, start IM; forget --prune; check
+#                                     (append-only: no forget, no prune; the repository's owner's)
 #   portsip-im-backup restore [ID]    restore snapshot ID (default: latest) with IM stopped
 #   portsip-im-backup snapshots       list the snapshots
 #   portsip-im-backup hold            keep backups and restores waiting until stdin closes
 #
 # Configuration, root only (0700 directory, 0600 files), written by backup.sh from the step's
-# stdin: /etc/portsip-im-backup/{repository,password,env,keep,data-path}. The repository's
+# stdin: /etc/portsip-im-backup/{repository,password,env,keep,data-path}, or append-only in place
+# of keep (backupAppendOnly: the repository refuses deletes). The repository's
 # credentials (env: NAME<TAB>base64 lines) reach restic in its environment, never in argv. Each
 # run's result is /var/lib/portsip-im-backup/last.json (time, status, snapshot, size; no secret),
 # readable by the pbx user, whose health check reads it from pbx01.
@@ -172,6 +174,18 @@ pib_backup() {
   bytes="$(sed -n 's/.*"message_type":"summary".*"total_bytes_processed":\([0-9]*\).*/\1/p' <<<"$out")"
   [ -n "$snap" ] || pib_fail "" "restic backup printed no snapshot id"
   pib_say "snapshot $snap saved (${bytes:-0} bytes of $PIB_DATA, IM stopped $((SECONDS - PIB_T0)) s)"
+  if [ -e "$PIB_CONF/append-only" ]; then
+    # An append-only repository refuses deletes (rest-server --append-only, a bucket policy): a
+    # forget would fail every run. Nothing is forgotten or pruned from here, whatever TAG says.
+    pib_say "append-only repository: nothing forgotten or pruned from this host"
+    restic check --read-data-subset=5% >/dev/null 2>"$err" ||
+      pib_fail "$snap" "restic check failed: $(pib_why "$err")"
+    pib_say "repository checked (structure and 5% of the data)"
+    pib_record ok "$snap" "${bytes:-0}" "$((SECONDS - PIB_T0))" \
+      "backup and check done; append-only: pruning is left to the repository's owner"
+    trap - EXIT
+    return 0
+  fi
   read -r -a keep <"$PIB_CONF/keep"
   # Grouped by paths and tags, not by host: a rebuilt VM (a new hostname) continues the same
   # series, so the old host's snapshots are pruned too. The tags make two series: the scheduled

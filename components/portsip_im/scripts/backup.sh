@@ -6,8 +6,15 @@
 # on SCHEDULE. It takes no backup itself: on a rebuilt host that would put an empty snapshot
 # first, before a restore of "latest". ACTION=remove (destroy) stops the timer; the repository,
 # its snapshots and the settings stay (the data is the one thing never deleted here).
-: "${ACTION:=install}" "${REPOSITORY:?}" "${SCHEDULE:=daily}" "${KEEP:?}"
+# APPEND_ONLY=1 (backupAppendOnly): the repository refuses deletes, so the runner never forgets or
+# prunes (no KEEP); retention is the repository owner's, from a trusted machine.
+: "${ACTION:=install}" "${REPOSITORY:?}" "${SCHEDULE:=daily}" "${APPEND_ONLY:=0}"
 : "${DATA_PATH:=/var/lib/portsip}"
+case "$APPEND_ONLY" in
+  0) : "${KEEP:?}" ;;
+  1) KEEP="" ;;
+  *) die "APPEND_ONLY must be 0 or 1, not '$APPEND_ONLY'" ;;
+esac
 BACKUP_PASSWORD="" BACKUP_ENV=""
 read_secrets
 
@@ -54,7 +61,20 @@ put() {
   fi
 }
 install -d -m 700 "$conf"
-printf '%s\n' "$KEEP" | put "$conf/keep" 600
+if [ "$APPEND_ONLY" = 1 ]; then
+  # The runner reads this marker: no forget, no prune from this host.
+  printf 'append-only\n' | put "$conf/append-only" 600
+  if [ -e "$conf/keep" ]; then
+    rm -f "$conf/keep"
+    say "backup: removed $conf/keep (append-only: this host applies no retention)"
+  fi
+else
+  if [ -e "$conf/append-only" ]; then
+    rm -f "$conf/append-only"
+    say "backup: removed $conf/append-only (retention $KEEP applies from this host again)"
+  fi
+  printf '%s\n' "$KEEP" | put "$conf/keep" 600
+fi
 printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
 
 {
@@ -146,4 +166,9 @@ else
   systemctl enable --now portsip-im-backup.timer >/dev/null 2>&1
   say "backup: timer enabled"
 fi
-say "backup: $DATA_PATH is backed up on '$SCHEDULE', kept $KEEP; next: $(systemctl show -p NextElapseUSecRealtime --value portsip-im-backup.timer 2>/dev/null || echo unknown)"
+if [ "$APPEND_ONLY" = 1 ]; then
+  kept="append-only: nothing is forgotten or pruned from this host, retention is the repository owner's"
+else
+  kept="kept $KEEP"
+fi
+say "backup: $DATA_PATH is backed up on '$SCHEDULE', $kept; next: $(systemctl show -p NextElapseUSecRealtime --value portsip-im-backup.timer 2>/dev/null || echo unknown)"

@@ -39,6 +39,17 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         )
     rules = [rule for rule in BACKUP_KEEP_RULES if rule in r.backup_keep]
     keep = " ".join(f"--keep-{rule} {r.backup_keep[rule]}" for rule in rules)
+    params: dict[str, pulumi.Input[str]] = {
+        "REPOSITORY": r.backup_repository,
+        "SCHEDULE": r.backup_schedule,
+        "KEEP": keep,
+        "DATA_PATH": data_path,
+    }
+    if r.input("backup.append_only"):
+        # Only when set: a stack without it sends exactly the parameters it sent before. The
+        # runner then forgets and prunes nothing (the repository's owner does, elsewhere).
+        params["KEEP"] = ""
+        params["APPEND_ONLY"] = "1"
     ssh: list[command.remote.Command] = []
     if r.backup_sftp is not None and r.backup_ssh_key is not None:
         # Its own step, present only with backupSshKey: stacks without it keep exactly the backup
@@ -65,12 +76,7 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         f"{name}-backup",
         on=im_admin,
         script="backup-lib+backup",
-        params={
-            "REPOSITORY": r.backup_repository,
-            "SCHEDULE": r.backup_schedule,
-            "KEEP": keep,
-            "DATA_PATH": data_path,
-        },
+        params=params,
         secrets=secrets,
         delete_params={"ACTION": "remove"},
         opts=child(deploy, *ssh),

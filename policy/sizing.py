@@ -31,15 +31,27 @@ from pulumi_policy import (
 from policy.data import is_data_volume
 from policy.props import as_int, get
 from policy.resources import AWS_INSTANCE, AWS_VOLUME, HCLOUD_SERVER, HCLOUD_VOLUME, is_ours
+from portsip_im import naming
 from portsip_im.spec import (
     DEFAULT_PROFILE,
     PROFILES,
     HostFacts,
     Profile,
-    describe_shortfall,
-    guide_asks,
 )
-from stack_config import NAMESPACE
+from portsip_im.spec import describe_shortfall as _describe_shortfall
+from portsip_im.spec import guide_asks as _guide_asks
+from stack_config import NAMESPACE, key_of_path
+
+
+def guide_asks(profile: Profile) -> str:
+    """The component's words, with this program's config keys (`sizingProfile`)."""
+    return naming.text(_guide_asks(profile), key_of_path)
+
+
+def describe_shortfall(key: str, what: str, facts: HostFacts, profile: Profile) -> str | None:
+    found = _describe_shortfall(key, what, facts, profile)
+    return None if found is None else naming.text(found, key_of_path)
+
 
 LARGE = PROFILES[DEFAULT_PROFILE]
 

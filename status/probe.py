@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from portsip_im import remote
+from portsip_im import naming, remote
 from portsip_im.pbx import PbxAccess
 from portsip_im.steps import DEFAULT_DATA_PATH
-from stack_config import NAMESPACE
+from stack_config import NAMESPACE, key_of_path
 
 from .model import BACKUP_STATUS, ROOT, Stack, StatusError
 
@@ -56,7 +56,8 @@ def run_probe(stack: Stack, timeout: int = 180) -> dict[str, Any]:
         raise StatusError(f"{NAMESPACE}:pbx01Host: not set, and no pbxStack supplies it")
     # As remote.step assembles a step: lib.sh, the PBX client, then the step itself.
     parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
-    text = "\n".join(part.read_text() for part in parts)
+    # This program's words in the probe's messages, as in its steps' (naming.in_script).
+    text = naming.in_script("\n".join(part.read_text() for part in parts), key_of_path)
     command = remote.render("status", text, probe_params(stack))
     stdin = remote.stdin_text(
         text,

@@ -15,3 +15,15 @@ def _inputs_named_by_their_paths():
     naming.use(None)
     yield
     naming.use(None)
+
+
+@pytest.fixture
+def this_programs_names():
+    """Inputs named as this repository's program names them (its config keys), as its steps send
+    their scripts: for tests that run a script's text or read its messages."""
+    from portsip_im import naming
+    from stack_config.table import NAMESPACE, key_of_path
+
+    naming.use(key_of_path, heading="configuration", prefix=f"{NAMESPACE}:")
+    yield
+    naming.use(None)

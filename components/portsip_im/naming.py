@@ -21,7 +21,7 @@ _prefix = ""
 
 # A backticked argument path: `pbx.api.mode`, `host.existing`, `host.aws.admin_cidrs[0]`.
 _REFERENCE = re.compile(
-    r"`((?:host|pbx|ssh|prepare|im|backup)(?:\.[a-z0-9_]+)+|allow_public_private_network|host)"
+    r"`((?:host|pbx|ssh|prepare|im|backup)(?:\.[a-z0-9_*]+)+|allow_public_private_network|host)"
     r"(\[\d+\])?`"
 )
 
@@ -71,3 +71,23 @@ def camel_case(path: str) -> str:
     return ".".join(
         re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), part) for part in path.split(".")
     )
+
+
+# `{{pbx.api.url}}` in a remote script's message: the input it names, rendered when the script is
+# sent, so the host's errors name inputs as the caller does (this program: `pbxApiUrl`, the same
+# bytes as before the scripts took the marker). `{{=path}}`: as a problem line opens, with the
+# caller's prefix (`portsip-im:pbxApiUrl`).
+_IN_SCRIPT = re.compile(
+    r"\{\{(=?)((?:host|pbx|ssh|prepare|im|backup)\.[a-z0-9_.*]+|allow_public_private_network)\}\}"
+)
+
+
+def in_script(script: str, namer: Namer | None = None) -> str:
+    """A script's text with each `{{path}}` it holds in the caller's words."""
+
+    def named(m: re.Match[str]) -> str:
+        if m.group(1) and namer is None:
+            return field(m.group(2))
+        return name(m.group(2), namer)
+
+    return _IN_SCRIPT.sub(named, script)

@@ -4,11 +4,11 @@ Both operations â€” whitelist an IP (and remove it again), obtain the IM token â
 `scripts/whitelist.sh` and `scripts/token.sh`:
 
 - `rest`: through PortSIP's PBX REST API (v22), as its OpenAPI document describes it. `API_CALLS`
-  below lists every call; `scripts/pbx-api.sh` makes them, logging in as `pbxApiLogin` says. The
+  below lists every call; `scripts/pbx-api.sh` makes them, logging in as `pbx.api.login` says. The
   admin password reaches pbx01 as a secret on stdin.
 - `manual`: for sites that will not hand the program PBX admin credentials. The token is the
-  operator's `imToken`; the whitelist is the operator's to add, and the step refuses to go on
-  until `whitelistConfirmed` says it is done, telling exactly what to click.
+  operator's `pbx.api.im_token`; the whitelist is the operator's to add, and the step refuses to
+  go on until `pbx.api.whitelist_confirmed` says it is done, telling exactly what to click.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .resolved import Resolved
 # PortSIP's REST guide documents this fixed OAuth client id for the password grant.
 OAUTH_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 JSON_LOGIN_PATH = "/login"  # the OpenAPI document's login
-OAUTH_LOGIN_PATH = "/login/oauth/token"  # the REST guide's; pbxApiLoginPath overrides it
+OAUTH_LOGIN_PATH = "/login/oauth/token"  # the REST guide's; pbx.api.login_path overrides it
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ API_CALLS: tuple[ApiCall, ...] = (
         "POST",
         JSON_LOGIN_PATH,
         "whitelist, token, deploy, upgrade",
-        "first, with `pbxApiLogin` `json` or `auto`",
-        "JSON `{username, password}`: `pbxAdminUser`, `pbxAdminPassword` (on stdin)",
+        "first, with `pbx.api.login` `json` or `auto`",
+        "JSON `{username, password}`: `pbx.api.admin_user`, `pbx.api.admin_password` (on stdin)",
     ),
     ApiCall(
         "GET",
@@ -65,8 +65,8 @@ API_CALLS: tuple[ApiCall, ...] = (
         "POST",
         OAUTH_LOGIN_PATH,
         "whitelist, token, deploy, upgrade",
-        "first, with `pbxApiLogin` `oauth`, or `auto` when `/login` answers 404/405 "
-        "(path: `pbxApiLoginPath`)",
+        "first, with `pbx.api.login` `oauth`, or `auto` when `/login` answers 404/405 "
+        "(path: `pbx.api.login_path`)",
         "form `grant_type=password`, `username`, `password`, `scope=all`, `client_id`",
         documented=False,
     ),
@@ -82,7 +82,8 @@ API_CALLS: tuple[ApiCall, ...] = (
         "/ip_filters",
         "whitelist",
         "an IM address has no ACCEPT rule yet",
-        f"JSON `{{cidr, target: ACCEPT, expire_at, description}}` (`whitelistDays`); {_BEARER}",
+        "JSON `{cidr, target: ACCEPT, expire_at, description}` (`pbx.api.whitelist_days`); "
+        + _BEARER,
     ),
     ApiCall(
         "POST",
@@ -102,7 +103,7 @@ API_CALLS: tuple[ApiCall, ...] = (
         "POST",
         "/im/token",
         "token, upgrade",
-        "the PBX has no IM token; `imTokenRotation` changed; `imRelease` changed (after the "
+        "the PBX has no IM token; `im.token_rotation` changed; `im.release` changed (after the "
         "cluster check)",
         _BEARER,
     ),

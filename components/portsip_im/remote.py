@@ -19,6 +19,7 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
+from . import naming
 from .wire import encode_secrets, params_of, render, secrets_part, sent_script, stdin_text
 
 __all__ = [
@@ -36,9 +37,10 @@ NOOP = ":"
 
 
 def script_text(step: str, libraries: Sequence[str] = ()) -> str:
-    """lib.sh, then the named libraries, then `<step>.sh`, as one script."""
+    """lib.sh, then the named libraries, then `<step>.sh`, as one script, its messages naming the
+    inputs in the caller's words (naming.in_script)."""
     parts = ["lib.sh", *(f"{lib}.sh" for lib in libraries), f"{step}.sh"]
-    return "\n".join((SCRIPTS / part).read_text() for part in parts)
+    return naming.in_script("\n".join((SCRIPTS / part).read_text() for part in parts))
 
 
 def pinned_ssh_options(key: str | Path, known_hosts: str | Path, timeout: int = 10) -> list[str]:

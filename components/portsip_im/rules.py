@@ -122,7 +122,7 @@ def admin_range(
 
 
 def admin_range_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
-    """Why `net` may not be an SSH source range (the adminCidrs rule), or None. The policy pack
+    """Why `net` may not be an SSH source range (the admin_cidrs rule), or None. The policy pack
     holds every SSH rule to it, whoever wrote the rule."""
     try:
         admin_range(net)
@@ -158,7 +158,7 @@ _ENV_RESERVED = re.compile(
 
 
 def backup_env_problems(text: str | dict[str, Any]) -> list[str]:
-    """What is wrong with a backupEnv secret (a JSON object NAME → value); never quotes a value."""
+    """What is wrong with a backup.env secret (a JSON object NAME → value); never quotes a value."""
     if isinstance(text, dict):
         env: Any = text
     else:
@@ -174,7 +174,7 @@ def backup_env_problems(text: str | dict[str, Any]) -> list[str]:
             # The name is not quoted: a value pasted in the wrong place would be shown.
             out.append(f"entry {i + 1}: its name is not an environment variable name (A-Z, 0-9, _)")
         elif _ENV_RESERVED.fullmatch(name):
-            out.append(f"{name}: set by the backup itself (backupPassword, backupRepository)")
+            out.append(f"{name}: set by the backup itself (`backup.password`, `backup.repository`)")
         elif not isinstance(value, str):
             out.append(f"{name}: its value must be a string")
     return out
@@ -299,12 +299,14 @@ def backup_repository(value: str) -> str:
         raise ValueError("must not contain white space")
     if URL_CREDENTIALS.search(value):
         # The URL is a plain parameter (argv, state): a password in it would leak.
-        raise ValueError("carries a password in the URL; put credentials in backupEnv (a secret)")
+        raise ValueError(
+            "carries a password in the URL; put credentials in `backup.env` (a secret)"
+        )
     if value.startswith("rclone:") and _RCLONE_SECRET.search(value):
         # rclone's connection strings (`rclone::s3,access_key_id=…,secret_access_key=…:bucket`)
         # carry options in the same plain parameter.
         raise ValueError(
-            "carries a credential in an rclone option; put it in backupEnv (a secret), as "
+            "carries a credential in an rclone option; put it in `backup.env` (a secret), as "
             "RCLONE_CONFIG_… variables"
         )
     sftp_server(value)  # an `sftp:` one must name its server and path as restic reads them

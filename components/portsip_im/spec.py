@@ -88,8 +88,8 @@ def shortfalls(facts: HostFacts, profile: Profile = LARGE) -> list[str]:
 def guide_asks(profile: Profile = LARGE) -> str:
     """What PortSIP asks for in `profile`, naming the profile (the tail of every size message)."""
     return (
-        f"PortSIP's guide asks for at least {profile.asks()} in sizingProfile {profile.name} "
-        f"(up to {profile.users:,} users)"
+        f"PortSIP's guide asks for at least {profile.asks()} in `host.*.sizing_profile` "
+        f"{profile.name} (up to {profile.users:,} users)"
     )
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from portsip_im.remote import encode_secrets, script_text
 
+# Scripts as this program sends them: their messages name its config keys.
+pytestmark = pytest.mark.usefixtures("this_programs_names")
+
 PASSWORD = "setup-test-repo-password"
 
 

@@ -22,6 +22,9 @@ from portsip_im.remote import encode_secrets, script_text
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNmdHAtc2VydmVyLWhvc3Qta2V5LXVuaXQtdGVzdA"
 OTHER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG90aGVyLXNlcnZlci1ob3N0LWtleS11bml0LXRlc3Q"
 
+# Scripts as this program sends them: their messages name its config keys.
+pytestmark = pytest.mark.usefixtures("this_programs_names")
+
 # ssh as the SFTP server at 10.0.5.20:2222 answers it. It reads its options as OpenSSH does (the
 # command line first, then, unless -F names a file, ~/.ssh/config and the system ssh_config with
 # its Include), offers every identity they name (and, without IdentitiesOnly, the default

@@ -81,3 +81,34 @@ def test_a_scripts_own_check_is_the_components_rule():
     restore = (SCRIPTS / "restore.sh").read_text()
     pattern = INPUTS["backup.restore_snapshot"].rule.pattern  # type: ignore[union-attr]
     assert f'[[ "$SNAPSHOT" =~ ^({pattern})$ ]]' in restore
+
+
+def _script_lines():
+    for path in sorted(SCRIPTS.glob("*.sh")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.lstrip().startswith("#"):
+                yield f"{path.name}:{number}", line
+
+
+def test_a_scripts_messages_name_inputs_by_marker_never_by_config_key():
+    # `{{pbx.api.url}}` is rendered when the script is sent (naming.in_script): this program sees
+    # `pbxApiUrl`, a YAML program `pbx.api.url`. A config key written in a script would be this
+    # program's word in every caller's error.
+    camel = [k.key for k in KEYS if re.search(r"[A-Z]", k.key)]
+    bare = re.compile(r"(?<![A-Za-z0-9_{=])(" + "|".join(camel) + r")(?![A-Za-z0-9_}])")
+    assert [where for where, line in _script_lines() if bare.search(line)] == []
+    marked = {
+        m for _, line in _script_lines() for m in re.findall(r"\{\{=?([a-z][a-z0-9_.*]*)\}\}", line)
+    }
+    assert marked and marked <= set(LEAVES), marked - set(LEAVES)
+
+
+def test_a_script_as_sent_names_inputs_as_the_caller_does():
+    from portsip_im.remote import script_text
+
+    assert "{{" not in script_text("pbx01-check")
+    assert "but prepare.required_os is" in script_text("pbx01-check")
+    naming.use(key_of_path)
+    assert "but requiredOs is" in script_text("pbx01-check")
+    naming.use(naming.camel_case)
+    assert "check pbx.api.url and pbx.api.login" in script_text("token", ["pbx-api"])

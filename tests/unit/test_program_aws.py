@@ -218,7 +218,5 @@ def test_data_snapshot_on_an_existing_volume_warns_at_preview(monkeypatch):
     monkeypatch.setitem(h.COMPUTED, "aws:ebs/volume:Volume", {"snapshotId": ""})
     h.run(config, preview=True)
     [warning] = [m for m in said if "dataSnapshotId" in m]
-    assert warning.startswith(
-        "host.aws.data_snapshot_id (dataSnapshotId) snap-0123456789abcdef0 is ignored"
-    )
+    assert warning.startswith("dataSnapshotId snap-0123456789abcdef0 is ignored")
     assert "restoreSnapshot" in warning

@@ -17,6 +17,9 @@ import pytest
 
 from portsip_im.remote import SCRIPTS, render, script_text, stdin_text
 
+# Scripts as this program sends them: their messages name its config keys.
+pytestmark = pytest.mark.usefixtures("this_programs_names")
+
 RUNNER = "/usr/local/sbin/portsip-im-backup"
 
 # restic: `stats SNAP` finds one snapshot of a few bytes; `restore SNAP --target DIR` puts the

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from portsip_im import naming
 from portsip_im.wire import secrets_part, sent_script
+from stack_config.table import NAMESPACE, key_of_path
 from tests.unit import harness as h
 
 BEFORE = "28ad18b13b6cea0f3ddc02cbf8812a50c92d3fc5"
@@ -124,8 +126,17 @@ def before_tree(tmp_path_factory) -> Path:
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")
     for script in (root / BEFORE_SCRIPTS).glob("*.sh"):
-        script.write_text((SCRIPTS / script.name).read_text())
+        script.write_text(script_as_sent(script.name))
     return root
+
+
+def script_as_sent(name: str) -> str:
+    """A script's file as this program sends it: its inputs named by config key."""
+    naming.use(key_of_path, heading="configuration", prefix=f"{NAMESPACE}:")
+    try:
+        return naming.in_script((SCRIPTS / name).read_text())
+    finally:
+        naming.use(None)
 
 
 def test_the_scripts_changed_since_before_are_the_listed_ones():
@@ -145,7 +156,7 @@ def test_the_scripts_changed_since_before_are_the_listed_ones():
             text=True,
             check=True,
         ).stdout
-        if not (SCRIPTS / name).exists() or (SCRIPTS / name).read_text() != old:
+        if not (SCRIPTS / name).exists() or script_as_sent(name) != old:
             changed.add(name)
     added = {p.name for p in SCRIPTS.glob("*.sh")} - set(listed)
     assert changed | added == set(SCRIPTS_CHANGED)

@@ -137,5 +137,5 @@ def test_existing_hands_the_profiles_minimums_to_prepare():
 
 def test_measured_check_names_the_profile():
     text = (h.ROOT / "components" / "portsip_im" / "scripts" / "prepare.sh").read_text()
-    assert "sizingProfile ${SIZING_PROFILE}" in text
+    assert "{{host.*.sizing_profile}} ${SIZING_PROFILE}" in text
     assert "${MIN_VCPUS} vCPU" in text and "${MIN_DISK_GB} GB" in text

@@ -46,8 +46,11 @@ def test_medium_profile_asks_six_vcpu_and_says_so():
     msg = describe_shortfall("portsip-im:size", "server type ccx23", HostFacts(4, 16384), medium)
     assert msg == (
         "portsip-im:size: server type ccx23 has 4 vCPU (minimum 6); PortSIP's guide asks for at "
-        "least 6 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in sizingProfile medium "
+        "least 6 cores (counted as vCPUs), 16 GiB RAM and a 256 GB SSD in `host.*.sizing_profile` "
+        "medium "
         "(up to 10,000 users)"
     )
     # The default is the large profile, and a message says so.
-    assert "in sizingProfile large" in (describe_shortfall("k", "x", HostFacts(8, 16384)) or "")
+    assert "in `host.*.sizing_profile` large" in (
+        describe_shortfall("k", "x", HostFacts(8, 16384)) or ""
+    )

@@ -19,6 +19,9 @@ from status.render import redact
 from status.schedule import stale_after
 from tests.unit import harness as h
 
+# Scripts as this program sends them: their messages name its config keys.
+pytestmark = pytest.mark.usefixtures("this_programs_names")
+
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 MARK = "portsip-im:portsip-im/dev"
 HEALTHY = {
@@ -195,7 +198,7 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
     import os
     import subprocess
 
-    from portsip_im import remote
+    from portsip_im import naming, remote
     from tests.unit.test_pbx_api_spec import start_mock
 
     mock, proc = start_mock(tmp_path, "json")
@@ -207,7 +210,7 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
         st = stack(pbxApiUrl=mock.url, pbxApiTlsVerify="false")
         params = {**probe_params(st), "IM_IP": "127.0.0.1"}
         parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
-        text = "\n".join(p.read_text() for p in parts)
+        text = naming.in_script("\n".join(p.read_text() for p in parts))
         command = remote.render("status", text, params)
         wrong = "wrong-admin-pw-9c1e"
         done = subprocess.run(

@@ -6,7 +6,9 @@ import base64
 
 import pytest
 
+from portsip_im import naming
 from portsip_im.remote import SCRIPTS, params_of, secrets_part, sent_script
+from stack_config import key_of_path
 from tests.unit import harness as h
 
 CMD = "command:remote:Command"
@@ -129,7 +131,8 @@ def test_commands_are_the_scripts_files(existing):
         "state": ["lib.sh", "vendor.sh", "manage.sh"],
     }.items():
         script = sent_script(s[name].inputs["create"], s[name].inputs["stdin"])
-        assert script == "\n".join((SCRIPTS / f).read_text() for f in files).rstrip("\n"), name
+        joined = "\n".join((SCRIPTS / f).read_text() for f in files).rstrip("\n")
+        assert script == naming.in_script(joined, key_of_path), name
 
 
 def test_no_secret_outside_stdin_and_connection(existing, aws):

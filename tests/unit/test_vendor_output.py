@@ -16,6 +16,9 @@ import pytest
 
 from portsip_im.remote import script_text
 
+# Scripts as this program sends them: their messages name its config keys.
+pytestmark = pytest.mark.usefixtures("this_programs_names")
+
 TOKEN = "tok-0123456789abcdef-test-only"
 IM_IP = "127.0.0.87"  # a loopback address of its own: the step checks IM_IP:8887 after the verb
 

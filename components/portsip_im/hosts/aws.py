@@ -15,6 +15,7 @@ from typing import cast
 import pulumi
 import pulumi_aws as aws
 
+from .. import naming
 from ..checks import ArgsError
 from ..resolved import Resolved
 from ..spec import IM_PORT, HostFacts
@@ -40,7 +41,7 @@ class AwsPlan:
     private_ip: pulumi.Input[str]
     """The private IP, once checked to lie inside the subnet."""
     public_ip: str | None
-    """The reused Elastic IP's address, when `publicIpId` is set."""
+    """The reused Elastic IP's address, when `host.aws.public_ip_id` is set."""
 
 
 def plan(r: Resolved, invoke: pulumi.InvokeOptions | None = None) -> AwsPlan:
@@ -323,10 +324,12 @@ def _warn_snapshot_ignored(wanted: str | None, was: str | None) -> None:
     must not pass silently (the operator may believe the data was rolled back)."""
     if wanted and was != wanted:
         pulumi.log.warn(
-            f"host.aws.data_snapshot_id (dataSnapshotId) {wanted} is ignored: the data volume "
-            f"exists already (made from {was or 'no snapshot'}), and a snapshot only seeds a new "
-            "volume. To put the data back use backup.restore_snapshot (restoreSnapshot), or "
-            "follow docs/backups.md, 'A data volume from an EBS snapshot'; or unset it."
+            naming.text(
+                f"`host.aws.data_snapshot_id` {wanted} is ignored: the data volume exists already "
+                f"(made from {was or 'no snapshot'}), and a snapshot only seeds a new volume. To "
+                "put the data back use `backup.restore_snapshot`, or follow docs/backups.md, 'A "
+                "data volume from an EBS snapshot'; or unset it."
+            )
         )
 
 
@@ -347,8 +350,9 @@ def scheduled_snapshots(
     target: dict[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.dlm.LifecyclePolicy:
-    """ebsSnapshotKeep: a daily EBS snapshot of this stack's data volume (found by `target`, its
-    one tag of its own), the newest `keep` kept, by Data Lifecycle Manager under its own role."""
+    """host.aws.ebs_snapshot_keep: a daily EBS snapshot of this stack's data volume (found by
+    `target`, its one tag of its own), the newest `keep` kept, by Data Lifecycle Manager under its
+    own role."""
     role = aws.iam.Role(
         f"{name}-dlm-role",
         assume_role_policy=json.dumps(

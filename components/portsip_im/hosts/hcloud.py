@@ -25,7 +25,7 @@ class HcloudPlan:
     private_ip: pulumi.Input[str]
     """The private IP, once checked to lie inside the network."""
     public_ip: str | None
-    """The reused Primary IP's address, when `publicIpId` is set."""
+    """The reused Primary IP's address, when `host.hcloud.public_ip_id` is set."""
 
 
 def plan(r: Resolved, invoke: pulumi.InvokeOptions | None = None) -> HcloudPlan:

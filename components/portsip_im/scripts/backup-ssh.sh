@@ -31,9 +31,9 @@ if [ "$ACTION" = remove ]; then
   exit 0
 fi
 
-[ -n "$BACKUP_SSH_KEY" ] || die "no SSH key on stdin (config backupSshKey)"
+[ -n "$BACKUP_SSH_KEY" ] || die "no SSH key on stdin (config {{backup.ssh_key}})"
 [[ "$HOST_KEY" =~ ^[a-z0-9@.-]+\ [A-Za-z0-9+/=]+$ ]] ||
-  die "backupSshHostKey '$HOST_KEY' is not 'TYPE BASE64' (ssh-keyscan -t ed25519 $SFTP_HOST)"
+  die "{{backup.ssh_host_key}} '$HOST_KEY' is not 'TYPE BASE64' (ssh-keyscan -t ed25519 $SFTP_HOST)"
 grep -qsE '^[[:space:]]*Include[[:space:]]+/etc/ssh/ssh_config\.d/\*\.conf' /etc/ssh/ssh_config ||
   die "/etc/ssh/ssh_config does not include /etc/ssh/ssh_config.d/*.conf (Debian's and Ubuntu's default): restic's ssh would not see the backup key"
 
@@ -61,7 +61,7 @@ printf '%s\n' "$BACKUP_SSH_KEY" >"$stage/id"
 chmod 600 "$stage/id"
 # A key that needs a passphrase would make every timer run fail (BatchMode: no prompt).
 ssh-keygen -y -P '' -f "$stage/id" >/dev/null 2>&1 ||
-  die "backupSshKey is not an SSH private key usable without a passphrase"
+  die "{{backup.ssh_key}} is not an SSH private key usable without a passphrase"
 entry="$SFTP_HOST"
 [ "$SFTP_PORT" = 22 ] || entry="[$SFTP_HOST]:$SFTP_PORT"
 printf '%s %s\n' "$entry" "$HOST_KEY" >"$stage/known_hosts"
@@ -77,11 +77,11 @@ if ! err="$(ssh "${pinned[@]}" -s "$SFTP_HOST" sftp </dev/null 2>&1 >/dev/null)"
   why="$(grep -m 1 -E 'Host key verification failed|No [A-Z0-9-]+ host key is known|IDENTIFICATION HAS CHANGED' <<<"$err" ||
     grep -m 1 -iE 'denied|refused|timed out|resolve|unreachable|no route' <<<"$err" || head -n 1 <<<"$err")"
   if [[ "$why" == *"ost key"* || "$why" == *"IDENTIFICATION HAS CHANGED"* ]]; then
-    die "the SFTP server $SFTP_HOST:$SFTP_PORT does not show the pinned key (portsip-im:backupSshHostKey): $why"
+    die "the SFTP server $SFTP_HOST:$SFTP_PORT does not show the pinned key ({{=backup.ssh_host_key}}): $why"
   elif [[ "$why" == *denied* ]]; then
-    die "the SFTP server $SFTP_HOST:$SFTP_PORT refused the key (portsip-im:backupSshKey) for ${SFTP_USER:-root}: $why"
+    die "the SFTP server $SFTP_HOST:$SFTP_PORT refused the key ({{=backup.ssh_key}}) for ${SFTP_USER:-root}: $why"
   fi
-  die "cannot reach the SFTP server $SFTP_HOST:$SFTP_PORT (portsip-im:backupRepository): $why"
+  die "cannot reach the SFTP server $SFTP_HOST:$SFTP_PORT ({{=backup.repository}}): $why"
 fi
 
 bssh_put "$dir/id" 600 <"$stage/id"

@@ -33,10 +33,10 @@ if [ "$ACTION" = remove ]; then
   exit 0
 fi
 
-[ -n "$BACKUP_PASSWORD" ] || die "no repository password on stdin (config backupPassword)"
+[ -n "$BACKUP_PASSWORD" ] || die "no repository password on stdin (config {{backup.password}})"
 if command -v systemd-analyze >/dev/null 2>&1; then
   systemd-analyze calendar "$SCHEDULE" >/dev/null 2>&1 ||
-    die "backupSchedule '$SCHEDULE' is not a calendar expression systemd accepts (systemd-analyze calendar)"
+    die "{{backup.schedule}} '$SCHEDULE' is not a calendar expression systemd accepts (systemd-analyze calendar)"
 fi
 
 if command -v restic >/dev/null 2>&1; then
@@ -97,8 +97,9 @@ printf '%s' "$BACKUP_PASSWORD" >"$stage/password"
 printf '%s' "$BACKUP_ENV" >"$stage/env"
 changed=()
 if [ -e "$conf/repository" ]; then
-  for pair in repository:backupRepository password:backupPassword env:backupEnv; do
-    cmp -s "$stage/${pair%%:*}" "$conf/${pair%%:*}" || changed+=("portsip-im:${pair#*:}")
+  for pair in "repository:{{=backup.repository}}" "password:{{=backup.password}}" \
+    "env:{{=backup.env}}"; do
+    cmp -s "$stage/${pair%%:*}" "$conf/${pair%%:*}" || changed+=("${pair#*:}")
   done
 fi
 
@@ -116,10 +117,10 @@ else
   why="$(grep -m 1 -E 'Fatal|[Ee]rror' <<<"$err" || head -n 1 <<<"$err")"
   if [ "${#changed[@]}" = 0 ]; then
     # A first install, or settings that worked before: the repository itself is the problem.
-    die "cannot open the backup repository (portsip-im:backupRepository): $why"
+    die "cannot open the backup repository ({{=backup.repository}}): $why"
   fi
   hint=""
-  if [[ "$why" == *"wrong password"* && " ${changed[*]} " == *" portsip-im:backupPassword "* ]]; then
+  if [[ "$why" == *"wrong password"* && " ${changed[*]} " == *" {{=backup.password}} "* ]]; then
     hint="; to change the password, add the new one to the repository first (restic key add)"
   fi
   die "cannot open the backup repository with the new ${changed[*]}: $why$hint. The IM host keeps its previous backup settings"

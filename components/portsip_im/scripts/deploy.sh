@@ -54,7 +54,7 @@ if [ "$previous" = "$wanted" ]; then
     if [ "$was_running" = 1 ]; then
       say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP and answers; nothing to do"
     else
-      say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP (not answering on 8887 now: imState and the health step say why); nothing to do"
+      say "the IM service is already deployed at $PRIVATE_IP / $PUBLIC_IP (not answering on 8887 now: {{im.state}} and the health step say why); nothing to do"
     fi
     exit 0
   fi

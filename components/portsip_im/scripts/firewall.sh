@@ -260,15 +260,15 @@ if [ "$ACTION" = remove ]; then
   exit 0
 fi
 
-[ -n "$PBX01_IP" ] || die "pbx01's private address is not known (set pbx01PrivateIp): the firewall would shut pbx01 out"
+[ -n "$PBX01_IP" ] || die "pbx01's private address is not known (set {{pbx.pbx01_private_ip}}): the firewall would shut pbx01 out"
 # Each network checked before anything reaches the IM host (and again there).
 fw_networks ${PBX01_IP:+"$PBX01_IP"} "${ADMIN_LIST[@]}" "${CLIENT_LIST[@]}" >/dev/null \
-  || die "a network for the firewall is not an IP network (pbx01PrivateIp, adminCidrs, clientCidrs); nothing changed"
+  || die "a network for the firewall is not an IP network ({{pbx.pbx01_private_ip}}, {{host.*.admin_cidrs}}, {{host.*.client_cidrs}}); nothing changed"
 FW_RULES="$(fw_rules)" || die "could not build the firewall's rules"
 
 fw_on_im fw_apply || die "firewall: applying the rules on $IM_IP failed (above)"
 # That session has ended. Only a NEW login proves that pbx01 still gets in with the rules in force.
 if ! fw_on_im fw_confirm; then
-  die "firewall: pbx01 could not log in anew to $PBX_USER@$IM_IP with the rules in force (above): the firewall is being rolled back by itself within ${ROLLBACK} s (the timer $FW_ROLLBACK on the IM host deletes table $FW_TABLE). Check pbx01PrivateIp (pbx01's private address, ${PBX01_IP}: the source of its logins) and adminCidrs, then run pulumi up again"
+  die "firewall: pbx01 could not log in anew to $PBX_USER@$IM_IP with the rules in force (above): the firewall is being rolled back by itself within ${ROLLBACK} s (the timer $FW_ROLLBACK on the IM host deletes table $FW_TABLE). Check {{pbx.pbx01_private_ip}} (pbx01's private address, ${PBX01_IP}: the source of its logins) and {{host.*.admin_cidrs}}, then run pulumi up again"
 fi
 say "firewall: in force on $IM_IP: SSH from ${PBX01_IP}${ADMIN_CIDRS:+ $ADMIN_CIDRS}; TCP $IM_PORT from ${CLIENT_CIDRS:-no one}; other new inbound connections dropped"

@@ -94,7 +94,7 @@ ssh_im() {
   local user="$1" host="$2"
   shift 2
   if ! ssh-keygen -F "$host" -f "$HOME/.ssh/known_hosts" >/dev/null 2>&1; then
-    printf '[%s] pbx01 has no pinned host key for the IM host %s in ~/.ssh/known_hosts, so it will not log in there: the trust-key step pins imHostKey (run pulumi up; see docs/steps.md, "trust")\n' \
+    printf '[%s] pbx01 has no pinned host key for the IM host %s in ~/.ssh/known_hosts, so it will not log in there: the trust-key step pins {{host.*.host_key}} (run pulumi up; see docs/steps.md, "trust")\n' \
       "$STEP" "$host" >&2
     return 255
   fi

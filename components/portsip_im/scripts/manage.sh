@@ -26,7 +26,7 @@ case "$ACTION" in
         say "stopped; $IM_IP:8887 is closed"
       fi
     else
-      die "imState must be running or stopped, not '$STATE'"
+      die "{{im.state}} must be running or stopped, not '$STATE'"
     fi
     ;;
   restart)

@@ -61,14 +61,14 @@ pbx_transport_error() {
   local detail
   detail="$(head -c 300 "$PBX_TMP/err" | tr '\n' ' ')"
   case "$PBX_CURL_RC" in
-    6) echo "unreachable: cannot resolve its host name ($detail); check pbxApiUrl" ;;
-    7) echo "unreachable: no connection ($detail); check pbxApiUrl and that the PBX web service runs" ;;
-    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail); check pbxApiUrl (the PBX's API address and port, reachable from pbx01) and that the PBX web service answers" ;;
+    6) echo "unreachable: cannot resolve its host name ($detail); check {{pbx.api.url}}" ;;
+    7) echo "unreachable: no connection ($detail); check {{pbx.api.url}} and that the PBX web service runs" ;;
+    28) echo "timeout: no answer within ${PBX_API_MAX_TIME}s ($detail); check {{pbx.api.url}} (the PBX's API address and port, reachable from pbx01) and that the PBX web service answers" ;;
     90)
-      echo "TLS: the PBX's public key is not the pinned one ($detail); check pbxApiPinnedPublicKey against the PBX's certificate" ;;
+      echo "TLS: the PBX's public key is not the pinned one ($detail); check {{pbx.api.pinned_public_key}} against the PBX's certificate" ;;
     35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 91 | 98)
-      echo "TLS verification failed ($detail); trust the PBX's certificate with pbxApiCaCertificate (its CA, PEM) or pbxApiPinnedPublicKey (sha256//… of its public key); pbxApiTlsVerify=false turns the check off" ;;
-    *) echo "failed (curl exit $PBX_CURL_RC: $detail); check pbxApiUrl (https://HOST:8887/api) and pbxApiTlsVerify" ;;
+      echo "TLS verification failed ($detail); trust the PBX's certificate with {{pbx.api.ca_certificate}} (its CA, PEM) or {{pbx.api.pinned_public_key}} (sha256//… of its public key); {{pbx.api.tls_verify}}=false turns the check off" ;;
+    *) echo "failed (curl exit $PBX_CURL_RC: $detail); check {{pbx.api.url}} (https://HOST:8887/api) and {{pbx.api.tls_verify}}" ;;
   esac
 }
 
@@ -124,7 +124,7 @@ print(urllib.parse.urlencode({"grant_type": "password", "username": user, "passw
     [ "$PBX_STATUS" != 200 ] || token="$(pbx_access_token)"
     [ -z "$token" ] || PBX_LOGGED_IN="json login, POST $path + GET $path with the session cookie"
   fi
-  [ -n "$token" ] || die "PBX API $style login (POST $PBX_API_URL$path) answered 200, but neither its body$([ "$style" = json ] && printf ' nor GET %s (HTTP %s)' "$path" "$PBX_STATUS") gave an access_token; check pbxApiUrl (the PBX REST API, ending in /api) and pbxApiLogin"
+  [ -n "$token" ] || die "PBX API $style login (POST $PBX_API_URL$path) answered 200, but neither its body$([ "$style" = json ] && printf ' nor GET %s (HTTP %s)' "$path" "$PBX_STATUS") gave an access_token; check {{pbx.api.url}} (the PBX REST API, ending in /api) and {{pbx.api.login}}"
   printf 'Authorization: Bearer %s\n' "$token" >"$PBX_TMP/auth"
 }
 
@@ -140,22 +140,22 @@ pbx_login_failed() {
   detail="$(pbx_error)"
   case "$PBX_STATUS" in
     404 | 405)
-      die "PBX API: no such login path: $what answered HTTP $PBX_STATUS; this PBX does not serve that login there (check pbxApiUrl, which ends in /api, and pbxApiLogin / pbxApiLoginPath)" ;;
+      die "PBX API: no such login path: $what answered HTTP $PBX_STATUS; this PBX does not serve that login there (check {{pbx.api.url}}, which ends in /api, and {{pbx.api.login}} / {{pbx.api.login_path}})" ;;
     401 | 403)
-      die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP $PBX_STATUS: $detail); check pbxAdminUser/pbxAdminPassword" ;;
+      die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP $PBX_STATUS: $detail); check {{pbx.api.admin_user}}/{{pbx.api.admin_password}}" ;;
     400)
       if [[ "$detail" == *UNAUTHORIZED* || "$detail" == *password* ]]; then
-        die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP 400: $detail); check pbxAdminUser/pbxAdminPassword"
+        die "PBX API: bad credentials: $what refused $PBX_ADMIN_USER (HTTP 400: $detail); check {{pbx.api.admin_user}}/{{pbx.api.admin_password}}"
       fi
-      die "PBX API: $what was refused (HTTP 400: $detail); check pbxAdminUser and pbxAdminPassword, and pbxApiLogin/pbxApiLoginPath for the login this PBX takes" ;;
-    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail); check pbxApiUrl and pbxApiLogin, then pbxAdminUser/pbxAdminPassword" ;;
+      die "PBX API: $what was refused (HTTP 400: $detail); check {{pbx.api.admin_user}} and {{pbx.api.admin_password}}, and {{pbx.api.login}}/{{pbx.api.login_path}} for the login this PBX takes" ;;
+    *) die "PBX API: $what failed (HTTP $PBX_STATUS: $detail); check {{pbx.api.url}} and {{pbx.api.login}}, then {{pbx.api.admin_user}}/{{pbx.api.admin_password}}" ;;
   esac
 }
 
 # pbx_login: log in as pbxApiLogin says (auto: json, and oauth only when /login is not there).
 pbx_login() {
-  [ -n "$PBX_API_URL" ] || die "pbxApiUrl is not set (and pbxVirtualIp is unknown)"
-  [ -n "$PBX_ADMIN_PASSWORD" ] || die "no PBX admin password on stdin (config pbxAdminPassword)"
+  [ -n "$PBX_API_URL" ] || die "{{pbx.api.url}} is not set (and {{pbx.virtual_ip}} is unknown)"
+  [ -n "$PBX_ADMIN_PASSWORD" ] || die "no PBX admin password on stdin (config {{pbx.api.admin_password}})"
   rm -f "$PBX_TMP/auth"
   local first
   case "$PBX_LOGIN" in
@@ -173,9 +173,9 @@ pbx_login() {
         esac
       fi
       ;;
-    *) die "pbxApiLogin: unknown login style '$PBX_LOGIN' (auto, json or oauth)" ;;
+    *) die "{{pbx.api.login}}: unknown login style '$PBX_LOGIN' (auto, json or oauth)" ;;
   esac
-  printf '[%s] PBX API: logged in as %s (%s, pbxApiLogin=%s)\n' \
+  printf '[%s] PBX API: logged in as %s (%s, {{pbx.api.login}}=%s)\n' \
     "$STEP" "$PBX_ADMIN_USER" "$PBX_LOGGED_IN" "$PBX_LOGIN" >&2
 }
 

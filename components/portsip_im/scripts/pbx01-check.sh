@@ -7,5 +7,5 @@
 [ -f "$GUIDE_DIR/im.sh" ] || die "$GUIDE_DIR/im.sh not found on pbx01: install PortSIP's HA guide scripts there first"
 # shellcheck disable=SC1091
 . /etc/os-release
-[ "$ID $VERSION_ID" = "$REQUIRED_OS" ] || die "pbx01 runs $ID $VERSION_ID but requiredOs is $REQUIRED_OS; the IM host must run the same OS version as the PBX nodes"
+[ "$ID $VERSION_ID" = "$REQUIRED_OS" ] || die "pbx01 runs $ID $VERSION_ID but {{prepare.required_os}} is $REQUIRED_OS; the IM host must run the same OS version as the PBX nodes"
 say "pbx01 runs $ID $VERSION_ID; $GUIDE_DIR/im.sh present"

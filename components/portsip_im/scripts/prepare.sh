@@ -20,11 +20,11 @@ read_secrets
 # script sets PBX_USER's password and sudo. A line break would make chpasswd set a second
 # account's password; an existing system account (uid < 1000), root or the account this step
 # logs in as must never get the cluster's password and passwordless sudo.
-[[ "$PBX_PASSWORD" != *[$'\n\r']* ]] || die "the pbx password holds a line break (config pbxPassword)"
-[[ "$PBX_USER" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "PBX_USER $PBX_USER is not a login name (config pbx01User)"
+[[ "$PBX_PASSWORD" != *[$'\n\r']* ]] || die "the pbx password holds a line break (config {{pbx.password}})"
+[[ "$PBX_USER" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "PBX_USER $PBX_USER is not a login name (config {{pbx.user}})"
 pbx_uid="$(id -u "$PBX_USER" 2>/dev/null || true)"
 if [ -n "$pbx_uid" ] && { [ "$pbx_uid" -lt 1000 ] || [ "$PBX_USER" = "${SUDO_USER:-root}" ]; }; then
-  die "PBX_USER $PBX_USER is a system account or the one this step logs in as; use the PBX nodes' own user (config pbx01User)"
+  die "PBX_USER $PBX_USER is a system account or the one this step logs in as; use the PBX nodes' own user (config {{pbx.user}})"
 fi
 
 # fstab_line LINE KEY: make LINE the one fstab entry starting with KEY (say so when it changes).
@@ -61,7 +61,7 @@ fi
 # shellcheck disable=SC1091
 . /etc/os-release
 os="${ID} ${VERSION_ID}"
-[ "$os" = "$REQUIRED_OS" ] || die "the IM host runs $os; the guide requires $REQUIRED_OS (config requiredOs)"
+[ "$os" = "$REQUIRED_OS" ] || die "the IM host runs $os; the guide requires $REQUIRED_OS (config {{prepare.required_os}})"
 
 installed() {  # installed PATTERN...: names of installed packages matching the patterns
   { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "$@" 2>/dev/null || true; } | awk '$1 ~ /^ii/ {print $2}'
@@ -96,9 +96,9 @@ if [ "$MEASURE_SPEC" = 1 ]; then
   [ "$disk_gb" -ge "$MIN_DISK_GB" ] || short+=" ${disk_gb} GB disk (minimum ${MIN_DISK_GB});"
   if [ -n "$short" ]; then
     if [ "$ALLOW_UNDERSIZED" = 1 ]; then
-      warn "UNDERSIZED HOST ACCEPTED (allowUndersizedHost=true, sizingProfile ${SIZING_PROFILE}):${short} not for production"
+      warn "UNDERSIZED HOST ACCEPTED ({{host.*.allow_undersized}}=true, {{host.*.sizing_profile}} ${SIZING_PROFILE}):${short} not for production"
     else
-      die "the IM host has${short} PortSIP's guide asks for ${MIN_VCPUS} vCPU, $(( MIN_MEMORY_MIB / 1024 )) GiB RAM, ${MIN_DISK_GB} GB in sizingProfile ${SIZING_PROFILE} (set allowUndersizedHost only for a lab)"
+      die "the IM host has${short} PortSIP's guide asks for ${MIN_VCPUS} vCPU, $(( MIN_MEMORY_MIB / 1024 )) GiB RAM, ${MIN_DISK_GB} GB in {{host.*.sizing_profile}} ${SIZING_PROFILE} (set {{host.*.allow_undersized}} only for a lab)"
     fi
   else
     say "host meets the spec: ${vcpus} vCPU, ${mem_mib} MiB RAM, ${disk_gb} GB disk"
@@ -127,7 +127,7 @@ fi
 # updates are the operator's (an upgrade under a running IM service could restart its containers).
 updated="/var/lib/portsip-im/updates-applied"
 if [ "$APPLY_UPDATES" != 1 ]; then
-  warn "updates: skipped (applyOsUpdates=false)"
+  warn "updates: skipped ({{prepare.apply_os_updates}}=false)"
 elif [ -f "$updated" ]; then
   say "updates: applied before the install ($(cat "$updated")); later ones are the operator's"
 else
@@ -165,7 +165,7 @@ else
 fi
 
 # The guide's user: same name and password as on the PBX nodes, with sudo.
-[ -n "$PBX_PASSWORD" ] || die "no pbx password on stdin (config pbxPassword)"
+[ -n "$PBX_PASSWORD" ] || die "no pbx password on stdin (config {{pbx.password}})"
 if id "$PBX_USER" >/dev/null 2>&1; then
   say "user: $PBX_USER exists"
 else

@@ -11,15 +11,15 @@ runner=/usr/local/sbin/portsip-im-backup
 restored="$STATE_DIR/restored"
 if [ -z "$SNAPSHOT" ]; then
   rm -f "$restored"
-  say "restore: none asked (restoreSnapshot not set)"
+  say "restore: none asked ({{backup.restore_snapshot}} not set)"
   exit 0
 fi
 if [ "$(cat "$restored" 2>/dev/null)" = "$SNAPSHOT" ]; then
   say "restore: snapshot $SNAPSHOT was restored already (an interrupted up); not again"
   exit 0
 fi
-[[ "$SNAPSHOT" =~ ^(latest|[0-9a-f]{8,64})$ ]] || die "restoreSnapshot '$SNAPSHOT' is not 'latest' or a snapshot id"
-[ -x "$runner" ] || die "restore: $runner missing (the backup step installs it; is backupRepository set?)"
+[[ "$SNAPSHOT" =~ ^(latest|[0-9a-f]{8,64})$ ]] || die "{{backup.restore_snapshot}} '$SNAPSHOT' is not 'latest' or a snapshot id"
+[ -x "$runner" ] || die "restore: $runner missing (the backup step installs it; is {{backup.repository}} set?)"
 say "restore: restoring snapshot $SNAPSHOT of the IM data"
 "$runner" restore "$SNAPSHOT"
 printf '%s' "$SNAPSHOT" >"$restored"

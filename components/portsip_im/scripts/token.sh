@@ -23,7 +23,7 @@ if [ "$ACTION" = remove ]; then
 fi
 
 if [ "$MODE" = manual ]; then
-  [ -n "$IM_TOKEN" ] || die "manual mode needs the IM token: pulumi config set --secret imToken (PBX portal > Servers > IM Servers > Generate Token)"
+  [ -n "$IM_TOKEN" ] || die "manual mode needs the IM token: pulumi config set --secret {{pbx.api.im_token}} (PBX portal > Servers > IM Servers > Generate Token)"
   if [ -f "$token_file" ] && [ "$(cat "$token_file")" = "$IM_TOKEN" ]; then
     say "token: unchanged" >&2
   else
@@ -34,7 +34,7 @@ else
   pbx_login
   if [ -n "$ROTATION" ] && [ -f "$rotation_file" ] && [ "$(cat "$rotation_file")" != "$ROTATION" ]; then
     pbx_generate_token "$token_file"
-    say "token: imTokenRotation changed ('$(cat "$rotation_file")' -> '$ROTATION'): the PBX generated a new IM token; deploy runs im.sh with it" >&2
+    say "token: {{im.token_rotation}} changed ('$(cat "$rotation_file")' -> '$ROTATION'): the PBX generated a new IM token; deploy runs im.sh with it" >&2
   else
     current=0
     pbx_current_token "$token_file.pbx" || current=$?
@@ -55,7 +55,7 @@ else
     elif [ -s "$token_file" ]; then
       # 404: no token, or no such path on an older PBX. pbx01's copy may be what a running IM
       # server uses: never regenerate it unasked.
-      warn "token: the PBX answered GET /im/token with HTTP 404 (no token, or no such path on this PBX); kept pbx01's copy of the IM token (set imTokenRotation to have a new one generated)"
+      warn "token: the PBX answered GET /im/token with HTTP 404 (no token, or no such path on this PBX); kept pbx01's copy of the IM token (set {{im.token_rotation}} to have a new one generated)"
     else
       pbx_generate_token "$token_file"
       say "token: the PBX answered GET /im/token with HTTP 404 and pbx01 has no copy: the PBX had no IM token; it generated one" >&2

@@ -23,7 +23,7 @@ if [ "$ACTION" = remove ]; then
   exit 0
 fi
 
-[ -n "$IM_HOST_KEY" ] || die "no IM host key to pin (config imHostKey)"
+[ -n "$IM_HOST_KEY" ] || die "no IM host key to pin (config {{host.*.host_key}})"
 if [ ! -f "$HOME/.ssh/id_rsa" ]; then
   ssh-keygen -q -t rsa -b 4096 -N "" -C "$(id -un)@$(hostname) portsip-im" -f "$HOME/.ssh/id_rsa"
   say "trust: generated pbx01's ~/.ssh/id_rsa" >&2

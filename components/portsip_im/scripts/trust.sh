@@ -35,7 +35,7 @@ for ip in "$seen" "$PBX01_IP"; do
   [ -z "$ip" ] || [[ "$ip" =~ ^[0-9A-Fa-f.:]+$ ]] || die "pbx01's address $ip is not an IP address"
 done
 if [ -n "$seen" ] && [ -n "$PBX01_IP" ] && [ "$seen" != "$PBX01_IP" ]; then
-  die "pbx01 reaches this host from $seen, not from pbx01PrivateIp $PBX01_IP: set pbx01PrivateIp to $seen (nothing changed)"
+  die "pbx01 reaches this host from $seen, not from {{pbx.pbx01_private_ip}} $PBX01_IP: set {{pbx.pbx01_private_ip}} to $seen (nothing changed)"
 fi
 from="${seen:-$PBX01_IP}"
 [ -z "$from" ] || line="from=\"$from\",$line"
@@ -109,7 +109,7 @@ else
   else
     say "trust: authorized pbx01's key for $PBX_USER (${from:+from $from only, }no forwarding)"
   fi
-  [ -n "$from" ] || warn "pbx01's address is not known (not reached through pbx01, and no pbx01PrivateIp): its key is authorized from any address"
+  [ -n "$from" ] || warn "pbx01's address is not known (not reached through pbx01, and no {{pbx.pbx01_private_ip}}): its key is authorized from any address"
 fi
 chown "$PBX_USER:$PBX_USER" "$ak"
 chmod 600 "$ak"

@@ -28,13 +28,13 @@ if [ "$(cat "$release_file")" = "$RELEASE" ]; then
 fi
 
 if [ "$SKIP_CLUSTER_CHECK" = 1 ]; then
-  warn "PBX cluster health check skipped (skipClusterCheck=true)"
+  warn "PBX cluster health check skipped ({{im.skip_cluster_check}}=true)"
 else
   # The guide: upgrade IM only after the PBX cluster itself is upgraded and healthy.
   if command -v pcs >/dev/null 2>&1; then
-    status="$(sudo -n pcs status 2>&1)" || die "cluster check: 'sudo -n pcs status' failed on pbx01 ($(head -1 <<<"$status")); fix it or set skipClusterCheck=true"
+    status="$(sudo -n pcs status 2>&1)" || die "cluster check: 'sudo -n pcs status' failed on pbx01 ($(head -1 <<<"$status")); fix it or set {{im.skip_cluster_check}}=true"
     if grep -qE 'OFFLINE|Failed Resource Actions|FAILED' <<<"$status"; then
-      die "cluster check: 'pcs status' shows offline nodes or failed resources; upgrade IM after the PBX cluster is healthy, or set skipClusterCheck=true"
+      die "cluster check: 'pcs status' shows offline nodes or failed resources; upgrade IM after the PBX cluster is healthy, or set {{im.skip_cluster_check}}=true"
     fi
     say "cluster check: pcs status shows no offline node and no failed resource"
   fi
@@ -50,13 +50,13 @@ ssh_im "$PBX_USER" "$IM_IP" true \
   || die "pbx01 cannot log in to $PBX_USER@$IM_IP, so no backup was taken and im.sh upgrade was not run (the line above says why)"
 
 if [ "$BACKUP" != 1 ]; then
-  warn "NO BACKUP before the upgrade: backupRepository is not set"
+  warn "NO BACKUP before the upgrade: {{backup.repository}} is not set"
 elif out="$(ssh_im "$PBX_USER" "$IM_IP" 'sudo -n /usr/local/sbin/portsip-im-backup backup pre-upgrade' 2>&1)"; then
   say "backup before the upgrade: $(grep -o 'snapshot [0-9a-f]* saved[^)]*)' <<<"$out" || echo 'done')"
 elif [ "$WITHOUT_BACKUP" = 1 ]; then
-  warn "THE BACKUP BEFORE THE UPGRADE FAILED; upgrading anyway (upgradeWithoutBackup=true): $(tail -n 1 <<<"$out")"
+  warn "THE BACKUP BEFORE THE UPGRADE FAILED; upgrading anyway ({{im.upgrade_without_backup}}=true): $(tail -n 1 <<<"$out")"
 else
-  die "the backup before the upgrade failed, so im.sh upgrade was not run: $(tail -n 1 <<<"$out") (fix the backup, or set upgradeWithoutBackup=true to upgrade without one)"
+  die "the backup before the upgrade failed, so im.sh upgrade was not run: $(tail -n 1 <<<"$out") (fix the backup, or set {{im.upgrade_without_backup}}=true to upgrade without one)"
 fi
 
 # shellcheck disable=SC2034  # read by vendor.sh, prepended to this step

@@ -12,7 +12,7 @@ if [ "$MODE" = manual ]; then
     warn "manual mode: remove the whitelist entries for $IPS yourself (PBX portal > IP Blacklist)"
     exit 0
   fi
-  [ "$CONFIRMED" = 1 ] || die "manual mode: whitelist the IM server on the PBX first: sign in to the PBX web portal as system administrator, open IP Blacklist, click Add, enter ${IPS// / and } with a long expiration date (e.g. $DAYS days) and Save; then set config whitelistConfirmed=true"
+  [ "$CONFIRMED" = 1 ] || die "manual mode: whitelist the IM server on the PBX first: sign in to the PBX web portal as system administrator, open IP Blacklist, click Add, enter ${IPS// / and } with a long expiration date (e.g. $DAYS days) and Save; then set config {{pbx.api.whitelist_confirmed}}=true"
   say "manual mode: operator confirmed $IPS is whitelisted"
   exit 0
 fi

@@ -16,7 +16,7 @@ small family of steps) here, in the guide's order. What re-runs when:
   that still holds (running or stopped); new addresses on the same host or a new token run
   `im.sh rm` first.
 - token re-reads the PBX's current token on each run and regenerates it only when neither side has
-  one or imTokenRotation is set to a new value.
+  one or im.token_rotation is set to a new value.
 - Destroy, in reverse: forget upgrade/restart records → `im.sh rm` → remove the firewall (when
   managed) → remove trust, token copy and whitelist entries. prepare leaves the host (and its
   data disk) as it is.

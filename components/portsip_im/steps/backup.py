@@ -1,5 +1,5 @@
 """Backups of the IM data: the backup step (restic and its timer on the IM host), the restore step
-(restoreSnapshot), and on aws an EBS snapshot of the data volume before each upgrade.
+(backup.restore_snapshot), and on aws an EBS snapshot of the data volume before each upgrade.
 
 What the scripts do: scripts/backup-lib.sh (the runner), backup.sh, restore.sh; the
 upgrade step (upgrade.sh) asks the runner for a backup before `im.sh upgrade`.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_command as command
 
-from .. import remote
+from .. import naming, remote
 from ..hosts import stack_labels
 from ..remote import encode_secrets
 from ..rules import BACKUP_KEEP_RULES
@@ -24,9 +24,11 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
     name, r, im_admin, child, data_path = s.name, s.r, s.im_admin, s.child, DEFAULT_DATA_PATH
     if r.backup_repository is None:
         pulumi.log.warn(
-            "backup (backupRepository) is not set: the IM data (every chat message and file) is "
-            "NOT backed up, and an upgrade goes ahead without a backup. Give it a repository and "
-            "password (docs/backups.md).",
+            naming.text(
+                "backup (`backup.repository`) is not set: the IM data (every chat message and "
+                "file) is NOT backed up, and an upgrade goes ahead without a backup. Give it a "
+                "repository and password (docs/backups.md)."
+            ),
             resource=s.parent,
         )
         return []
@@ -96,7 +98,7 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
 
 
 def pre_upgrade_snapshot(s: Steps, after: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
-    """aws: an EBS snapshot of the data volume for each imRelease, taken right before the upgrade:
+    """aws: an EBS snapshot of the data volume for each im.release, taken right before the upgrade:
     after `after` (the day-2 verbs and a restore, so it never catches a restore's swap)."""
     name, r, host, child = s.name, s.r, s.host, s.child
     if r.target != "aws" or not r.im_release or host.data_volume_id is None:

@@ -1,5 +1,6 @@
-"""hostFirewall: an existing IM host's own nftables table, the cloud targets' rules mirrored, from
-pbx01 through its trust with a rollback that only a fresh login from pbx01 cancels."""
+"""host.existing.firewall: an existing IM host's own nftables table, the cloud targets' rules
+mirrored, from pbx01 through its trust with a rollback that only a fresh login from pbx01
+cancels."""
 
 from __future__ import annotations
 

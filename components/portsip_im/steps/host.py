@@ -11,7 +11,8 @@ from .context import Steps
 
 
 def pbx01_check(s: Steps) -> command.remote.Command:
-    """pbx01 has im.sh and runs requiredOs; the IM host is held to the same, so both match."""
+    """pbx01 has im.sh and runs prepare.required_os; the IM host is held to the same, so both
+    match."""
     r = s.r
     return remote.step(
         f"{s.name}-pbx01-check",

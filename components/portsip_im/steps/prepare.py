@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_command as command
 
-from .. import remote
+from .. import naming, remote
 from ..spec import MEASURED_MEMORY_SLACK
 from .context import DEFAULT_DATA_PATH, Steps, flag
 
@@ -34,9 +34,11 @@ def prepare(s: Steps, *after: pulumi.Resource) -> command.remote.Command:
     args = {**params, "SIZING_PROFILE": profile.name}
     if r.allow_undersized_host:
         pulumi.log.warn(
-            "host.existing.allow_undersized (allowUndersizedHost) is true: the IM host may be "
-            f"below PortSIP's {profile.asks()} (sizingProfile {profile.name}). Acceptable for a "
-            "lab, never for production.",
+            naming.text(
+                "`host.existing.allow_undersized` is true: the IM host may be below PortSIP's "
+                f"{profile.asks()} (`host.existing.sizing_profile` {profile.name}). Acceptable "
+                "for a lab, never for production."
+            ),
             resource=s.parent,
         )
     return remote.step(

@@ -7,6 +7,7 @@ config (`--policy-pack-config`) can override that list.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -35,7 +36,7 @@ from policy.resources import (
     is_ours,
 )
 from portsip_im.args import INPUTS
-from portsip_im.rules import admin_range_problem
+from portsip_im.rules import admin_range
 from portsip_im.spec import IM_PORT
 from stack_config import NAMESPACE
 
@@ -53,7 +54,7 @@ def validate_ssh_not_public(
             continue
         for source in rule.sources:
             net = network(source)
-            why = admin_range_problem(net) if net is not None else None
+            why = _admin_range_problem(net) if net is not None else None
             if why is not None:
                 # The rule adminCidrs is held to: the whole Internet, or a public range broader
                 # than IPv4 /16 or IPv6 /48 (portsip_im/rules.py, ADMIN_CIDR_MIN_PREFIX).
@@ -215,3 +216,12 @@ IM_PORT_OPEN = StackValidationPolicy(
         }
     ),
 )
+
+
+def _admin_range_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why `net` may not be an SSH source range (the component's admin_cidrs rule), or None."""
+    try:
+        admin_range(net)
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -19,6 +19,7 @@ import pulumi
 from . import rules
 from .inputs import Input, boolean, cidr_list, matching, one_of, whole
 from .pbx import OAUTH_LOGIN_PATH
+from .spec import DEFAULT_SIZE
 
 
 class CloudHostArgs(TypedDict):
@@ -272,11 +273,12 @@ class ImServerArgs(TypedDict):
 
 
 def _size(target: str, profile: str) -> str | None:
-    return rules.DEFAULT_SIZE.get(profile, rules.DEFAULT_SIZE["large"]).get(target)
+    return DEFAULT_SIZE.get(profile, DEFAULT_SIZE["large"]).get(target)
 
 
 def _admin_user(target: str, profile: str) -> str:
-    return rules.DEFAULT_ADMIN_USER[target]
+    # Who the operator's key logs in as on a fresh VM: the image's default account.
+    return {"aws": "ubuntu", "hcloud": "root", "existing": "root"}[target]
 
 
 def _disk_gb(value: int) -> int:
@@ -347,7 +349,7 @@ INPUTS: dict[str, Input] = {
     "backup.password": Input(rule=rules.one_line_secret),
     "backup.env": Input(rule=rules.backup_env, normalize=False),
     "backup.schedule": Input("daily", rules.backup_schedule),
-    "backup.keep": Input(rules.DEFAULT_BACKUP_KEEP, rules.backup_keep),
+    "backup.keep": Input({"daily": 7, "weekly": 4, "monthly": 6}, rules.backup_keep),
     "backup.append_only": Input(False, boolean),
     "backup.restore_snapshot": Input(
         rule=matching(r"latest|[0-9a-f]{8,64}", "`latest` or a restic snapshot id")

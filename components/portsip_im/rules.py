@@ -1,9 +1,9 @@
 """The guard rails every caller of ImServer gets: what a real value of each kind looks like.
 
-Pure functions, no Pulumi: the component checks its args with them (checks.py), the program's config
-layer checks its keys with the same ones (so a key and a field are held to one rule), and the policy
-pack judges other people's resources by them. Each raises ValueError with a message that does not
-name the field: the caller prefixes the name it knows the value by.
+Pure functions, no Pulumi: each input's entry in args.py's INPUTS names its rule here, the component
+applies it (checks.py), this program's config layer checks a key through the same entry (one input,
+one rule), and the policy pack judges other people's resources by them. Each raises ValueError with
+a message that does not name the field: the caller prefixes the name it knows the value by.
 """
 
 from __future__ import annotations
@@ -30,23 +30,6 @@ _SSH_KEY_TYPES = {
     "ecdsa-sha2-nistp521",
 }
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-
-# Default `size` per sizing profile (spec.py), the smallest current general-purpose type
-# that meets it with dedicated cores:
-# - large (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and 48 GiB (c7i.4xlarge's 16 vCPU fall
-#   short); Hetzner ccx53 has 32 dedicated vCPU and 128 GB (ccx43 has 16).
-# - medium (>= 6 vCPU, >= 16 GiB): c7i.2xlarge has 8 vCPU and exactly 16 GiB (c7i.xlarge has 4);
-#   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
-#   not defaults: PortSIP asks for cores, and those are burstable.
-# PortSIP's "cores" are counted as vCPUs (spec.py): c7i's vCPUs are hardware threads, so
-# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; docs/hosts.md says so and names the sizes
-# that meet the profiles counted in physical cores.
-DEFAULT_SIZE = {
-    "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
-    "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},
-}
-# Who the operator's key logs in as on a fresh VM (the image's default account).
-DEFAULT_ADMIN_USER = {"aws": "ubuntu", "hcloud": "root", "existing": "root"}
 
 
 def everyone() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -121,16 +104,6 @@ def admin_range(
     return net
 
 
-def admin_range_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
-    """Why `net` may not be an SSH source range (the admin_cidrs rule), or None. The policy pack
-    holds every SSH rule to it, whoever wrote the rule."""
-    try:
-        admin_range(net)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 # restic repository URLs the backup accepts: the backends Debian 12's restic (0.14) has, plus a
 # local absolute path (a second disk, or a mount).
 BACKUP_SCHEMES = ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
@@ -148,7 +121,6 @@ _CALENDAR = re.compile(
 )
 # restic forget's --keep-* rules the backupKeep object may name.
 BACKUP_KEEP_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-DEFAULT_BACKUP_KEEP = {"daily": 7, "weekly": 4, "monthly": 6}
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # backupEnv must not reach what the backup sets itself, nor the shell's own variables.
 _ENV_RESERVED = re.compile(
@@ -157,7 +129,7 @@ _ENV_RESERVED = re.compile(
 )
 
 
-def backup_env_problems(text: str | dict[str, Any]) -> list[str]:
+def _backup_env_problems(text: str | dict[str, Any]) -> list[str]:
     """What is wrong with a backup.env secret (a JSON object NAME → value); never quotes a value."""
     if isinstance(text, dict):
         env: Any = text
@@ -351,7 +323,7 @@ def sftp_server(repository: str) -> tuple[str | None, str, int] | None:
     return user or None, host, port
 
 
-def ssh_private_key_problems(text: str) -> list[str]:
+def _ssh_private_key_problems(text: str) -> list[str]:
     """What is wrong with an SSH private key given in config (its content is never quoted)."""
     lines = text.strip().splitlines()
     if not lines or not re.fullmatch(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", lines[0].strip()):
@@ -494,16 +466,6 @@ def pinned_public_key(value: str) -> str:
     return ";".join(pins)
 
 
-def json_value(value: Any) -> Any:
-    # Pulumi hands structured config over as a JSON string.
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg})") from None
-    return value
-
-
 # What real values look like, for everything that reaches a host or a remote command. The scripts
 # pass values as data, but PortSIP's scripts are not ours: nothing a real value never holds (shell
 # metacharacters, white space, control characters, `..`) gets that far.
@@ -586,7 +548,7 @@ def public_ip_id(value: str) -> str:
 
 
 def ssh_private_key(value: str) -> str:
-    problems = ssh_private_key_problems(value)
+    problems = _ssh_private_key_problems(value)
     if problems:
         raise ValueError("; ".join(problems))
     return value
@@ -596,7 +558,7 @@ def backup_env(value: Any) -> Any:
     """The backup's environment, a JSON object (or its text) of NAME → value; never quoted."""
     if not isinstance(value, dict | str):
         value = json.dumps(value, default=str)  # a JSON list, number…: judged as what it is
-    problems = backup_env_problems(value)
+    problems = _backup_env_problems(value)
     if problems:
         raise ValueError("; ".join(problems))
     return value

@@ -101,3 +101,19 @@ def describe_shortfall(
     if not short:
         return None
     return f"{key}: {what} has {', '.join(short)}; {guide_asks(profile)}"
+
+
+# Default `size` per sizing profile (spec.py), the smallest current general-purpose type
+# that meets it with dedicated cores:
+# - large (>= 20 vCPU, >= 16 GiB): c7i.6xlarge has 24 vCPU and 48 GiB (c7i.4xlarge's 16 vCPU fall
+#   short); Hetzner ccx53 has 32 dedicated vCPU and 128 GB (ccx43 has 16).
+# - medium (>= 6 vCPU, >= 16 GiB): c7i.2xlarge has 8 vCPU and exactly 16 GiB (c7i.xlarge has 4);
+#   Hetzner ccx33 has 8 dedicated vCPU and 32 GB (ccx23 has 4). Shared-vCPU lines (t3, cpx) are
+#   not defaults: PortSIP asks for cores, and those are burstable.
+# PortSIP's "cores" are counted as vCPUs (spec.py): c7i's vCPUs are hardware threads, so
+# c7i.6xlarge has 12 physical cores and c7i.2xlarge 4; docs/hosts.md says so and names the sizes
+# that meet the profiles counted in physical cores.
+DEFAULT_SIZE = {
+    "large": {"aws": "c7i.6xlarge", "hcloud": "ccx53"},
+    "medium": {"aws": "c7i.2xlarge", "hcloud": "ccx33"},
+}

@@ -50,16 +50,20 @@ def test_a_repository_naming_no_usable_login_is_refused(repository):
 
 
 def test_private_key_shapes():
-    assert rules.ssh_private_key_problems(h.BACKUP_SSH_KEY) == []
-    assert rules.ssh_private_key_problems("ssh-ed25519 AAAA… a public key")
+    assert rules.ssh_private_key(h.BACKUP_SSH_KEY) == h.BACKUP_SSH_KEY
+    with pytest.raises(ValueError, match="must be an SSH private key"):
+        rules.ssh_private_key("ssh-ed25519 AAAA… a public key")
     cut = "\n".join(h.BACKUP_SSH_KEY.splitlines()[:2])
-    assert "cut short" in rules.ssh_private_key_problems(cut)[0]
+    with pytest.raises(ValueError, match="cut short"):
+        rules.ssh_private_key(cut)
     for key in (
         h.new_private_key(passphrase="a pass phrase"),  # OpenSSH's own format
         h.new_private_key("ecdsa", passphrase="a pass phrase", pem=True),  # PEM, Proc-Type
     ):
-        assert "passphrase" in rules.ssh_private_key_problems(key)[0]
-    assert rules.ssh_private_key_problems(h.new_private_key("ecdsa", pem=True)) == []
+        with pytest.raises(ValueError, match="passphrase"):
+            rules.ssh_private_key(key)
+    pem = h.new_private_key("ecdsa", pem=True)
+    assert rules.ssh_private_key(pem) == pem
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ the profile's minimums to prepare.sh, which measures the host."""
 import pytest
 
 from portsip_im import spec
-from portsip_im.rules import DEFAULT_SIZE
+from portsip_im.spec import DEFAULT_SIZE
 from stack_config import ConfigError
 from tests.unit import harness as h
 from tests.unit.test_steps_graph import params

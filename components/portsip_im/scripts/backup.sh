@@ -78,7 +78,7 @@ fi
 printf '%s\n' "$DATA_PATH" | put "$conf/data-path" 600
 
 {
-  printf '#!/bin/bash\n# Written by portsip-im (components/scripts/backup-lib.sh); do not edit.\n'
+  printf '#!/bin/bash\n# Written by portsip-im (components/portsip_im/scripts/backup-lib.sh); do not edit.\n'
   printf 'set -euo pipefail\numask 077\n'
   declare -f pib_init pib_say pib_die pib_env pib_lock pib_stop_im pib_start_im pib_record \
     pib_on_exit pib_require_data pib_why pib_fail pib_backup pib_restore pib_restore_exit pib_hold \

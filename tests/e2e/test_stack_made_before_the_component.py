@@ -65,23 +65,27 @@ def authorized_keys(lab) -> int:
     return len([line for line in keys.read_text().splitlines() if line.strip()])
 
 
+def made_by(stack, old: Path) -> None:
+    """The stack, with backups on, made by the program in `old`; then today's program takes it."""
+    stack.set["backupRepository"] = "/var/backups/portsip-im"
+    stack.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (stack.dir / "backup-env").write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": "e2e-only"}))
+    stack.repo = old
+    # The old program's own package, not the one the shared venv installs (editable, today's).
+    if (old / "components" / "portsip_im").is_dir():
+        stack.env["PYTHONPATH"] = str(old / "components")
+    made = stack("up").stdout
+    assert "16 created" in made, made
+    stack.repo = REPO
+    stack.env.pop("PYTHONPATH", None)
+
+
 @pytest.mark.parametrize("commit", [BEFORE, RELEASED], ids=["0.1", "0.4.0"])
 def test_a_stack_made_before_updates_only_its_changed_remote_steps(lab, tmp_path, commit):
     old = before_tree(tmp_path / "before", lab, commit)
 
     with fresh_stack(lab, tmp_path) as stack:
-        stack.set["backupRepository"] = "/var/backups/portsip-im"
-        stack.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (stack.dir / "backup-env").write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": "e2e-only"}))
-        stack.repo = old
-        # The old program's own package, not the one the shared venv installs (editable, today's).
-        if (old / "components" / "portsip_im").is_dir():
-            stack.env["PYTHONPATH"] = str(old / "components")
-        made = stack("up").stdout
-        assert "16 created" in made, made
-
-        stack.repo = REPO
-        stack.env.pop("PYTHONPATH", None)
+        made_by(stack, old)
         steps = json.loads(stack("preview", "--json").stdout)["steps"]
         changed = {s["urn"].rsplit("::", 1)[1]: s for s in steps if s["op"] != "same"}
         assert changed, "no script changed since BEFORE? then expect no changes here"
@@ -117,16 +121,7 @@ def test_a_stack_made_by_the_last_landing_previews_no_change(lab, tmp_path):
     steps listed in CHANGED_SINCE_LANDED, and its up runs no im.sh verb."""
     old = before_tree(tmp_path / "landed", lab, LANDED)
     with fresh_stack(lab, tmp_path) as stack:
-        stack.set["backupRepository"] = "/var/backups/portsip-im"
-        stack.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (stack.dir / "backup-env").write_text(json.dumps({"AWS_SECRET_ACCESS_KEY": "e2e-only"}))
-        stack.repo = old
-        stack.env["PYTHONPATH"] = str(old / "components")
-        made = stack("up").stdout
-        assert "16 created" in made, made
-
-        stack.repo = REPO
-        stack.env.pop("PYTHONPATH", None)
+        made_by(stack, old)
         steps = json.loads(stack("preview", "--json").stdout)["steps"]
         changed = {s["urn"].rsplit("::", 1)[1] for s in steps if s["op"] != "same"}
         expected = CHANGED_SINCE_LANDED | ({"im-health"} if CHANGED_SINCE_LANDED else set())

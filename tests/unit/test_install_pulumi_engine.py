@@ -53,20 +53,7 @@ def install(tmp: Path, cli_version: str) -> subprocess.CompletedProcess:
     plugin = home / ".pulumi" / "plugins" / f"resource-command-v{PINNED['command']}"
     plugin.mkdir(parents=True)
     fake(plugin / "pulumi-resource-command", PINNED["command"])
-    env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",  # no go: building is not possible here
-        "HOME": str(home),
-        "PORTSIP_ENGINE_CACHE": str(tmp / "cache"),
-        "PORTSIP_THIRD_PARTY": str(tmp / "no-sources"),
-    }
-    env.pop("PULUMI_HOME", None)
-    return subprocess.run(
-        [str(ROOT / "scripts" / "install-pulumi-engine")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return install_again(tmp)  # no go on PATH: building is not possible here
 
 
 def test_the_installed_engine_at_the_pinned_versions_is_used_and_nothing_is_built(tmp_path):
@@ -86,6 +73,7 @@ def test_the_installed_engine_at_the_pinned_versions_is_used_and_nothing_is_buil
 
 
 def install_again(tmp: Path) -> subprocess.CompletedProcess:
+    """scripts/install-pulumi-engine with only the fakes in `tmp` (and no go) on PATH."""
     env = {
         "PATH": f"{tmp / 'installed'}:/usr/bin:/bin",
         "HOME": str(tmp / "home"),

@@ -32,7 +32,8 @@ LOOKUPS = {
 }
 
 
-def run(target: str, how: str) -> h.Recorder:
+def run(target: str, how: str | None) -> h.Recorder:
+    """ImServer on mocks with a provider of its own, given as `how` says (None: none given)."""
     mocks = h.Recorder(invokes={**h.aws_invokes(), **h.hcloud_invokes()})
     pulumi.runtime.settings.reset_options(project="platform", stack="eu")
     pulumi.runtime.set_mocks(
@@ -54,6 +55,7 @@ def run(target: str, how: str) -> h.Recorder:
             "providers": pulumi.ResourceOptions(providers=[provider]),
             "providers-map": pulumi.ResourceOptions(providers={target: provider}),
             "provider": pulumi.ResourceOptions(provider=provider),
+            None: None,
         }[how]
         ImServer("im", args(target, **reuse), opts)  # type: ignore[arg-type]
         return pulumi.Output.from_input(None)
@@ -76,23 +78,5 @@ def test_every_lookup_goes_through_the_callers_provider(target: str, how: str) -
 
 
 def test_without_a_provider_the_lookups_use_the_default_one() -> None:
-    m = run_default()
+    m = run("aws", None)
     assert all(ref == "" for ref in m.call_providers["aws:ec2/getSubnet:getSubnet"])
-
-
-def run_default() -> h.Recorder:
-    mocks = h.Recorder(invokes={**h.aws_invokes(), **h.hcloud_invokes()})
-    pulumi.runtime.settings.reset_options(project="platform", stack="eu")
-    pulumi.runtime.set_mocks(
-        mocks, project="platform", stack="eu", preview=False, monitor=h.RecordingMonitor(mocks)
-    )
-
-    @pulumi.runtime.test
-    def program() -> Any:
-        from portsip_im import ImServer
-
-        ImServer("im", args("aws"))  # type: ignore[arg-type]
-        return pulumi.Output.from_input(None)
-
-    program()
-    return mocks

@@ -64,6 +64,10 @@ def to_args(s: Settings) -> ImServerArgs:
             _unused(row.key, "on target existing without hostFirewall")
             continue
         if row.path.startswith("host.*.") and not _on_target(row.path, target):
+            if row.key == "publicIp" and c.given("publicIpId") is not None:
+                # As before: beside publicIpId, the reused address's own, it was never read.
+                _unused(row.key, f"on target {target} (publicIpId names the address)")
+                continue
             if row.key not in _REFUSED_ELSEWHERE:
                 _unused(row.key, f"on target {target}")
                 continue

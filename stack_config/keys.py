@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 
 from portsip_im.args import INPUTS
+from portsip_im.spec import DEFAULT_PROFILE
 
 from .table import BY_KEY, NAMESPACE, snake
 
@@ -57,7 +58,7 @@ class StackConfig:
         if row.path is None:
             return None
         target = self._values.get("target", "existing")
-        profile = self._values.get("sizingProfile", "large")
+        profile = self._values.get("sizingProfile", DEFAULT_PROFILE)
         return INPUTS[row.path].default_for(target, profile)
 
     def __repr__(self) -> str:

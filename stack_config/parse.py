@@ -18,7 +18,7 @@ from portsip_im.args import INPUTS, ImServerArgs
 from portsip_im.checks import check_input
 from portsip_im.inputs import IndexedError, leaves
 from portsip_im.naming import text
-from portsip_im.rules import TARGETS, masked
+from portsip_im.rules import TARGETS, masked, usable_address
 
 from .keys import ConfigError, StackConfig
 from .table import BY_KEY, KEYS, NAMESPACE, key_of_path, snake
@@ -45,26 +45,27 @@ _PUT_THERE = {
     "sshPublicKey": "the public half of sshPrivateKey (ssh-keygen -y -f YOUR_KEY)",
     "backupSshHostKey": "the SFTP server's ed25519 host key (ssh-keyscan -t ed25519 HOST)",
 }
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+# As Pulumi's config and pydantic (which read these keys before) take a boolean.
+_TRUE, _FALSE = ("true", "t", "yes", "y", "on", "1"), ("false", "f", "no", "n", "off", "0")
 # Keys this program accepted without effect before (with no repository): still accepted.
 UNUSED_WITHOUT_REPOSITORY = ("backupSchedule", "backupKeep", "backupPassword", "backupEnv")
 
 
-def _typed(key: str, raw: str, secret: bool) -> Any:
-    """A raw config string as its argument's type; ValueError naming what is wrong (a secret's
-    value never quoted)."""
+def _typed(key: str, raw: str, hidden: bool) -> Any:
+    """A raw config string as its argument's type; ValueError naming what is wrong (a `hidden`
+    value, one set as a secret, never quoted)."""
     row = BY_KEY[key]
     kind = _TYPES.get(row.path or "", str)
-    shown = "" if secret else f"{masked(raw)!r}: "
+    shown = "" if hidden else f"{masked(raw)!r}: "
     if kind is bool:
-        if raw.lower() in _TRUE + _FALSE:
-            return raw.lower() in _TRUE
+        if raw.strip().lower() in _TRUE + _FALSE:
+            return raw.strip().lower() in _TRUE
         raise ValueError(f"{shown}must be true or false")
     if kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{shown}must be a whole number") from None
+        whole = _whole_number(raw)
+        if whole is None:
+            raise ValueError(f"{shown}must be a whole number")
+        return whole
     origin = getattr(kind, "__origin__", None)
     if origin is list:
         text_ = raw.strip()
@@ -85,13 +86,42 @@ def _typed(key: str, raw: str, secret: bool) -> Any:
     return raw
 
 
-def _shown(value: str, secret: bool, message: str) -> str:
-    """The rule's message, after the refused value (masked; a secret's never shown)."""
+def _whole_number(raw: str) -> int | None:
+    """`256`, ` 256 `, `256.0` (as pydantic took them); not `256.5`, not other scripts' digits."""
+    text_ = raw.strip()
+    if not text_.isascii():
+        return None
+    try:
+        return int(text_)
+    except ValueError:
+        pass
+    try:
+        number = float(text_)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _shown(value: str, hidden: bool, message: str) -> str:
+    """The rule's message, after the refused value (masked; one set as a secret never shown)."""
     message = text(message, key_of_path)
     quoted = repr(masked(value))
-    if secret or message.startswith((quoted, repr(value), str(value))):
+    # A message that opens with the value itself (`8.8.8.8 is not a private address`) shows it.
+    if hidden or message.startswith((quoted, repr(value), f"{value} ")):
         return message
     return f"{quoted}: {message}"
+
+
+def _program_key(key: str, value: str, allow_public: bool) -> list[str]:
+    """A key of this program alone, held to its rule (target and pbxStack are checked above and
+    by the StackReference)."""
+    if key != "pbxPublicIp":
+        return []
+    try:
+        usable_address(value, False, allow_public)
+    except ValueError as exc:
+        return [f"{NAMESPACE}:{key}: {exc}"]
+    return []
 
 
 def parse_config(
@@ -138,16 +168,21 @@ def parse_config(
                 f"{NAMESPACE}:{key}: set as a secret, but it is not one (it shows in commands and "
                 f"previews): pulumi config set --plaintext {key} ..."
             )
+        hidden = row.secret or key in secret_keys
         if row.path is None:
+            problems += _program_key(key, value, allow_public)
             values[key] = value
             continue
         try:
-            typed = _typed(key, value, row.secret)
-            values[key] = check_input(row.path, typed, allow_public)
+            typed = _typed(key, value, hidden)
+            checked = check_input(row.path, typed, allow_public)
+            # A secret is checked here, never kept: the program reads it as a Pulumi secret.
+            values[key] = True if row.secret else checked
         except IndexedError as exc:
-            problems.append(f"{NAMESPACE}:{key}[{exc.index}]: {text(str(exc), key_of_path)}")
+            why = "not a valid entry (not shown: set as a secret)" if hidden else str(exc)
+            problems.append(f"{NAMESPACE}:{key}[{exc.index}]: {text(why, key_of_path)}")
         except ValueError as exc:
-            problems.append(f"{NAMESPACE}:{key}: {_shown(value, row.secret, str(exc))}")
+            problems.append(f"{NAMESPACE}:{key}: {_shown(value, hidden, str(exc))}")
     if "pbxStack" not in raw and "pbx01Host" not in raw:
         problems.append(f"{NAMESPACE}:pbx01Host: required when pbxStack is not set, not set")
     if "backupRepository" not in raw:

@@ -47,7 +47,8 @@ class CloudHostArgs(TypedDict):
     admin_cidrs: NotRequired[list[str]]
     """Who besides pbx01 may reach SSH. Public ranges no broader than IPv4 /16 or IPv6 /48."""
     admin_user: NotRequired[str]
-    """The account the operator's key logs in as. Default: `ubuntu` (aws), `root` (hcloud)."""
+    """The account the operator's key logs in as. Default: `ubuntu` (aws), `root` (hcloud,
+    existing)."""
 
 
 class AwsHostArgs(CloudHostArgs):
@@ -124,16 +125,17 @@ class PbxApiArgs(TypedDict):
 
     mode: NotRequired[str]
     """`rest` (default): through the PBX REST API with the admin's credentials; `manual`: you
-    whitelist in the portal and give `im_token`."""
+    whitelist in the portal and give `pbx.api.im_token`."""
     url: NotRequired[pulumi.Input[str]]
-    """The API's base URL as pbx01 reaches it. Default: `https://<virtual_ip>:8887/api`."""
+    """The API's base URL as pbx01 reaches it. Default: https://VIRTUAL_IP:8887/api, with
+    `pbx.virtual_ip`."""
     login: NotRequired[str]
     """`auto` (default), `json` (the OpenAPI document's POST /login) or `oauth`."""
     login_path: NotRequired[str]
     """The OAuth login path (default /login/oauth/token)."""
     tls_verify: NotRequired[bool]
     """Verify the API's TLS certificate (default true). Rather than turning it off for a
-    self-signed PBX, trust it with `ca_certificate` or `pinned_public_key`."""
+    self-signed PBX, trust it with `pbx.api.ca_certificate` or `pbx.api.pinned_public_key`."""
     ca_certificate: NotRequired[pulumi.Input[str]]
     """The PEM certificate(s) of the CA that signed the PBX's certificate (a self-signed PBX: its
     own certificate): the API's TLS is verified against these alone, not the system's CAs."""
@@ -165,7 +167,8 @@ class PbxArgs(TypedDict):
     password: pulumi.Input[str]
     """The password of the `pbx` user on the PBX nodes; the IM host's pbx user gets the same."""
     pbx01_private_ip: NotRequired[pulumi.Input[str]]
-    """pbx01's private IP, the source of SSH to the IM host. Default: `pbx01_host` (an IP)."""
+    """pbx01's private IP, the source of SSH to the IM host. Default: `pbx.pbx01_host` (an
+    IP)."""
     user: NotRequired[str]
     """The PBX nodes' Linux user (default pbx)."""
     virtual_ip: NotRequired[pulumi.Input[str]]
@@ -236,7 +239,8 @@ class BackupArgs(TypedDict):
     append_only: NotRequired[bool]
     """The repository is append-only (rest-server --append-only, a bucket that refuses deletes):
     the IM host never forgets or prunes snapshots, and retention is left to the repository's
-    owner, from a trusted machine (docs/backups.md). Default false. keep is refused with it."""
+    owner, from a trusted machine (docs/backups.md). Default false. `backup.keep` is refused with
+    it."""
     restore_snapshot: NotRequired[str]
     """Restore the IM data from this snapshot (`latest` or an id), once per value."""
     ssh_key: NotRequired[pulumi.Input[str]]
@@ -244,7 +248,7 @@ class BackupArgs(TypedDict):
     with (a secret, no passphrase). Not set: root's own SSH setup is used."""
     ssh_host_key: NotRequired[str]
     """`sftp:` repositories: the SFTP server's host key, `TYPE BASE64` (`ssh-keyscan -t ed25519
-    HOST`), pinned for restic's logins. Required with ssh_key."""
+    HOST`), pinned for restic's logins. Required with `backup.ssh_key`."""
 
 
 class ImServerArgs(TypedDict):

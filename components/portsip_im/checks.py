@@ -20,7 +20,7 @@ from . import naming, rules
 from .args import INPUTS
 from .inputs import IndexedError, Input, entry
 from .resolved import Resolved
-from .spec import PROFILES
+from .spec import DEFAULT_PROFILE, PROFILES
 
 T = TypeVar("T")
 
@@ -106,7 +106,7 @@ class _Fields:
 
     def __init__(self, ck: _Checker, args: Mapping[str, Any], target: str, allow_public: bool):
         self.ck, self.args, self.target, self.allow_public = ck, args, target, allow_public
-        self.profile = "large"
+        self.profile = DEFAULT_PROFILE
         self.seen: dict[str, Any] = {}
 
     def given(self, path: str) -> Any:
@@ -188,7 +188,7 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
     backup = _backup(f)
     resolved = Resolved(
         target=target,
-        profile=PROFILES.get(f.profile, PROFILES["large"]),
+        profile=PROFILES.get(f.profile, PROFILES[DEFAULT_PROFILE]),
         **host,
         **{k: v for k, v in pbx.items() if k != "virtual_ip"},
         **api,
@@ -262,9 +262,7 @@ def _host(f: _Fields, target: str) -> dict[str, Any]:
         "network_id": f(f"{where}.network_id"),
         "location": f(f"{where}.location"),
         "image": f(f"{where}.image"),
-        "data_disk_gb": f(f"{where}.data_disk_gb")
-        if cloud
-        else f.given(f"{where}.data_disk_gb") or 256,
+        "data_disk_gb": f(f"{where}.data_disk_gb"),
         "data_snapshot_id": f(f"{where}.data_snapshot_id"),
         "ebs_snapshot_keep": f(f"{where}.ebs_snapshot_keep"),
         "data_disk_device": f(f"{where}.data_disk_device"),

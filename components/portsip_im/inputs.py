@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
 from . import rules
+from .spec import DEFAULT_PROFILE
 
 Rule = Callable[[Any], Any]
 
@@ -37,7 +38,7 @@ class Input:
     private_address: bool | None = None
     """An IPv4 host address; True: a private one unless `allow_public_private_network`."""
 
-    def default_for(self, target: str, profile: str = "large") -> Any:
+    def default_for(self, target: str, profile: str = DEFAULT_PROFILE) -> Any:
         value = self.default(target, profile) if callable(self.default) else self.default
         # A fresh copy: a caller's list or dict must never be shared with the table.
         return (
@@ -116,7 +117,9 @@ def cidr_list(admin: bool) -> Rule:
                 net = ipaddress.ip_network(str(text))
                 out.append(rules.admin_range(net) if admin else net)
             except ValueError as exc:
-                raise IndexedError(i, f"{text!r}: {exc}") from None
+                why = str(exc)
+                shown = why if why.startswith(repr(text)) else f"{text!r}: {why}"
+                raise IndexedError(i, shown) from None
         return out
 
     return rule

@@ -82,7 +82,8 @@ def connection(
     private_key: pulumi.Input[str],
     host_key: pulumi.Input[str],
     via: command.remote.ConnectionArgs | None = None,
-    per_dial_timeout: int = 15,
+    *,
+    per_dial_timeout: int,
 ) -> command.remote.ConnectionArgs:
     """A pinned connection; `via` makes its host the jump host (pinned as well). No dial is
     retried (`DIAL_RETRIES`)."""

@@ -26,7 +26,7 @@ def project(tmp: Path, name: str, program: str) -> Project:
         pytest.fail(f"{e} (.ci/run does, before pytest)")
     python = PACK / "venv" / "bin" / "python"
     probe = python.exists() and subprocess.run(
-        [str(python), "-c", "import pulumi_policy, pydantic"], capture_output=True
+        [str(python), "-c", "import pulumi_policy, pulumi"], capture_output=True
     )
     if not probe or probe.returncode != 0:
         pytest.fail(

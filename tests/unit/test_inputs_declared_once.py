@@ -112,3 +112,15 @@ def test_a_script_as_sent_names_inputs_as_the_caller_does():
     assert "but requiredOs is" in script_text("pbx01-check")
     naming.use(naming.camel_case)
     assert "check pbx.api.url and pbx.api.login" in script_text("token", ["pbx-api"])
+
+
+def test_a_docstring_names_another_input_by_its_whole_path():
+    # The docstrings become every caller's descriptions (the package schema, this program's config
+    # reference), rendered in the caller's words only where a whole path stands in backticks.
+    loose = {
+        path: token
+        for path, doc in DOCS.items()
+        for token in re.findall(r"`([a-z][a-z0-9]*_[a-z0-9_]*)`", doc)
+        if token not in LEAVES
+    }
+    assert loose == {}

@@ -312,3 +312,37 @@ def test_an_unknown_key_reaches_the_program_and_fails_before_anything_exists():
 def test_values_that_reach_a_host_are_held_to_their_shape(key, value, shape):
     msg = error_of("existing", **{key: value})
     assert f"portsip-im:{key}: " in msg and shape in msg
+
+
+def test_values_read_as_before_the_table():
+    # As pydantic read them: t/f/y/n, a whole number written with `.0`; not another script's digits.
+    c = parse("existing", protectData="F", jumpViaPbx01="y", sshPerDialTimeout="30.0")
+    assert (c.protect_data, c.jump_via_pbx01, c.ssh_per_dial_timeout) == (False, True, 30)
+    assert "must be a whole number" in error_of("existing", sshPerDialTimeout="٣٠")
+    assert "must be a whole number" in error_of("existing", sshPerDialTimeout="30.5")
+
+
+def test_public_ip_beside_a_reused_allocation_is_ignored_as_before():
+    c = parse("aws", publicIp="104.18.36.110", publicIpId="eipalloc-0123abcd")
+    assert c.public_ip_id == "eipalloc-0123abcd"
+    assert "portsip-im:publicIp: only for target existing" in error_of(
+        "aws", publicIp="104.18.36.110"
+    )
+
+
+def test_a_plain_key_set_as_a_secret_is_never_shown():
+    raw = {**base_config("existing"), "pbxApiUrl": "ftp://pbx.example/hidden-path"}
+    with pytest.raises(ConfigError) as exc:
+        check_config(raw, SECRETS & raw.keys() | {"pbxApiUrl"})
+    assert "hidden-path" not in str(exc.value)
+    assert "portsip-im:pbxApiUrl: set as a secret, but it is not one" in str(exc.value)
+    raw = {**base_config("existing"), "adminCidrs": '["not-a-network"]', "hostFirewall": "true"}
+    with pytest.raises(ConfigError) as exc:
+        check_config(raw, SECRETS & raw.keys() | {"adminCidrs"})
+    assert "not-a-network" not in str(exc.value)
+
+
+def test_the_stack_config_holds_no_secret():
+    c = parse("existing")
+    assert c.given("pbxPassword") is True and c.given("sshPrivateKey") is True
+    assert "pw" not in repr(c)

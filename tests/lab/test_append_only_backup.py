@@ -103,14 +103,15 @@ def test_root_on_the_im_host_cannot_delete_a_snapshot(lab, append_only):
     before = snapshots_on_the_vault(lab, append_only)
     assert len(before) == 2 and any(s.startswith(snapshot) for s in before), before
     # The host's own settings, as root: what an intruder there would use.
-    restic = (
+    env = (
         f"RESTIC_REPOSITORY=$(cat {CONF}/repository) RESTIC_PASSWORD_FILE={CONF}/password "
-        f"RESTIC_CACHE_DIR=/var/lib/portsip-im-backup/cache restic"
+        f"RESTIC_CACHE_DIR=/var/lib/portsip-im-backup/cache"
     )
+    restic = f"{env} restic"
     t0 = time.monotonic()
     # restic 0.14 retries a refused delete for about 45 s, and cannot be told not to: its first
     # refusal is proof enough, then it is stopped as ^C stops it (it lets go of its lock).
-    done = lab.ssh("im", f"timeout -s INT 15 {restic} forget {snapshot}", timeout=300)
+    done = lab.ssh("im", f"{env} timeout -s INT 15 restic forget {snapshot}", timeout=300)
     print(f"refused_forget_seconds={time.monotonic() - t0:.1f}")
     assert done.returncode != 0, done.stdout
     assert "403 Forbidden" in done.stderr, done.stderr[-2000:]

@@ -6,7 +6,7 @@ schema's descriptions). The schema has no unions: the host is one object with on
 per target, and exactly one of them must be set. Fields a caller would take from another resource
 (subnet, security group, network, pbx01's address, keys, passwords) are `pulumi.Input`s.
 
-Every field is checked when ImServer is constructed (components/portsip_im/checks.py); a value
+Every field is checked when ImServer is constructed (components/portsip_im/checks/); a value
 that is an unknown Output then is checked when it becomes known, with the same message.
 """
 

@@ -2,7 +2,7 @@
 
 args.py declares every field of ImServerArgs: its type and docstring in the TypedDicts, its default
 and rule in `INPUTS`, one entry per field path (`host.*.size`: the field of whichever host target).
-The component applies them (checks.py); this program's config layer checks a key with the same
+The component applies them (checks/); this program's config layer checks a key with the same
 entry; the config reference shows the same default. A test holds INPUTS to the TypedDicts.
 """
 

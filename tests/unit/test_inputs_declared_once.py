@@ -11,7 +11,7 @@ import pytest
 
 from portsip_im import naming
 from portsip_im.args import INPUTS, ImServerArgs
-from portsip_im.checks import _SECRET_FIELDS, ArgsError, resolve
+from portsip_im.checks import SECRET_FIELDS, ArgsError, resolve
 from portsip_im.inputs import docstrings, leaves
 from portsip_im.remote import SCRIPTS
 from stack_config.table import KEYS, key_of_path
@@ -35,7 +35,7 @@ def test_every_field_has_one_config_key_and_every_key_one_field():
 
 
 def test_a_key_is_secret_exactly_when_its_field_is():
-    assert {k.path for k in KEYS if k.secret} == _SECRET_FIELDS
+    assert {k.path for k in KEYS if k.secret} == SECRET_FIELDS
 
 
 @pytest.mark.parametrize("path", sorted(p for p, e in INPUTS.items() if not callable(e.default)))
@@ -57,7 +57,7 @@ def test_what_a_step_reads_by_path_is_the_checked_value_with_its_default():
     r = resolve(args("hcloud"))
     assert r.input("host.*.location") == "fsn1" and r.input("backup.append_only") is False
     assert r.input("pbx.api.whitelist_days") == 3650
-    assert not set(r.inputs) & _SECRET_FIELDS  # secrets only as their Outputs
+    assert not set(r.inputs) & SECRET_FIELDS  # secrets only as their Outputs
 
 
 def test_messages_name_inputs_in_the_callers_words():

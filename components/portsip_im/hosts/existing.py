@@ -18,7 +18,7 @@ class ExistingImHost(pulumi.ComponentResource):
 
     def __init__(self, name: str, r: Resolved, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("portsip:im:ExistingHost", name, None, opts)
-        assert r.public_ip is not None  # required of an existing host (checks.py)
+        assert r.public_ip is not None  # required of an existing host (checks/)
         private_ip = pulumi.Output.from_input(r.private_ip)
         self.host = ImHost(
             private_ip=private_ip,

@@ -1,7 +1,7 @@
 """The guard rails every caller of ImServer gets: what a real value of each kind looks like.
 
 Pure functions, no Pulumi: each input's entry in args.py's INPUTS names its rule here, the component
-applies it (checks.py), this program's config layer checks a key through the same entry (one input,
+applies it (checks/), this program's config layer checks a key through the same entry (one input,
 one rule), and the policy pack judges other people's resources by them. Each raises ValueError with
 a message that does not name the field: the caller prefixes the name it knows the value by.
 """

@@ -32,7 +32,7 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
             resource=s.parent,
         )
         return []
-    assert r.backup_password is not None  # required with a repository (checks.py)
+    assert r.backup_password is not None  # required with a repository (checks/)
     secrets: dict[str, pulumi.Input[str]] = {"BACKUP_PASSWORD": r.backup_password}
     if r.backup_env is not None:
         # The credentials as NAME<TAB>base64 lines: the runner exports them for restic.
@@ -57,7 +57,7 @@ def add_backups(s: Steps, deploy: command.remote.Command) -> list[command.remote
         # Its own step, present only with backupSshKey: stacks without it keep exactly the backup
         # step they had, and a rotated key re-runs only this.
         user, host, port = r.backup_sftp
-        assert r.backup_ssh_host_key is not None  # required with the key (checks.py)
+        assert r.backup_ssh_host_key is not None  # required with the key (checks/)
         ssh.append(
             remote.step(
                 f"{name}-backup-ssh",

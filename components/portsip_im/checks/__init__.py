@@ -51,24 +51,30 @@ def resolve(args: Mapping[str, Any]) -> Resolved:
         **{k: v for k, v in pbx.items() if k != "virtual_ip"},
         **api,
         ssh_private_key=secret(f.need("ssh.private_key")) or "",
-        jump_via_pbx01=f("ssh.jump_via_pbx01"),
-        ssh_per_dial_timeout=f("ssh.per_dial_timeout"),
-        required_os=f("prepare.required_os"),
-        apply_os_updates=f("prepare.apply_os_updates"),
-        pbx_sudo_nopasswd=f("prepare.pbx_sudo_nopasswd"),
-        storage_path=f("im.storage_path"),
-        im_state=f("im.state"),
-        restart_token=f("im.restart_token"),
-        im_token_rotation=f("im.token_rotation"),
-        im_release=f("im.release"),
-        skip_cluster_check=f("im.skip_cluster_check"),
-        upgrade_without_backup=f("im.upgrade_without_backup"),
+        **{name: f(path) for name, path in _AS_GIVEN.items()},
         **backup,
         inputs=all_inputs(f),
     )
     if ck.problems:
         raise ArgsError(ck.problems)
     return resolved
+
+
+# Fields that concern no other: Resolved's name → the argument path, checked and defaulted alone.
+_AS_GIVEN = {
+    "jump_via_pbx01": "ssh.jump_via_pbx01",
+    "ssh_per_dial_timeout": "ssh.per_dial_timeout",
+    "required_os": "prepare.required_os",
+    "apply_os_updates": "prepare.apply_os_updates",
+    "pbx_sudo_nopasswd": "prepare.pbx_sudo_nopasswd",
+    "storage_path": "im.storage_path",
+    "im_state": "im.state",
+    "restart_token": "im.restart_token",
+    "im_token_rotation": "im.token_rotation",
+    "im_release": "im.release",
+    "skip_cluster_check": "im.skip_cluster_check",
+    "upgrade_without_backup": "im.upgrade_without_backup",
+}
 
 
 def all_inputs(f: Fields) -> dict[str, Any]:

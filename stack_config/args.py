@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pulumi
 
 from portsip_im import ArgsError, naming
-from portsip_im.args import INPUTS, ImServerArgs
+from portsip_im.args import HOST_TARGETS, INPUTS, ImServerArgs
 
 from .keys import ConfigError, StackConfig
 from .load import Settings
@@ -82,10 +82,7 @@ def to_args(s: Settings) -> ImServerArgs:
 
 
 def _on_target(path: str, target: str) -> bool:
-    from portsip_im import args as a
-
-    host = {"aws": a.AwsHostArgs, "hcloud": a.HcloudHostArgs, "existing": a.ExistingHostArgs}
-    return path.split(".")[2] in host[target].__annotations__
+    return path.split(".")[2] in HOST_TARGETS[target].__annotations__
 
 
 def _is_default(path: str, value: Any, target: str, profile: str) -> bool:

@@ -251,6 +251,14 @@ class BackupArgs(TypedDict):
     HOST`), pinned for restic's logins. Required with `backup.ssh_key`."""
 
 
+# Each host target's own args, by the name of its field in HostArgs.
+HOST_TARGETS: dict[str, type] = {
+    "aws": AwsHostArgs,
+    "hcloud": HcloudHostArgs,
+    "existing": ExistingHostArgs,
+}
+
+
 class ImServerArgs(TypedDict):
     """The inputs of ImServer, in the guide's order: the host, the PBX, SSH, prepare, the IM
     service, backups."""

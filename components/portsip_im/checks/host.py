@@ -104,7 +104,7 @@ def unknown_fields(ck: Checker, args: Mapping[str, Any], target: str) -> None:
     check at run time, and other languages' callers are Python dicts here)."""
     from .. import args as a
 
-    host_types = {"aws": a.AwsHostArgs, "hcloud": a.HcloudHostArgs, "existing": a.ExistingHostArgs}
+    host_types = a.HOST_TARGETS
     groups: list[tuple[str, Any, Any]] = [
         ("", args, a.ImServerArgs),
         ("host", args.get("host"), a.HostArgs),

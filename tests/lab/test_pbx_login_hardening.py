@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,11 @@ def password_login(lab, tmp: Path, user: str, password: str) -> subprocess.Compl
     askpass.chmod(0o700)
     env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force"}
     env.setdefault("DISPLAY", ":0")
+    # The trust step has just reloaded sshd, which re-executes itself on SIGHUP and for a moment
+    # listens on nothing: a login then is refused before any password is asked for.
+    deadline = time.monotonic() + 10
+    while not lab.tcp_open("im", 22) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return subprocess.run(
         [
             "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",

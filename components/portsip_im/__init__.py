@@ -38,7 +38,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = [
     "ArgsError",

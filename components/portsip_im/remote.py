@@ -1,12 +1,13 @@
 """The one place that turns a remote step's `.sh` file and inputs into a pulumi-command resource.
 
-A step runs as `bash -c LOADER STEP SHA256 KEY=VALUE …`, and its script (lib.sh + libraries +
-step) arrives on stdin, ahead of the secrets (`NAME<TAB>base64` lines). LOADER reads exactly the
-script's bytes, runs them only if they match SHA256 (a stdin cut short runs nothing), then the
-script reads the secrets. So the command is one short line: a failed step's error, which the
-command provider opens with the command it ran, stays a few lines; the digest in the command
-makes a changed script show as a change of that step in `pulumi preview` (and a changed parameter
-shows as itself). Secrets are Pulumi secrets, in no argv. Connections are built the same way on
+A step runs as `bash -c 'read -r l&&eval "$l"' STEP DIGEST KEY=VALUE …`: on stdin come a loader
+line, the script (lib.sh + libraries + step) and then the secrets (`NAME<TAB>base64` lines). The
+loader reads exactly the script's bytes and runs them only if their SHA-256 opens with DIGEST (a
+stdin cut short runs nothing), then the script reads the secrets. So the command is the step's
+name, a digest and its parameters: a failed step's error, which the command provider opens with
+the command it ran (and the CLI prints three times), quotes little else; the digest makes a
+changed script show as a change of that step in `pulumi preview`, and a changed parameter shows
+as itself. Secrets are Pulumi secrets, in no argv. Connections are built the same way on
 every run (a drifting connection would re-run steps).
 """
 

@@ -9,13 +9,19 @@ import re
 import shlex
 from collections.abc import Mapping
 
-# Reads the script's bytes off stdin (GNU head -c reads no further), checks their SHA-256 (sha256sum
-# of a here-string: the bytes and a newline), runs them with the parameters; $0 is the step's
-# name, as lib.sh expects. Short, because a failed step's error opens with it.
+# The command runs one line it reads off stdin (bash's `read` takes a pipe a byte at a time, so the
+# rest stays there; a line cut short, with no newline, runs nothing). The command is all a failed
+# step's error quotes of it, three times in the CLI's output: the loader itself travels on stdin.
+COMMAND = 'read -r l&&eval "$l"'
+# That first line: reads exactly the script's bytes (GNU head -c reads no further), runs them only
+# if their SHA-256 (sha256sum of a here-string: the bytes and a newline) opens with the digest the
+# command carries, with the parameters; $0 is the step's name, as lib.sh expects.
 LOADER = (
-    's=$(head -c {size});[ "$(sha256sum <<<"$s")" = "$1  -" ]'
-    '||{{ echo "[$0] ERROR: step script not received intact" >&2;exit 1;}};shift;eval "$s"'
+    's=$(head -c {size});[ "$(sha256sum<<<"$s"|cut -c-{digits})" = "$1" ]'
+    '||{{ echo "[$0] ERROR: step script not received intact">&2;exit 1;}};shift;eval "$s"'
 )
+# Enough to tell a cut or changed script (and, in a preview, a changed script) from the one sent.
+DIGITS = 16
 
 
 def _payload(script: str) -> bytes:
@@ -29,19 +35,21 @@ def render(
     params: Mapping[str, str],
     sudo: bool = False,
 ) -> str:
-    """The exact command line a step runs (pure; the lab tests use it too). Its script goes on
-    stdin first: see `stdin_text`."""
-    payload = _payload(script)
+    """The exact command line a step runs (pure; the lab tests use it too): `bash -c COMMAND STEP
+    DIGEST KEY=VALUE...`. Its loader and script go on stdin first: see `stdin_text`."""
+    digest = hashlib.sha256(_payload(script) + b"\n").hexdigest()[:DIGITS]
     words = ["sudo", "-n"] if sudo else []
-    words += ["bash", "-c", LOADER.format(size=len(payload)), step]
-    words += [hashlib.sha256(payload + b"\n").hexdigest()]
+    words += ["bash", "-c", COMMAND, step, digest]
     words += [f"{key}={value}" for key, value in params.items()]
     return " ".join(shlex.quote(w) for w in words)
 
 
 def stdin_text(script: str, encoded_secrets: str = "") -> str:
-    """A step's stdin: its script, a newline, then its secrets from `encode_secrets` (pure)."""
-    return _payload(script).decode() + "\n" + encoded_secrets
+    """A step's stdin: the loader's line, its script and a newline, then its secrets from
+    `encode_secrets` (pure)."""
+    payload = _payload(script)
+    loader = LOADER.format(size=len(payload), digits=DIGITS)
+    return loader + "\n" + payload.decode() + "\n" + encoded_secrets
 
 
 def encode_secrets(secrets: Mapping[str, str | None]) -> str:
@@ -53,22 +61,23 @@ def encode_secrets(secrets: Mapping[str, str | None]) -> str:
     )
 
 
-_SIZE = re.compile(r"head -c (\d+)\)")  # LOADER's
+_SIZE = re.compile(r"^s=\$\(head -c (\d+)\);")  # LOADER's
 
 
 def sent_script(command: str, stdin: str) -> str | None:
     """The script a step's command reads off its stdin; None for a command that is not a step's
     (pure)."""
-    found = _SIZE.search(command)
-    if found is None or "eval" not in command:
+    first, newline, rest = stdin.partition("\n")
+    found = _SIZE.match(first)
+    if COMMAND not in shlex.split(command) or found is None or not newline:
         return None
-    return stdin.encode()[: int(found.group(1))].decode(errors="replace")
+    return rest.encode()[: int(found.group(1))].decode(errors="replace")
 
 
 def params_of(command: str) -> dict[str, str]:
     """A step's plain parameters, read back from its command line (pure)."""
     words = shlex.split(command)
-    start = words.index("-c") + 4  # bash -c LOADER STEP SHA256 KEY=VALUE...
+    start = words.index("-c") + 4  # bash -c COMMAND STEP DIGEST KEY=VALUE...
     return dict(w.split("=", 1) for w in words[start:])
 
 
@@ -77,4 +86,5 @@ def secrets_part(command: str, stdin: str) -> str:
     script = sent_script(command, stdin)
     if script is None:
         return stdin
-    return stdin.encode()[len(script.encode()) + 1 :].decode()
+    loader = stdin.partition("\n")[0]
+    return stdin.encode()[len(loader.encode()) + 1 + len(script.encode()) + 1 :].decode()

@@ -28,8 +28,8 @@ from tests.e2e.stack import (
 )
 from tests.lab.fixture import REPO
 
-# deploy's command as pbx01's log holds it: bash -c LOADER deploy SHA256 HOST_ID=...
-DEPLOY = re.compile(r" deploy [0-9a-f]{64} HOST_ID=")
+# deploy's command as pbx01's log holds it: bash -c COMMAND deploy DIGEST HOST_ID=...
+DEPLOY = re.compile(r" deploy [0-9a-f]{16} HOST_ID=")
 
 
 def without_outputs_block(lines: list[str]) -> list[str]:
@@ -187,7 +187,11 @@ class TestLabStack:
         lines = without_outputs_block(out.splitlines())
         assert len(lines) < 60, f"{len(lines)} lines:\n{out}"
         assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
-        assert max(len(line) for line in lines) < 600, out
+        assert max(len(line) for line in lines) < 400, out
+        # The command the error quotes (three times) is the step, a digest and its parameters:
+        # the loader travels on stdin.
+        quoted = re.findall(r'running "(.*?) IM_IP=', out)
+        assert len(quoted) == 3 and all(len(q) < 60 for q in quoted), quoted
         assert stack.outputs()["imPrivateIp"] == lab.im
         assert "[error]: im.sh restart failed (simulated by the lab switch" in out, out
         assert imsh_calls(lab, "restart") == restarts + 1  # im.sh ran, said [error], exited 0

@@ -1,6 +1,6 @@
-"""A lab stack made by an earlier program, with backups on, is taken over by today's program. Two
-earlier programs: the one before ImServer became a typed component package (the commit BEFORE),
-and the last release (0.4.0, RELEASED), each from `git archive`:
+"""A lab stack made by an earlier program, with backups on, is taken over by today's program. Three
+earlier programs, each from `git archive`: the one before ImServer became a typed component package
+(the commit BEFORE), 0.4.0 (RELEASED) and 0.6.0 as it landed (LANDED):
 
 - its preview changes nothing but the remote steps whose scripts changed since (SCRIPTS_CHANGED in
   tests/unit/test_same_resources_as_before.py; lib.sh goes with every step), each an in-place
@@ -34,11 +34,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab]
 # 0.4.0, the last release: since then only the connections' dial limits changed (no dial is
 # retried), so each remote step updates in place and re-runs its idempotent script.
 RELEASED = "6a884a8b403113af1ee86cb933ed660611463934"
-# 0.5.0, as it landed: the inputs have been declared once since, and every message names them in
-# the caller's words, but the same config gives the same resources and commands.
-LANDED = "c889f408f3307f94972a9519ba15656d4d0fae59"
-# The steps whose script changed since LANDED (SCRIPTS_CHANGED), each updated in place.
-CHANGED_SINCE_LANDED: set[str] = {"im-backup"}  # backup.sh, backup-lib.sh: append-only
+# 0.6.0, as it landed: since then every step's command changed (the loader moved to stdin, so a
+# failed step's error quotes a short command), so each remote step updates in place and re-runs
+# its idempotent script once (docs/stacks.md).
+LANDED = "c9ecfc5a4635f2b7c020bc58edf13ca4a5f23fd3"
+# What changed since LANDED: EVERY_STEP, or the steps whose script changed (SCRIPTS_CHANGED); each
+# updates in place, and health, which re-checks after any step that ran, is replaced.
+EVERY_STEP = "every remote step"
+CHANGED_SINCE_LANDED: set[str] | str = EVERY_STEP
 
 
 def before_tree(root: Path, lab, commit: str = BEFORE) -> Path:
@@ -116,20 +119,32 @@ def test_a_stack_made_before_updates_only_its_changed_remote_steps(lab, tmp_path
         # fresh_stack destroys it with today's program.
 
 
-def test_a_stack_made_by_the_last_landing_previews_no_change(lab, tmp_path):
-    """A stack made by 0.5.0 as it landed: today's program, same config, changes nothing but the
-    steps listed in CHANGED_SINCE_LANDED, and its up runs no im.sh verb."""
+def test_a_stack_made_by_the_last_landing_changes_only_what_is_listed(lab, tmp_path):
+    """A stack made by 0.6.0 as it landed: today's program, same config, updates in place only the
+    steps CHANGED_SINCE_LANDED names (health replaced); the up that applies them runs no im.sh verb
+    and adds no whitelist entry or authorized key; the up after it runs no remote command."""
     old = before_tree(tmp_path / "landed", lab, LANDED)
     with fresh_stack(lab, tmp_path) as stack:
         made_by(stack, old)
         steps = json.loads(stack("preview", "--json").stdout)["steps"]
-        changed = {s["urn"].rsplit("::", 1)[1] for s in steps if s["op"] != "same"}
-        expected = CHANGED_SINCE_LANDED | ({"im-health"} if CHANGED_SINCE_LANDED else set())
-        assert changed == expected, sorted(changed ^ expected)
+        changed = {s["urn"].rsplit("::", 1)[1]: s["op"] for s in steps if s["op"] != "same"}
+        remote = {
+            s["urn"].rsplit("::", 1)[1]
+            for s in steps
+            if s["urn"].rsplit("::", 2)[1].endswith("command:remote:Command")
+        }
+        listed = remote if CHANGED_SINCE_LANDED == EVERY_STEP else set(CHANGED_SINCE_LANDED)
+        expected = {name: "update" for name in listed}
+        if listed:
+            expected["im-health"] = "replace"
+        assert changed == expected, sorted(set(changed.items()) ^ set(expected.items()))
 
-        verbs, commands = counters(lab), remote_commands(lab)
-        again = stack("up").stdout
+        verbs, entries, keys = counters(lab), ours(lab), authorized_keys(lab)
+        stack("up")
         assert counters(lab) == verbs, "an im.sh verb ran again"
-        if not CHANGED_SINCE_LANDED:
-            assert "16 unchanged" in again, again
-            assert remote_commands(lab) == commands, "a remote step ran with nothing changed"
+        assert ours(lab) == entries and authorized_keys(lab) == keys
+
+        commands = remote_commands(lab)
+        again = stack("up").stdout
+        assert "16 unchanged" in again, again
+        assert remote_commands(lab) == commands, "a remote step ran with nothing changed"

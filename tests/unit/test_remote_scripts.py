@@ -216,7 +216,9 @@ def test_rendered_command_runs_its_script_from_stdin_with_its_parameters():
     cmd = render("probe", script, {"A": "x y", "B": "it's"})
     words = shlex.split(cmd)
     assert words[:2] == ["bash", "-c"] and words[3] == "probe" and words[5:] == ["A=x y", "B=it's"]
-    assert '"$2"' not in cmd and len(cmd) < 300  # the script travels on stdin
+    # The loader and the script travel on stdin: the command is what the step was asked.
+    assert cmd.startswith("bash -c 'read -r l&&eval \"$l\"' probe ") and '"$2"' not in cmd
+    assert len(cmd) - len(" 'A=x y' 'B=it'\"'\"'s'") < 60
     done = run_rendered(cmd, stdin_text(script))
     assert (done.returncode, done.stdout) == (0, "probe 2 A=x y B=it's\n"), done.stderr
 
@@ -230,6 +232,22 @@ def test_a_script_that_does_not_arrive_whole_runs_nothing(tmp_path, damage):
     done = run_rendered(render("probe", script, {}), stdin)
     assert done.returncode == 1 and not marker.exists()
     assert "[probe] ERROR: step script not received intact" in done.stderr
+
+
+@pytest.mark.parametrize("left", ["nothing", "valid shell", "half", "all but its newline"])
+def test_a_loader_line_cut_short_runs_nothing(tmp_path, left):
+    # Even a cut that leaves valid shell (`s=$(head -c N);` alone) must not run, nor succeed.
+    marker = tmp_path / "ran"
+    script = f"touch {marker}\n"
+    loader = stdin_text(script).partition("\n")[0]
+    cut = {
+        "nothing": 0,
+        "valid shell": loader.index(";") + 1,
+        "half": len(loader) // 2,
+        "all but its newline": len(loader),
+    }[left]
+    done = run_rendered(render("probe", script, {}), loader[:cut])
+    assert done.returncode == 1 and not marker.exists()
 
 
 def test_the_secrets_after_the_script_reach_read_secrets():

@@ -32,7 +32,8 @@ SCRIPTS = h.ROOT / "components/portsip_im/scripts"
 # steps once, each finding its work done (tests/e2e/test_stack_made_before_the_component.py).
 SCRIPTS_CHANGED = {
     "lib.sh": "ssh_im does not dial an IM host whose key pbx01 has not pinned, and names "
-    "trust-key; each ssh_im login a connection of its own (no ControlMaster sharing) (0.5.0)",
+    "trust-key; each ssh_im login a connection of its own (no ControlMaster sharing) (0.5.0); its "
+    "header names the loader line on stdin (0.7.0)",
     "trust-key.sh": "pins exactly the stack's key: says when it replaces others, keeps none beside",
     "health.sh": "warns when pbx01 cannot log in to the IM host, instead of 'unavailable'",
     "upgrade.sh": "stops before the backup when pbx01 cannot log in to the IM host, naming why",

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # lib.sh — prepended to every remote step by components/remote.py; not run on its own.
 #
-# A step is invoked as:  bash -c LOADER STEP SHA256 KEY=VALUE ...  with lib.sh + libraries + step.sh
-# first on standard input (components/portsip_im/wire.py). Plain parameters arrive as KEY=VALUE
+# A step is invoked as:  bash -c COMMAND STEP DIGEST KEY=VALUE ...  with a loader line, then
+# lib.sh + libraries + step.sh, first on standard input (components/portsip_im/wire.py). Plain parameters arrive as KEY=VALUE
 # arguments (visible in `ps`, never secret). Secrets follow the script on standard input, one per
 # line as NAME<TAB>base64(value), so they are in no argv, no environment of the SSH session and no
 # log.

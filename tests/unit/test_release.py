@@ -1,4 +1,5 @@
-"""One version: the package's, which CHANGELOG.md's newest section and the upgrade table name."""
+"""One version: the package's, which CHANGELOG.md's newest released section and the upgrade table
+name."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from tests.unit.harness import ROOT
 
 
 def test_the_changelog_opens_with_this_version():
+    # Above it, at most an "Unreleased" section: what the next version holds until it is numbered.
     text = (ROOT / "CHANGELOG.md").read_text()
-    newest = re.search(r"^## (\S+)", text, re.M)
-    assert newest and newest.group(1) == __version__, (newest and newest.group(1), __version__)
+    sections = re.findall(r"^## (\S+)", text, re.M)
+    released = sections[1:] if sections[:1] == ["Unreleased"] else sections
+    assert released and released[0] == __version__, (sections[:2], __version__)
+    assert "Unreleased" not in released, "an Unreleased section below a released one"
 
 
 def test_the_upgrade_table_has_this_versions_row():

@@ -51,7 +51,8 @@ SCRIPTS_CHANGED = {
     "rolled back unless a fresh login from pbx01 gets in (0.5.0)",
     "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt); "
     "pbx01's key checked as one line and authorized from pbx01 only, no forwarding; password "
-    "logins off for pbx (an sshd drop-in, removed on destroy) (0.5.0)",
+    "logins off for pbx (an sshd drop-in, removed on destroy) (0.5.0); returns after reloading "
+    "sshd only once sshd listens again, so the next step's dial is not refused (Unreleased)",
     "deploy.sh": "destroy on a lost IM host: stops naming the marker that skips im.sh rm once",
     "pbx-api.sh": "curl -q --globoff; the PBX trusted by a CA certificate or a pinned public key, "
     "and a TLS error names those two first (0.5.0)",

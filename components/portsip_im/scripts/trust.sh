@@ -45,12 +45,45 @@ from="${seen:-$PBX01_IP}"
 ours() { awk -v k="$key" '{ n = split(k, f, " "); for (i = 1; i < NF; i++) if ($i == f[1] && $(i + 1) == f[2]) { print; next } }' "$ak"; }
 
 sshd_check() { sshd -t && [ "$(sshd -T -C "user=$PBX_USER,host=pbx01,addr=${from:-127.0.0.1}" | awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" {print $2}' | sort -u)" = no ]; }
+# The inodes of the TCP sockets sshd listens on itself, sorted; none where systemd holds them too
+# (ssh.socket) or ss cannot tell.
+sshd_listeners() {
+  { ss -Hltnpe 2>/dev/null || true; } \
+    | awk '/\("sshd",/ && !/\("systemd",/ { for (i = 1; i <= NF; i++) if ($i ~ /^ino:[0-9]+$/) print substr($i, 5) }' \
+    | sort
+}
 sshd_reload() {
   # Where ssh.socket starts sshd on demand (Ubuntu 24.04) and it has not started yet, the first
   # login will read the files anyway.
-  local unit
+  local unit old now i
   for unit in ssh.service sshd.service; do
-    if systemctl is-active -q "$unit" 2>/dev/null; then systemctl reload "$unit"; return 0; fi
+    systemctl is-active -q "$unit" 2>/dev/null || continue
+    old="$(sshd_listeners)"
+    systemctl reload "$unit"
+    # sshd re-executes itself on SIGHUP and listens on nothing for a moment, while systemctl
+    # returns at once: the next step's dial (never retried) would be refused. Its new self binds
+    # new sockets, so it listens again once none of the old ones is left. Where systemd holds the
+    # socket, a dial waits in its queue: nothing to wait for.
+    if ! command -v ss >/dev/null; then
+      say "trust: reloaded $unit (no ss on this host to see sshd listen again)"
+      return 0
+    elif [ -z "$old" ]; then
+      say "trust: reloaded $unit (its listening socket is systemd's)"
+      return 0
+    fi
+    # About 10 s: what a re-exec takes is a fraction of one.
+    for ((i = 0; i < 100; i++)); do
+      now="$(sshd_listeners)"
+      if [ -n "$now" ] && ! grep -qxF -f <(printf '%s\n' "$old") <<<"$now"; then
+        say "trust: reloaded $unit; sshd listens again"
+        return 0
+      fi
+      sleep 0.1
+    done
+    # The reload is done either way: a stuck sshd fails the next step's dial with its own reason,
+    # and a check that cannot see sshd's new sockets here must not fail an up (or a destroy).
+    warn "sshd did not listen again within 10 s of reloading $unit (systemctl status $unit): a login to this host right now may be refused"
+    return 0
   done
 }
 

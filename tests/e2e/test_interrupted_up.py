@@ -78,15 +78,24 @@ def kill_pulumi_while_held(lab, stack: Stack, hold: Hold, *args: str) -> str:
     lab.ssh(hold.host, f"rm -f {hold.path}", check=True)
     out = stack.done(proc)
     assert out.returncode != 0
-    # The plugins outlive their CLI (nothing tells them it is gone): a few seconds to finish the
-    # step they were running, as they would in life, then they go.
+    # The plugins outlive their CLI (nothing tells them it is gone): they may finish the step
+    # they were running, as they would in life. Once no step runs on either host they have
+    # nothing left to do there, and go (at most 8 s: a step stuck on a host goes with them).
     deadline = time.time() + 8
-    while any(pid_alive(p) for p in plugins) and time.time() < deadline:
-        time.sleep(0.5)
+    while steps_running(lab) and time.time() < deadline:
+        time.sleep(0.2)
     for pid in plugins:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     return out.stdout + out.stderr
+
+
+def steps_running(lab) -> bool:
+    """Whether a step's command still runs on a lab host (`bash -c 'read -r l&&eval "$l"' STEP
+    …`, portsip_im/wire.py; the brackets keep pgrep from finding its own shell)."""
+    return any(
+        lab.ssh(host, "pgrep -f 'read -r [l]&&eval'").returncode == 0 for host in ("pbx01", "im")
+    )
 
 
 def recover(stack: Stack, *args: str) -> str:

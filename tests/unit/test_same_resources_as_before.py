@@ -41,9 +41,9 @@ SCRIPTS_CHANGED = {
     "refuses a pbx password with a line break and a system account as the pbx user (0.5.0)",
     "backup.sh": "its apt_get moved to lib.sh, shared with prepare; APPEND_ONLY=1 "
     "(backupAppendOnly, sent only when set) writes the append-only marker in place of the keep "
-    "rules; without it the same files as before (Unreleased)",
+    "rules; without it the same files as before (0.6.0)",
     "backup-lib.sh": "the runner: with the append-only marker no forget or prune from the IM "
-    "host, recorded ok (backupAppendOnly); without it unchanged (Unreleased)",
+    "host, recorded ok (backupAppendOnly); without it unchanged (0.6.0)",
     "vendor.sh": "a failed im.sh verb says `[step] ERROR:` like every other failing step",
     "restore.sh": "records the value it restored: a re-run after an interrupted up restores once",
     "backup-ssh.sh": "new, sent only with backupSshKey: an SFTP repository's key and host key",
@@ -52,7 +52,7 @@ SCRIPTS_CHANGED = {
     "trust.sh": "destroy finds nothing to remove on an IM host without the pbx user (rebuilt); "
     "pbx01's key checked as one line and authorized from pbx01 only, no forwarding; password "
     "logins off for pbx (an sshd drop-in, removed on destroy) (0.5.0); returns after reloading "
-    "sshd only once sshd listens again, so the next step's dial is not refused (Unreleased)",
+    "sshd only once sshd listens again, so the next step's dial is not refused (0.7.0)",
     "deploy.sh": "destroy on a lost IM host: stops naming the marker that skips im.sh rm once",
     "pbx-api.sh": "curl -q --globoff; the PBX trusted by a CA certificate or a pinned public key, "
     "and a TLS error names those two first (0.5.0)",

@@ -21,8 +21,8 @@ docs say secrets are not encrypted in policy checks, and pulumi/pulumi-policy#24
 for a way to tell). So the policy names the secrets itself, from two places:
   1. the resource's own secret-carrying inputs: `connection.privateKey`, `.password`,
      `.privateKeyPassword`, the same three of `connection.proxy`; each value decoded from a stdin
-     `NAME<TAB>base64` line (named by NAME), and any other stdin line as it is (after the step's
-     script, which a step's stdin opens with: portsip_im/wire.py); the values of
+     `NAME<TAB>base64` line (named by NAME), and any other stdin line as it is (after the loader
+     line and the step's script, which a step's stdin opens with: portsip_im/wire.py); the values of
      `environment`;
   2. the stack's secret config of the program (every key of stack_config SECRETS:
      sshPrivateKey, pbxPassword, pbxAdminPassword, backupPassword, backupEnv, imToken), which the
@@ -121,7 +121,7 @@ def _b64_value(text: str) -> str | None:
 def _stdin_secrets(stdin: Any, create: Any) -> Iterator[tuple[str, str]]:
     if not isinstance(stdin, str):
         return
-    # A step's stdin opens with its script (portsip_im.wire): code, not secrets.
+    # A step's stdin opens with its loader line and script (portsip_im.wire): code, not secrets.
     if isinstance(create, str):
         stdin = secrets_part(create, stdin)
     for number, line in enumerate(stdin.splitlines(), 1):

@@ -10,15 +10,17 @@ import shlex
 from collections.abc import Mapping
 
 # The command runs one line it reads off stdin (bash's `read` takes a pipe a byte at a time, so the
-# rest stays there; a line cut short, with no newline, runs nothing). The command is all a failed
-# step's error quotes of it, three times in the CLI's output: the loader itself travels on stdin.
-COMMAND = 'read -r l&&eval "$l"'
+# rest stays there). The command is all a failed step's error quotes of it, three times in the
+# CLI's output: the loader itself travels on stdin. Only the loader's line ends the shell itself
+# (its `exit`): a line cut short (no newline), or any other first line, exits 3 having run nothing.
+COMMAND = 'read -r l&&eval "$l";exit 3'
 # That first line: reads exactly the script's bytes (GNU head -c reads no further), runs them only
 # if their SHA-256 (sha256sum of a here-string: the bytes and a newline) opens with the digest the
-# command carries, with the parameters; $0 is the step's name, as lib.sh expects.
+# command carries, with the parameters, and exits with their status; $0 is the step's name, as
+# lib.sh expects.
 LOADER = (
     's=$(head -c {size});[ "$(sha256sum<<<"$s"|cut -c-{digits})" = "$1" ]'
-    '||{{ echo "[$0] ERROR: step script not received intact">&2;exit 1;}};shift;eval "$s"'
+    '||{{ echo "[$0] ERROR: step script not received intact">&2;exit 1;}};shift;eval "$s";exit'
 )
 # Enough to tell a cut or changed script (and, in a preview, a changed script) from the one sent.
 DIGITS = 16
@@ -69,7 +71,9 @@ def sent_script(command: str, stdin: str) -> str | None:
     (pure)."""
     first, newline, rest = stdin.partition("\n")
     found = _SIZE.match(first)
-    if COMMAND not in shlex.split(command) or found is None or not newline:
+    # Any command may come here (the policy pack reads every stack's): one that is not a step's
+    # may not even split as shell words.
+    if found is None or not newline or shlex.quote(COMMAND) not in command:
         return None
     return rest.encode()[: int(found.group(1))].decode(errors="replace")
 

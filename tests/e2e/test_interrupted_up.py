@@ -80,9 +80,10 @@ def kill_pulumi_while_held(lab, stack: Stack, hold: Hold, *args: str) -> str:
     assert out.returncode != 0
     # The plugins outlive their CLI (nothing tells them it is gone): they may finish the step
     # they were running, as they would in life. Once no step runs on either host they have
-    # nothing left to do there, and go (at most 8 s: a step stuck on a host goes with them).
-    deadline = time.time() + 8
-    while steps_running(lab) and time.time() < deadline:
+    # nothing left to do there, and go: after a second at least (a step they were still dialling
+    # reaches its host), at most 8 s (a step stuck on a host goes with them).
+    start = time.time()
+    while time.time() < start + 8 and (time.time() < start + 1 or steps_running(lab)):
         time.sleep(0.2)
     for pid in plugins:
         if pid_alive(pid):
@@ -91,11 +92,11 @@ def kill_pulumi_while_held(lab, stack: Stack, hold: Hold, *args: str) -> str:
 
 
 def steps_running(lab) -> bool:
-    """Whether a step's command still runs on a lab host (`bash -c 'read -r l&&eval "$l"' STEP
-    …`, portsip_im/wire.py; the brackets keep pgrep from finding its own shell)."""
-    return any(
-        lab.ssh(host, "pgrep -f 'read -r [l]&&eval'").returncode == 0 for host in ("pbx01", "im")
-    )
+    """Whether a step's command still runs on a lab host (`bash -c COMMAND STEP …`, COMMAND
+    opening with `read -r l&&eval`: portsip_im/wire.py; the brackets keep pgrep from finding its
+    own shell)."""
+    pgrep = "pgrep -f 'read -r [l]&&eval'"
+    return any(lab.ssh(host, pgrep, timeout=5).returncode == 0 for host in ("pbx01", "im"))
 
 
 def recover(stack: Stack, *args: str) -> str:

@@ -40,8 +40,8 @@ RELEASED = "6a884a8b403113af1ee86cb933ed660611463934"
 LANDED = "c9ecfc5a4635f2b7c020bc58edf13ca4a5f23fd3"
 # What changed since LANDED: EVERY_STEP, or the steps whose script changed (SCRIPTS_CHANGED); each
 # updates in place, and health, which re-checks after any step that ran, is replaced.
-EVERY_STEP = "every remote step"
-CHANGED_SINCE_LANDED: set[str] | str = EVERY_STEP
+EVERY_STEP = object()
+CHANGED_SINCE_LANDED: set[str] | object = EVERY_STEP
 
 
 def before_tree(root: Path, lab, commit: str = BEFORE) -> Path:
@@ -68,6 +68,10 @@ def authorized_keys(lab) -> int:
     return len([line for line in keys.read_text().splitlines() if line.strip()])
 
 
+def old_reload_race(said: str) -> bool:
+    return "connection refused" in said and "trust: password and keyboard-interactive" in said
+
+
 def made_by(stack, old: Path) -> None:
     """The stack, with backups on, made by the program in `old`; then today's program takes it."""
     stack.set["backupRepository"] = "/var/backups/portsip-im"
@@ -77,8 +81,16 @@ def made_by(stack, old: Path) -> None:
     # The old program's own package, not the one the shared venv installs (editable, today's).
     if (old / "components" / "portsip_im").is_dir():
         stack.env["PYTHONPATH"] = str(old / "components")
-    made = stack("up").stdout
-    assert "16 created" in made, made
+    made = stack("up", ok=None)
+    said = made.stdout + made.stderr
+    if made.returncode != 0 and old_reload_race(said):
+        # That program's own race, fixed since: a step dialling the IM host just as the trust
+        # step's sshd reload re-executed sshd was refused, and the next up completed.
+        made = stack("up")
+    elif made.returncode != 0:
+        pytest.fail(f"the old program's up failed:\n{said}")
+    else:
+        assert "16 created" in made.stdout, made.stdout
     stack.repo = REPO
     stack.env.pop("PYTHONPATH", None)
 
@@ -133,16 +145,25 @@ def test_a_stack_made_by_the_last_landing_changes_only_what_is_listed(lab, tmp_p
             for s in steps
             if s["urn"].rsplit("::", 2)[1].endswith("command:remote:Command")
         }
-        listed = remote if CHANGED_SINCE_LANDED == EVERY_STEP else set(CHANGED_SINCE_LANDED)
+        assert isinstance(CHANGED_SINCE_LANDED, set) or CHANGED_SINCE_LANDED is EVERY_STEP
+        listed = remote if CHANGED_SINCE_LANDED is EVERY_STEP else set(CHANGED_SINCE_LANDED)
         expected = {name: "update" for name in listed}
         if listed:
             expected["im-health"] = "replace"
         assert changed == expected, sorted(set(changed.items()) ^ set(expected.items()))
 
         verbs, entries, keys = counters(lab), ours(lab), authorized_keys(lab)
-        stack("up")
+        commands = remote_commands(lab)
+        applied = stack("up").stdout
+        if listed:
+            updated = sum(op == "update" for op in expected.values())
+            assert re.search(rf"\b{updated} updated\b", applied), applied
+            assert re.search(r"\b1 replaced\b", applied), applied
+            assert remote_commands(lab) > commands, "no step re-ran its script"
         assert counters(lab) == verbs, "an im.sh verb ran again"
         assert ours(lab) == entries and authorized_keys(lab) == keys
+        # The trust step's re-run finds its drop-in in place: it reloads nothing.
+        assert "reloaded ssh" not in applied, applied
 
         commands = remote_commands(lab)
         again = stack("up").stdout

@@ -128,3 +128,23 @@ def test_pulumi_passthrough_reads_the_lab_stacks_config_and_refuses_to_change_it
     assert (REPO / "Pulumi.lab.yaml").read_bytes() == committed
     assert not (REPO / "Pulumi.x.yaml").exists()
     assert config_of(stack_dir)["restartToken"] == "r1"
+
+
+def test_an_unchanged_config_is_reused_and_a_changed_source_rebuilds_it(lab, stack_dir):
+    # Rebuilding encrypts each secret again (a key derivation each, and new ciphertexts): an up,
+    # preview or destroy reuses the config while nothing it is built from changed.
+    lab_stack(stack_dir, "configure")
+    config = stack_dir / "Pulumi.lab.yaml"
+    built = config.read_text()
+    lab_stack(stack_dir, "preview")
+    assert config.read_text() == built
+    # A secret's file changed (seen by its metadata), then a one-run setting, then none again.
+    (stack_dir / "backup-password").write_text("another-lab-backup-password\n")
+    lab_stack(stack_dir, "preview")
+    assert config.read_text() != built
+    got = lab_stack(stack_dir, "pulumi", "config", "get", "backupPassword").stdout.strip()
+    assert got == "another-lab-backup-password"
+    lab_stack(stack_dir, "preview", one_run="restartToken=once")
+    assert config_of(stack_dir)["restartToken"] == "once"
+    lab_stack(stack_dir, "preview")
+    assert "restartToken" not in config_of(stack_dir)

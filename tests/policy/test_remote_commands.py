@@ -189,6 +189,17 @@ def test_encoded_and_quoted_forms_fail(key):
         assert out and "stdin's PBX_PASSWORD" in out.messages[0], text
 
 
+def test_a_command_that_is_not_shell_words_is_checked_not_refused(key):
+    # Not every command of a stack is a step's: this one does not split as shell words.
+    raw = secrets.token_urlsafe(12)
+    heredoc = "cat <<'EOF'\n# don't\nEOF"
+    props = command(connection(key), heredoc, stdin=f"{raw}\n")
+    assert not check_resource(rc.NO_SECRETS_IN_COMMANDS, rc.COMMAND, props)
+    props = command(connection(key), heredoc + f"\n{raw}", stdin=f"{raw}\n")
+    out = check_resource(rc.NO_SECRETS_IN_COMMANDS, rc.COMMAND, props)
+    assert out and "stdin line 1" in out.messages[0]
+
+
 def test_raw_stdin_and_environment_values_count(key):
     raw = secrets.token_urlsafe(12)
     props = command(connection(key), f"echo {raw}", stdin=f"{raw}\n")

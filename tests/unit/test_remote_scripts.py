@@ -217,8 +217,8 @@ def test_rendered_command_runs_its_script_from_stdin_with_its_parameters():
     words = shlex.split(cmd)
     assert words[:2] == ["bash", "-c"] and words[3] == "probe" and words[5:] == ["A=x y", "B=it's"]
     # The loader and the script travel on stdin: the command is what the step was asked.
-    assert cmd.startswith("bash -c 'read -r l&&eval \"$l\"' probe ") and '"$2"' not in cmd
-    assert len(cmd) - len(" 'A=x y' 'B=it'\"'\"'s'") < 60
+    assert cmd.startswith("bash -c 'read -r l&&eval \"$l\";exit 3' probe ") and '"$2"' not in cmd
+    assert len(cmd) - len(" 'A=x y' 'B=it'\"'\"'s'") < 70
     done = run_rendered(cmd, stdin_text(script))
     assert (done.returncode, done.stdout) == (0, "probe 2 A=x y B=it's\n"), done.stderr
 
@@ -247,7 +247,22 @@ def test_a_loader_line_cut_short_runs_nothing(tmp_path, left):
         "all but its newline": len(loader),
     }[left]
     done = run_rendered(render("probe", script, {}), loader[:cut])
-    assert done.returncode == 1 and not marker.exists()
+    assert done.returncode == 3 and not marker.exists()
+
+
+@pytest.mark.parametrize("first", ["", "# a comment", "true", "set -euo pipefail"])
+def test_a_stdin_that_does_not_open_with_the_loader_fails_and_runs_nothing(tmp_path, first):
+    # Fails closed: whatever else opens stdin (an older stdin's lib.sh, say), the step fails.
+    marker = tmp_path / "ran"
+    script = f"touch {marker}\n"
+    done = run_rendered(render("probe", script, {}), f"{first}\n{stdin_text(script)}")
+    assert done.returncode == 3 and not marker.exists()
+
+
+def test_the_steps_status_is_its_scripts():
+    for script, status in (("exit 7\n", 7), ("false\n", 1), ("true\n", 0)):
+        done = run_rendered(render("probe", script, {}), stdin_text(script))
+        assert done.returncode == status, (script, done.stderr)
 
 
 def test_the_secrets_after_the_script_reach_read_secrets():

@@ -2,8 +2,8 @@
 # lib.sh — prepended to every remote step by components/remote.py; not run on its own.
 #
 # A step is invoked as:  bash -c COMMAND STEP DIGEST KEY=VALUE ...  with a loader line, then
-# lib.sh + libraries + step.sh, first on standard input (components/portsip_im/wire.py). Plain parameters arrive as KEY=VALUE
-# arguments (visible in `ps`, never secret). Secrets follow the script on standard input, one per
+# lib.sh + libraries + step.sh, first on standard input (components/portsip_im/wire.py). Plain
+# parameters arrive as KEY=VALUE arguments (visible in `ps`, never secret). Secrets follow the script on standard input, one per
 # line as NAME<TAB>base64(value), so they are in no argv, no environment of the SSH session and no
 # log.
 set -euo pipefail

@@ -68,13 +68,15 @@ sshd_reload() {
       say "trust: reloaded $unit (no ss on this host to see sshd listen again)"
       return 0
     elif [ -z "$old" ]; then
-      say "trust: reloaded $unit (its listening socket is systemd's)"
+      say "trust: reloaded $unit (no listening socket of sshd's own: systemd's, or ss does not say)"
       return 0
     fi
-    # About 10 s: what a re-exec takes is a fraction of one.
+    # About 10 s: what a re-exec takes is a fraction of one. As many new sockets as old ones: sshd
+    # binds its addresses one by one.
     for ((i = 0; i < 100; i++)); do
       now="$(sshd_listeners)"
-      if [ -n "$now" ] && ! grep -qxF -f <(printf '%s\n' "$old") <<<"$now"; then
+      if [ -n "$now" ] && [ "$(wc -l <<<"$now")" -ge "$(wc -l <<<"$old")" ] \
+        && ! grep -qxF -f <(printf '%s\n' "$old") <<<"$now"; then
         say "trust: reloaded $unit; sshd listens again"
         return 0
       fi
@@ -82,7 +84,7 @@ sshd_reload() {
     done
     # The reload is done either way: a stuck sshd fails the next step's dial with its own reason,
     # and a check that cannot see sshd's new sockets here must not fail an up (or a destroy).
-    warn "sshd did not listen again within 10 s of reloading $unit (systemctl status $unit): a login to this host right now may be refused"
+    warn "sshd did not listen again in about 10 s after reloading $unit (systemctl status $unit): a login to this host right now may be refused"
     return 0
   done
 }

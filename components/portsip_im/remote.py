@@ -1,8 +1,8 @@
 """The one place that turns a remote step's `.sh` file and inputs into a pulumi-command resource.
 
-A step runs as `bash -c 'read -r l&&eval "$l";exit 3' STEP DIGEST KEY=VALUE …`: on stdin come a loader
-line, the script (lib.sh + libraries + step) and then the secrets (`NAME<TAB>base64` lines). The
-loader reads exactly the script's bytes and runs them only if their SHA-256 opens with DIGEST (a
+A step runs as `bash -c 'read -r l&&eval "$l";exit 3' STEP DIGEST KEY=VALUE …`: on stdin come a
+loader line, the script (lib.sh + libraries + step) and then the secrets (`NAME<TAB>base64` lines).
+The loader reads exactly the script's bytes and runs them only if their SHA-256 opens with DIGEST (a
 stdin cut short runs nothing), then the script reads the secrets. So the command is the step's
 name, a digest and its parameters: a failed step's error, which the command provider opens with
 the command it ran (and the CLI prints three times), quotes little else; the digest makes a

@@ -191,7 +191,7 @@ class TestLabStack:
         # The command the error quotes (three times) is the step, a digest and its parameters:
         # the loader travels on stdin.
         quoted = re.findall(r'running "(.*?) IM_IP=', out)
-        assert len(quoted) == 3 and all(len(q) < 60 for q in quoted), quoted
+        assert len(quoted) == 3 and all(len(q) < 70 for q in quoted), quoted
         assert stack.outputs()["imPrivateIp"] == lab.im
         assert "[error]: im.sh restart failed (simulated by the lab switch" in out, out
         assert imsh_calls(lab, "restart") == restarts + 1  # im.sh ran, said [error], exited 0

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from portsip_im.remote import SCRIPTS, render, script_text, stdin_text
+from portsip_im.remote import SCRIPTS, script_text
+from tests.unit.local_step import run_step
 
 # Scripts as this program sends them: their messages name its config keys.
 pytestmark = pytest.mark.usefixtures("this_programs_names")
@@ -92,16 +93,8 @@ class Restore:
 
     def __call__(self, snapshot: str) -> subprocess.CompletedProcess:
         """The step's command, as the command provider runs it over SSH on the IM host."""
-        return subprocess.run(
-            render("restore", self.script, {"SNAPSHOT": snapshot}),
-            shell=True,
-            executable="/bin/bash",
-            input=stdin_text(self.script),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin", "HOME": str(self.home)},
-        )
+        env = {"PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin", "HOME": str(self.home)}
+        return run_step("restore", self.script, {"SNAPSHOT": snapshot}, env)
 
     def restic(self) -> list[str]:
         calls = self.log.read_text().splitlines() if self.log.exists() else []

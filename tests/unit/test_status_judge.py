@@ -18,6 +18,7 @@ from status.probe import REMOTE_SCRIPT, probe_params
 from status.render import redact
 from status.schedule import stale_after
 from tests.unit import harness as h
+from tests.unit.local_step import run_step
 
 # Scripts as this program sends them: their messages name its config keys.
 pytestmark = pytest.mark.usefixtures("this_programs_names")
@@ -196,7 +197,6 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
     pbxAdminPassword: the report's PBX error names the key (bad credentials), and no secret is
     printed. The IM host's SSH is a stub that refuses: only the PBX side is under test."""
     import os
-    import subprocess
 
     from portsip_im import naming, remote
     from tests.unit.test_pbx_api_spec import start_mock
@@ -211,18 +211,9 @@ def test_a_wrong_admin_password_is_named_by_the_probe_and_the_judge(tmp_path):
         params = {**probe_params(st), "IM_IP": "127.0.0.1"}
         parts = (remote.SCRIPTS / "lib.sh", remote.SCRIPTS / "pbx-api.sh", REMOTE_SCRIPT)
         text = naming.in_script("\n".join(p.read_text() for p in parts))
-        command = remote.render("status", text, params)
         wrong = "wrong-admin-pw-9c1e"
-        done = subprocess.run(
-            command,
-            shell=True,
-            executable="/bin/bash",
-            input=remote.stdin_text(text, remote.encode_secrets({"PBX_ADMIN_PASSWORD": wrong})),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"HOME": str(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
-        )
+        env = {"HOME": str(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        done = run_step("status", text, params, env, {"PBX_ADMIN_PASSWORD": wrong})
     finally:
         proc.terminate()
         proc.wait(timeout=10)

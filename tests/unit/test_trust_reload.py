@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from portsip_im.remote import render, script_text, stdin_text
+from portsip_im.remote import script_text
+from tests.unit.local_step import run_step
 
 pytestmark = pytest.mark.usefixtures("this_programs_names")
 
@@ -90,15 +91,8 @@ class Host:
     def remove(self) -> subprocess.CompletedProcess:
         """The step's destroy, as the command provider runs it over SSH on the IM host."""
         params = {"ACTION": "remove", "PBX_USER": USER, "PUBKEY": KEY}
-        return subprocess.run(
-            render("trust", self.script, params),
-            shell=True,
-            executable="/bin/bash",
-            input=stdin_text(self.script),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"PATH": self.path, "HOME": str(self.tmp / "home")},
+        return run_step(
+            "trust", self.script, params, {"PATH": self.path, "HOME": str(self.tmp / "home")}
         )
 
     def calls(self) -> list[str]:

@@ -55,7 +55,7 @@ sshd_listeners() {
 sshd_reload() {
   # Where ssh.socket starts sshd on demand (Ubuntu 24.04) and it has not started yet, the first
   # login will read the files anyway.
-  local unit old now i
+  local unit old now i deadline
   for unit in ssh.service sshd.service; do
     systemctl is-active -q "$unit" 2>/dev/null || continue
     old="$(sshd_listeners)"
@@ -71,9 +71,10 @@ sshd_reload() {
       say "trust: reloaded $unit (no listening socket of sshd's own: systemd's, or ss does not say)"
       return 0
     fi
-    # About 10 s: what a re-exec takes is a fraction of one. As many new sockets as old ones: sshd
-    # binds its addresses one by one.
-    for ((i = 0; i < 100; i++)); do
+    # 10 s at most (and 100 looks): what a re-exec takes is a fraction of one. As many new sockets
+    # as old ones: sshd binds its addresses one by one.
+    deadline=$((SECONDS + 10))
+    for ((i = 0; i < 100 && SECONDS < deadline; i++)); do
       now="$(sshd_listeners)"
       if [ -n "$now" ] && [ "$(wc -l <<<"$now")" -ge "$(wc -l <<<"$old")" ] \
         && ! grep -qxF -f <(printf '%s\n' "$old") <<<"$now"; then

@@ -9,21 +9,11 @@ import os
 import re
 from pathlib import Path
 
-from tests.e2e.stack import fresh_stack
+from tests.e2e.stack import fresh_stack, without_outputs_block
 from tests.lab.fixture import Lab
 
 # How the command provider quotes the command it ran, in a failed step's error (Go's %q).
 QUOTED = re.compile(r'running "((?:[^"\\]|\\.)*)"')
-
-
-def outputs_block(lines: list[str]) -> int:
-    """How many lines the CLI's "Outputs:" block takes, up to "Resources:" (after a failed update
-    it lists every output as deleted: pulumi/pulumi#15755)."""
-    if "Outputs:" not in lines:
-        return 0
-    start = lines.index("Outputs:")
-    end = next(i for i in range(start, len(lines)) if lines[i].startswith("Resources:"))
-    return end - start
 
 
 def read(name: str, out: str, public_key: str, figures: dict[str, str]) -> None:
@@ -32,7 +22,7 @@ def read(name: str, out: str, public_key: str, figures: dict[str, str]) -> None:
     lines = out.splitlines()
     quoted = QUOTED.findall(out)
     figures[f"{name}_lines"] = str(len(lines))
-    figures[f"{name}_lines_without_outputs_block"] = str(len(lines) - outputs_block(lines))
+    figures[f"{name}_lines_without_outputs_block"] = str(len(without_outputs_block(lines)))
     figures[f"{name}_characters"] = str(len(out))
     figures[f"{name}_longest_line_characters"] = str(max(map(len, lines)))
     figures[f"{name}_command_lines_quoted"] = str(len(quoted))

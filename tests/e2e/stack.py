@@ -21,6 +21,16 @@ from tests.lab.fixture import REPO
 VERBS = ("run", "start", "stop", "restart", "rm", "upgrade")
 
 
+def without_outputs_block(lines: list[str]) -> list[str]:
+    """The lines of an engine output without its "Outputs:" block (up to "Resources:"), which the
+    CLI prints after a failed update listing every output as deleted (pulumi/pulumi#15755)."""
+    if "Outputs:" not in lines:
+        return lines
+    start = lines.index("Outputs:")
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("Resources:"))
+    return lines[:start] + lines[end:]
+
+
 class Stack:
     def __init__(self, lab, tmp: Path):
         self.lab = lab

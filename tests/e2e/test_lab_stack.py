@@ -25,20 +25,12 @@ from tests.e2e.stack import (
     ours,
     remote_commands,
     wait_for,
+    without_outputs_block,
 )
 from tests.lab.fixture import REPO
 
 # deploy's command as pbx01's log holds it: bash -c COMMAND deploy DIGEST HOST_ID=...
 DEPLOY = re.compile(r" deploy [0-9a-f]{16} HOST_ID=")
-
-
-def without_outputs_block(lines: list[str]) -> list[str]:
-    """The lines of an engine output without its "Outputs:" block (up to "Resources:")."""
-    if "Outputs:" not in lines:
-        return lines
-    start = lines.index("Outputs:")
-    end = next(i for i in range(start, len(lines)) if lines[i].startswith("Resources:"))
-    return lines[:start] + lines[end:]
 
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]

@@ -63,6 +63,15 @@ def before_tree(root: Path, lab, commit: str = BEFORE) -> Path:
     return root
 
 
+def remote_steps(steps: list[dict]) -> set[str]:
+    """The names of the remote steps in a `preview --json`'s steps."""
+    return {
+        s["urn"].rsplit("::", 1)[1]
+        for s in steps
+        if s["urn"].rsplit("::", 2)[1].endswith("command:remote:Command")
+    }
+
+
 def authorized_keys(lab) -> int:
     keys = lab.path("im", "home/pbx/.ssh/authorized_keys")
     return len([line for line in keys.read_text().splitlines() if line.strip()])
@@ -110,11 +119,7 @@ def test_a_stack_made_before_updates_only_its_changed_remote_steps(lab, tmp_path
             assert s["newState"]["type"] == "command:remote:Command", name
         assert {"im-trust-key", "im-health", "im-deploy"} <= set(changed)
         if commit == RELEASED:  # every step's connection changed (docs/stacks.md), nothing else
-            remote = {
-                s["urn"].rsplit("::", 1)[1]
-                for s in steps
-                if s["urn"].rsplit("::", 2)[1].endswith("command:remote:Command")
-            }
+            remote = remote_steps(steps)
             assert set(changed) == remote, sorted(set(changed) ^ remote)
 
         verbs, entries, keys = counters(lab), ours(lab), authorized_keys(lab)
@@ -140,11 +145,7 @@ def test_a_stack_made_by_the_last_landing_changes_only_what_is_listed(lab, tmp_p
         made_by(stack, old)
         steps = json.loads(stack("preview", "--json").stdout)["steps"]
         changed = {s["urn"].rsplit("::", 1)[1]: s["op"] for s in steps if s["op"] != "same"}
-        remote = {
-            s["urn"].rsplit("::", 1)[1]
-            for s in steps
-            if s["urn"].rsplit("::", 2)[1].endswith("command:remote:Command")
-        }
+        remote = remote_steps(steps)
         assert isinstance(CHANGED_SINCE_LANDED, set) or CHANGED_SINCE_LANDED is EVERY_STEP
         listed = remote if CHANGED_SINCE_LANDED is EVERY_STEP else set(CHANGED_SINCE_LANDED)
         expected = {name: "update" for name in listed}
